@@ -1,0 +1,21 @@
+"""The ``acrsync`` command. Each sub-command group lives in its own module; this file only wires them.
+
+Exit codes: 0 clean, 1 findings or failures, 2 usage or config errors.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from acrsync.cli import emulator, grants, ledger, ops, permissions
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(grants.app, name="grants")
+emulator.register(app)
+permissions.register(app)
+ops.register(app)
+
+
+def main() -> None:
+    app()
