@@ -9,8 +9,8 @@ map exactly as the SDK sent it (lists as ``Key.1``, ``Key.1.Sub``), the returned
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from localcloud.state import World
 
@@ -89,3 +89,25 @@ def bool_param(params: dict[str, str], name: str, default: bool | None = None) -
     if v.lower() in ("false", "0"):
         return False
     raise ServiceError(400, "InvalidParameter", f"The parameter {name} must be true or false.")
+
+
+def required_param(params: dict[str, str], name: str) -> str:
+    """A mandatory parameter, or the MissingParameter error RPC services give."""
+    value = params.get(name)
+    if value is None or value == "":
+        raise ServiceError(400, "MissingParameter",
+                           f'The input parameter "{name}" that is mandatory for processing this request is not '
+                           f"supplied.")
+    return value
+
+
+def int_param(params: dict[str, str], name: str, default: int | None = None) -> int | None:
+    """An integer parameter; a non-number is the InvalidParameter error."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ServiceError(400, "InvalidParameter", f"The parameter {name} must be an integer, not {value!r}.") \
+            from None

@@ -7,8 +7,9 @@ lives with that service; this module holds what several services read.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Role:
     create_date: str = ""
     update_date: str = ""
     attached: list[tuple[str, str]] = field(default_factory=list)   # [(policy_name, policy_type)]
+    attach_dates: dict[tuple[str, str], str] = field(default_factory=dict)  # (name, type) -> AttachDate
 
     @property
     def arn(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from acrsync.regions import KNOWN_REGIONS, PUBLIC_TO_RESTRICTED_RULE, is_restricted, replication_allowed
+from acrsync.regions import KNOWN_REGIONS, PUBLIC_TO_RESTRICTED_RULE, replication_allowed
 
 CONFIG_ENV = "ACRSYNC_CONFIG"
 

@@ -16,6 +16,7 @@ from acrsync.ledger.base import (
     VersionConflict,
     record_key,
 )
+from acrsync.ledger.factory import open_ledger as open_ledger
 
 __all__ = [
     "OPEN_STATUSES", "Attempt", "ErrorInfo", "ImageRef", "Ledger", "LedgerError", "Origin", "Page", "Record",

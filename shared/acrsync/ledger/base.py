@@ -26,7 +26,7 @@ class Status(str, Enum):
     CANCELED = "CANCELED"
     # acrsync's states
     QUEUED = "QUEUED"          # record exists, no task yet (or the task id was lost in a crash)
-    COVERED = "COVERED"        # a sync rule replicates this image; nothing for acrsync to create
+    COVERED = "COVERED"        # a sync rule replicates this image; reconcile attaches the rule's task
     BLOCKED = "BLOCKED"        # a grant or prerequisite fails; waits for the check to turn clean
 
     @property

@@ -1,0 +1,171 @@
+"""The composition root: what a function instance builds once, and what each invocation gets.
+
+Built once per FC instance (or CLI run): config, one CloudSession (its clients and STS caches), the
+ledger, the rule/repository caches and the grant cache, so a warm instance spends its OpenAPI calls
+on CreateRepoSyncTask. Per invocation: the function role's current keys (they rotate) and a time
+budget from the FC deadline. The handlers in ``functions/`` call ``handle_on_push`` and
+``handle_reconcile`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from acrsync import events, push, reconcile
+from acrsync.clock import SYSTEM, Clock
+from acrsync.cloud import credentials as creds_mod
+from acrsync.cloud.clients import CloudSession, Endpoints
+from acrsync.cloud.errors import CloudError
+from acrsync.cloud.retry import Budget
+from acrsync.config import Config, load_config
+from acrsync.grants import GrantCache, session_checker
+from acrsync.jsonlog import log_decision, reset_request_id, set_request_id
+from acrsync.ledger import Ledger
+from acrsync.ledger.factory import open_ledger
+from acrsync.push import PushDeps
+from acrsync.source import ImageResolver, RuleCache
+
+log = logging.getLogger("acrsync")
+
+OTS_ENDPOINT_ENV = "ACRSYNC_OTS_ENDPOINT"
+OTS_INSTANCE_ENV = "ACRSYNC_OTS_INSTANCE"
+
+
+class InvocationCredentials:
+    """The function role's keys, replaced at every invocation (FC rotates them); a CredentialSource."""
+
+    def __init__(self, creds: creds_mod.Creds | None = None):
+        self._creds = creds
+        self._lock = threading.Lock()
+
+    def update(self, creds: creds_mod.Creds) -> None:
+        with self._lock:
+            self._creds = creds
+
+    def get(self) -> creds_mod.Creds:
+        with self._lock:
+            if self._creds is None:
+                raise CloudError("no credentials yet: the function role's keys arrive with the first invocation",
+                                 service="credentials", action="Resolve", code="NoCredentials")
+            return self._creds
+
+
+def config_path() -> str | None:
+    """ACRSYNC_CONFIG, else an ``acrsync.yaml`` packaged beside the function's code."""
+    env = os.environ.get("ACRSYNC_CONFIG")
+    if env and Path(env).exists():
+        return env
+    for base in (Path.cwd(), Path(os.environ.get("FC_FUNC_CODE_PATH", "/code"))):
+        if (base / "acrsync.yaml").exists():
+            return str(base / "acrsync.yaml")
+    return env
+
+
+def with_env_overrides(config: Config) -> Config:
+    """s.yaml passes the Tablestore endpoint/instance as variables; they win over the packaged file."""
+    endpoint, instance = os.environ.get(OTS_ENDPOINT_ENV), os.environ.get(OTS_INSTANCE_ENV)
+    if config.ledger.backend != "tablestore" or not (endpoint or instance):
+        return config
+    ledger = config.ledger.model_copy(update={k: v for k, v in (("endpoint", endpoint), ("instance", instance))
+                                              if v})
+    return config.model_copy(update={"ledger": ledger})
+
+
+class App:
+    """One per process: long-lived state shared by invocations."""
+
+    def __init__(self, config: Config, session: CloudSession, ledger: Ledger, *, clock: Clock = SYSTEM,
+                 credentials: InvocationCredentials | None = None):
+        self.config = config
+        self.session = session
+        self.ledger = ledger
+        self.clock = clock
+        self._credentials = credentials
+        self.rules = RuleCache(config.source.instance_id, config.rules_cache_ttl_seconds, clock)
+        self.resolver = ImageResolver(config.source.instance_id)
+        self._session_now = session
+        self.grants = GrantCache(lambda target: session_checker(self._session_now, config)(target),
+                                 config.grants, clock)
+        self.rand = random.Random()
+
+    # ---- construction ---------------------------------------------------------------------------
+    @classmethod
+    def for_function(cls, context: Any) -> App:
+        """Inside Function Compute: the role's keys from ``context`` (3.10) or the environment (3.12)."""
+        config = with_env_overrides(load_config(config_path()))
+        found = creds_mod.from_fc_context(context) or creds_mod.from_env(os.environ)
+        credentials = InvocationCredentials(found)
+        region = getattr(context, "region", None) or os.environ.get("FC_REGION") or config.source.region
+        session = CloudSession(credentials, region=region, endpoints=Endpoints.from_env(os.environ))
+        ledger = open_ledger(config.ledger, session)
+        return cls(config, session, ledger, credentials=credentials)
+
+    @classmethod
+    def for_cli(cls, config: Config, session: CloudSession | None = None, *, clock: Clock = SYSTEM) -> App:
+        session = session or CloudSession.from_environment(region=config.source.region)
+        return cls(config, session, open_ledger(config.ledger, session), clock=clock)
+
+    # ---- per invocation ---------------------------------------------------------------------------
+    def deps(self, budget: Budget | None = None) -> PushDeps:
+        session = self.session.scoped(budget) if budget is not None else self.session
+        self._session_now = session
+        return PushDeps(config=self.config, ledger=self.ledger, acr=session.acr(self.config.source.region),
+                        rules=self.rules, resolver=self.resolver, grants=self.grants, clock=self.clock,
+                        rand=self.rand)
+
+    def _begin(self, context: Any) -> tuple[Budget, Any]:
+        started = time.time()
+        if self._credentials is not None and context is not None:
+            found = creds_mod.from_fc_context(context) or creds_mod.from_env(os.environ)
+            if found is not None:
+                self._credentials.update(found)
+        token = set_request_id(getattr(context, "request_id", None))
+        return Budget.from_fc_context(context, started_at=started), token
+
+    def handle_on_push(self, event: Any, context: Any = None) -> dict:
+        """EventBridge CloudEvents, RawData, or an ACR webhook through the HTTP trigger."""
+        budget, token = self._begin(context)
+        try:
+            secret = os.environ.get(self.config.webhook.token_env) or None
+            items = events.detect_and_parse(event, webhook_token=secret,
+                                            source_instance_id=self.config.source.instance_id)
+            summary = push.handle(items, self.deps(budget))
+            result = summary.to_dict()
+            log_decision(log, decision="on_push_summary", **result)
+            webhook = [i for i in items if getattr(i, "via", None) == "webhook" or getattr(i, "source", "") == "webhook"]
+            if webhook:
+                bad = [i for i in webhook if isinstance(i, events.Rejected)]
+                status = bad[0].http_status if bad else 200
+                body = {"error": bad[0].reason} if bad else result
+                return events.http_response(status, body)
+            return result
+        finally:
+            reset_request_id(token)
+
+    def handle_reconcile(self, event: Any = None, context: Any = None, *, dry_run: bool = False) -> dict:
+        budget, token = self._begin(context)
+        try:
+            summary = reconcile.run(self.deps(budget), deadline=budget.deadline, dry_run=dry_run,
+                                    calls=self.session.calls)
+            return summary.to_dict()
+        finally:
+            reset_request_id(token)
+
+
+_APP: App | None = None
+_APP_LOCK = threading.Lock()
+
+
+def app_for(context: Any) -> App:
+    """The process's App, built on the first invocation (FC gives credentials only with an invocation)."""
+    global _APP
+    with _APP_LOCK:
+        if _APP is None:
+            _APP = App.for_function(context)
+        return _APP

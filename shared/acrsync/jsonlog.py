@@ -1,0 +1,138 @@
+"""Structured JSON log lines: one line per decision, searchable in the FC log store.
+
+API::
+
+    set_request_id(request_id) -> Token        # once per invocation (FC context.request_id)
+    reset_request_id(token) -> None
+    get_request_id() -> str | None
+    log_decision(logger, msg="decision", level=logging.INFO, **fields) -> str | None
+    redact(value) -> value                     # a copy with every secret-named key masked
+    scrub_text(text) -> str                    # the same for text (e.g. raw JSON), without parsing it
+    is_secret_name(name) -> bool
+
+A line looks like ``{"ts": "...Z", "level": "INFO", "msg": "...", "request_id": "...", ...fields}``.
+Secrets never reach a log: any key (at any depth) whose name suggests one (token, secret, password,
+access_key*, security_token, authorization, signature, credential) is masked, and ``token=...``-style
+pairs inside strings are masked too.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import datetime as _dt
+import enum
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+MASK = "***"
+
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("acrsync_request_id", default=None)
+
+# Normalised names (lower case, '-' and ' ' turned into '_') that hold a secret when they contain one of
+# these. "token" is broad on purpose: a masked pagination token costs nothing, a logged webhook token does.
+_SECRET_PARTS = ("token", "secret", "password", "passwd", "authorization", "signature", "credential",
+                 "access_key", "accesskey", "private_key", "api_key", "apikey")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b([\w-]*(?:token|secret|password|passwd|signature|access_?key[\w-]*)=)[^&\s\"']+")
+
+
+def set_request_id(request_id: str | None) -> contextvars.Token:
+    """Tag every following line of this invocation (and its threads started with copy_context)."""
+    return _request_id.set(request_id)
+
+
+def reset_request_id(token: contextvars.Token) -> None:
+    _request_id.reset(token)
+
+
+def get_request_id() -> str | None:
+    return _request_id.get()
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a field called ``name`` may carry a secret (so its value must never be logged)."""
+    norm = re.sub(r"[-\s.]+", "_", str(name).strip().lower())
+    return any(part in norm for part in _SECRET_PARTS)
+
+
+_JSON_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
+
+
+def _mask_json_pair(m: re.Match[str]) -> str:
+    if is_secret_name(m.group(1)):
+        return f'"{m.group(1)}"{m.group(2)}"{MASK}"'
+    return m.group(0)
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with secret values masked: ``token=...`` pairs and ``"token": "..."`` JSON members.
+
+    Works on JSON text without parsing it, so a payload can be kept whole (any depth) minus its secrets.
+    """
+    if "=" in text:
+        text = _SECRET_PAIR.sub(lambda m: m.group(1) + MASK, text)
+    if ":" in text:
+        text = _JSON_PAIR.sub(_mask_json_pair, text)
+    return text
+
+
+def redact(value: Any, _depth: int = 0) -> Any:
+    """A JSON-friendly copy of ``value`` with secret-named keys masked, at any depth."""
+    if _depth > 50:
+        return "<nested too deep>"
+    if isinstance(value, Mapping):
+        return {str(k): (MASK if is_secret_name(str(k)) else redact(v, _depth + 1)) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [redact(v, _depth + 1) for v in value]
+    if isinstance(value, str):
+        return scrub_text(value)
+    if hasattr(value, "model_dump"):                      # pydantic models
+        return redact(value.model_dump(mode="json"), _depth + 1)
+    if isinstance(value, enum.Enum):
+        return redact(value.value, _depth + 1)
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return scrub_text(bytes(value).decode("utf-8"))
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(bytes(value)).decode("ascii")
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return scrub_text(str(value))
+
+
+def _level_name(level: int | str) -> tuple[int, str]:
+    if isinstance(level, str):
+        num = logging.getLevelName(level.upper())
+        return (num if isinstance(num, int) else logging.INFO), level.upper()
+    return level, logging.getLevelName(level)
+
+
+def log_decision(logger: logging.Logger, msg: str = "decision", level: int | str = logging.INFO,
+                 **fields: Any) -> str | None:
+    """Write one JSON line to ``logger``; return the line (None when the level is disabled).
+
+    ``fields`` are the decision's facts (event_id, target, image, outcome, reason...). Field names
+    ``ts``, ``level``, ``msg`` and ``request_id`` are reserved; a field with one of those names is kept
+    under ``field_<name>``.
+    """
+    num, name = _level_name(level)
+    if not logger.isEnabledFor(num):
+        return None
+    line: dict[str, Any] = {
+        "ts": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": name,
+        "msg": scrub_text(str(msg)),
+    }
+    rid = _request_id.get()
+    if rid:
+        line["request_id"] = rid
+    for key, value in fields.items():
+        out_key = f"field_{key}" if key in line or key in ("ts", "level", "msg", "request_id") else key
+        line[out_key] = MASK if is_secret_name(key) else redact(value)
+    text = json.dumps(line, ensure_ascii=False, default=str, allow_nan=True)
+    logger.log(num, text)
+    return text

@@ -1,0 +1,33 @@
+"""Open the ledger the config names. Backends are imported lazily: SQLite users never pay tablestore's
+import (~100 ms of cold start)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from acrsync.ledger.base import Ledger
+
+if TYPE_CHECKING:
+    from acrsync.config import LedgerConfig
+
+
+def open_ledger(cfg: LedgerConfig, session: Any = None) -> Ledger:
+    """A ready ledger for ``cfg``: SQLite at ``cfg.path``, or Tablestore through ``session``.
+
+    ``session`` is an ``acrsync.cloud.clients.CloudSession``; it supplies refreshing credentials and the
+    endpoint (localcloud's when ACRSYNC_ENDPOINT is set). Without one, Tablestore uses the default
+    credential chain (``CloudSession.from_environment()``).
+    """
+    if cfg.backend == "sqlite":
+        from acrsync.ledger.sqlite import SqliteLedger
+
+        return SqliteLedger(cfg.path)
+    if cfg.backend == "tablestore":
+        from acrsync.ledger.tablestore import TablestoreLedger
+
+        if session is None:
+            from acrsync.cloud.clients import CloudSession
+
+            session = CloudSession.from_environment()
+        return TablestoreLedger.from_session(cfg, session)
+    raise ValueError(f"ledger.backend {cfg.backend!r} is not known; use sqlite or tablestore")

@@ -1,0 +1,316 @@
+"""The push path: for each configured target that no sync rule covers, one tag-filtered manual sync
+task per image, exactly once.
+
+Order per target (docs/ARCHITECTURE.md): scope -> coverage -> grants -> ledger create-if-absent ->
+CreateRepoSyncTask -> ledger compare-and-set. The ledger's create-if-absent is the exactly-once gate:
+EventBridge delivers at least once and FC may run the same event twice at the same time; only the
+caller that creates the record creates the task. Anything that fails after the record exists leaves
+it QUEUED (or ERROR) for reconcile, so nothing is lost and nothing is created twice.
+
+No SDK imports here: the adapters are injected (``PushDeps``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from acrsync import coverage, scope
+from acrsync.clock import SYSTEM, Clock
+from acrsync.cloud.errors import BudgetExhausted, CloudError
+from acrsync.config import Config, Target
+from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick
+from acrsync.failures import backoff_seconds, classify
+from acrsync.jsonlog import log_decision
+from acrsync.ledger import (
+    Attempt,
+    ErrorInfo,
+    ImageRef,
+    Ledger,
+    Origin,
+    Record,
+    Status,
+    VersionConflict,
+)
+from acrsync.source import ImageResolver, RuleCache
+
+log = logging.getLogger("acrsync.push")
+
+OUTCOMES = ("created", "covered", "out_of_scope", "blocked", "queued", "duplicate", "failed")
+
+
+@dataclass
+class PushDeps:
+    """Everything the push path talks to; built once per function instance."""
+
+    config: Config
+    ledger: Ledger
+    acr: Any                     # acrsync.cloud.acr.Acr for the source region
+    rules: RuleCache
+    resolver: ImageResolver
+    grants: Any                  # has verdict(target) -> object with .clean and .findings
+    clock: Clock = SYSTEM
+    rand: random.Random = field(default_factory=random.Random)
+
+
+@dataclass
+class Summary:
+    """What one invocation did: per target, how many images went each way; plus rejected events."""
+
+    per_target: dict[str, Counter] = field(default_factory=dict)
+    rejected: int = 0
+    sync_updates: int = 0
+    timers: int = 0
+
+    def count(self, target: str, outcome: str) -> None:
+        self.per_target.setdefault(target, Counter())[outcome] += 1
+
+    def to_dict(self) -> dict:
+        return {
+            "targets": {t: {o: c.get(o, 0) for o in OUTCOMES} for t, c in sorted(self.per_target.items())},
+            "rejected": self.rejected,
+            "sync_updates": self.sync_updates,
+            "timers": self.timers,
+        }
+
+
+def handle(items: list, deps: PushDeps, *, source: str = "eventbridge") -> Summary:
+    """Handle parsed events (``acrsync.events.detect_and_parse`` output). Never raises for one item."""
+    summary = Summary()
+    for item in items:
+        try:
+            if isinstance(item, Rejected):
+                reject(item, deps, summary)
+            elif isinstance(item, PushCompleted):
+                handle_push(item, deps, summary)
+            elif isinstance(item, SyncCompleted):
+                handle_sync_completed(item, deps, summary)
+            elif isinstance(item, TimerTick):
+                summary.timers += 1
+        except Exception as e:  # one bad item must not stop the batch; the record (if any) stays for reconcile
+            log.exception("event handling failed")
+            log_decision(log, decision="error", event_id=getattr(item, "event_id", None),
+                         error=f"{type(e).__name__}: {e}")
+            summary.count("*", "failed")
+    return summary
+
+
+def reject(item: Rejected, deps: PushDeps, summary: Summary, request_id: str | None = None) -> None:
+    """Store a malformed or unauthenticated event with its reason; it is acknowledged, never retried.
+
+    The id is stable (the event id, or a hash of the payload), so a redelivered or replayed bad event
+    is stored once.
+    """
+    stored = item.to_rejected_event(deps.clock.now(), request_id)
+    deps.ledger.put_rejected(stored)
+    summary.rejected += 1
+    log_decision(log, decision="rejected", event_id=stored.id, reason=item.reason, source=item.source)
+
+
+def handle_push(event: PushCompleted, deps: PushDeps, summary: Summary) -> None:
+    cfg = deps.config
+    if event.instance_id and event.instance_id != cfg.source.instance_id:
+        reject(Rejected(reason=f"push from instance {event.instance_id}, but the configured source is "
+                               f"{cfg.source.instance_id}; check the trigger's event pattern",
+                        payload=_raw_text(event), source=event.via, event_id=event.event_id), deps, summary)
+        return
+    targets = [t for t in cfg.targets if t.enabled]
+    wanted = []
+    for target in targets:
+        decision = scope.in_scope(target, event.namespace, event.repo, event.tag)
+        if decision.in_scope:
+            wanted.append(target)
+        else:
+            summary.count(target.name, "out_of_scope")
+            log_decision(log, decision="out_of_scope", target=target.name, image=_image_str(event),
+                         reason=decision.reason, event_id=event.event_id)
+    if not wanted:
+        return
+
+    repo = deps.resolver.repository(deps.acr, event.namespace, event.repo, event.repo_id)
+    if repo is None:
+        for target in wanted:
+            summary.count(target.name, "failed")
+        log_decision(log, decision="repo_missing", image=_image_str(event), event_id=event.event_id,
+                     reason="the repository does not exist on the source (deleted since the push?)")
+        return
+    digest = event.digest
+    if not digest:
+        tag = deps.resolver.tag(deps.acr, repo, event.tag)
+        if tag is None:
+            for target in wanted:
+                summary.count(target.name, "failed")
+            log_decision(log, decision="tag_missing", image=_image_str(event), event_id=event.event_id,
+                         reason="the tag no longer exists on the source")
+            return
+        digest = tag.digest
+    image = ImageRef(instance_id=cfg.source.instance_id, namespace=event.namespace, repo=event.repo,
+                     tag=event.tag, digest=_bare(digest))
+    pushed_at_ms = event.pushed_at_ms
+    for target in wanted:
+        outcome = replicate(image, repo.repo_id, target, deps, origin=Origin.PUSH, event_id=event.event_id,
+                            pushed_at_ms=pushed_at_ms)
+        summary.count(target.name, outcome)
+
+
+def replicate(image: ImageRef, repo_id: str, target: Target, deps: PushDeps, *, origin: Origin,
+              event_id: str | None = None, pushed_at_ms: int | None = None) -> str:
+    """Make sure ``image`` reaches ``target``: covered by a rule, blocked, or one manual task.
+
+    Shared by the push path and the backfill. Returns the outcome name (one of ``OUTCOMES``).
+    """
+    now = deps.clock.now()
+    rule = coverage.covering_rule(deps.rules.rules(deps.acr), target, image.namespace, image.repo, image.tag,
+                                  pushed_at_ms=pushed_at_ms)
+    base = dict(image=image, target=target.name, event_id=event_id, created_at=now, updated_at=now)
+    if rule is not None:
+        created, rec = deps.ledger.create_if_absent(
+            Record(origin=Origin.RULE, status=Status.COVERED, rule_id=rule.rule_id, **base))
+        _log(rec, "covered" if created else "duplicate", rule_id=rule.rule_id)
+        return "covered" if created else "duplicate"
+
+    verdict = deps.grants.verdict(target)
+    if not verdict.clean:
+        finding = _first_error(verdict.findings)
+        created, rec = deps.ledger.create_if_absent(
+            Record(origin=origin, status=Status.BLOCKED, finding=finding, **base))
+        _log(rec, "blocked" if created else "duplicate", finding=finding.get("code") if finding else None)
+        return "blocked" if created else "duplicate"
+
+    created, rec = deps.ledger.create_if_absent(Record(origin=origin, status=Status.QUEUED, **base))
+    if not created:
+        if rec.status is Status.BLOCKED and rec.task_id is None:
+            # Grants turned clean since: claim the record with compare-and-set; one claimant wins.
+            try:
+                rec = deps.ledger.update(rec.model_copy(update={"status": Status.QUEUED, "finding": None,
+                                                                "updated_at": now}))
+            except VersionConflict:
+                _log(rec, "duplicate")
+                return "duplicate"
+        else:
+            _log(rec, "duplicate")
+            return "duplicate"
+    return create_task(rec, repo_id, target, deps)
+
+
+def create_task(rec: Record, repo_id: str, target: Target, deps: PushDeps) -> str:
+    """CreateRepoSyncTask for a record this caller owns (it created or claimed it), then record the id."""
+    cfg = deps.config
+    tns, trepo = scope.target_names(target, rec.image.namespace, rec.image.repo)
+    cross = target.account_id != cfg.source.account_id
+    def create(rid: str) -> str:
+        return deps.acr.create_repo_sync_task(
+            cfg.source.instance_id, rid, rec.image.tag,
+            target_region=target.region, target_instance_id=target.instance_id,
+            target_namespace=tns, target_repo=trepo, target_tag=rec.image.tag,
+            target_user_id=target.account_id if cross else None,
+            override=target.override, priority=target.priority)
+
+    try:
+        try:
+            task_id = create(repo_id)
+        except CloudError as e:
+            # A RepoId from the event (or the cache) may be stale: re-resolve by name once.
+            if "REPO" not in (e.code or "").upper() or "EXIST" not in (e.code or "").upper():
+                raise
+            fresh = deps.resolver.refresh(deps.acr, rec.image.namespace, rec.image.repo)
+            if fresh is None or fresh.repo_id == repo_id:
+                raise
+            task_id = create(fresh.repo_id)
+    except BudgetExhausted as e:
+        _save(deps, rec, status=Status.QUEUED, last_error=_err(e.last), next_retry_at=deps.clock.now())
+        _log(rec, "queued", reason="time budget ran out; reconcile creates the task")
+        return "queued"
+    except CloudError as e:
+        c = classify(e.code, http_status=e.http_status)
+        now = deps.clock.now()
+        if c.blocks:
+            _save(deps, rec, status=Status.BLOCKED, last_error=_err(e),
+                  finding={"code": c.code, "kind": c.kind.value, "message": e.message,
+                           "fix": c.hint.format(target=target.name)})
+            _log(rec, "blocked", code=e.code)
+            return "blocked"
+        delay = backoff_seconds(1, cfg.reconcile.backoff_base_seconds, cfg.reconcile.backoff_max_seconds,
+                                deps.rand.random())
+        _save(deps, rec, status=Status.QUEUED, last_error=_err(e), next_retry_at=now + delay)
+        _log(rec, "queued", code=e.code, reason="CreateRepoSyncTask failed; reconcile retries it")
+        return "queued"
+    now = deps.clock.now()
+    saved = _save(deps, rec, status=Status.PENDING, task_id=task_id, attempts=rec.attempts + 1,
+                  history=[*rec.history, Attempt(task_id=task_id, status="PENDING", created_at=now)],
+                  last_error=None, next_retry_at=None)
+    _log(saved or rec, "created", task_id=task_id)
+    return "created"
+
+
+def handle_sync_completed(event: SyncCompleted, deps: PushDeps, summary: Summary) -> None:
+    """A task finished: read its status from ACR (the event's schema is unconfirmed) and record it."""
+    if not event.task_id:
+        return
+    rec = deps.ledger.get_by_task(event.task_id)
+    if rec is None or rec.task_id != event.task_id:
+        return  # not ours, or an older attempt: reconcile owns rule-made and stale tasks
+    task = deps.acr.get_repo_sync_task(deps.config.source.instance_id, event.task_id)
+    try:
+        deps.ledger.update(rec.model_copy(update={"status": Status(task.status), "task_issue": task.issue,
+                                                  "updated_at": deps.clock.now()}))
+        summary.sync_updates += 1
+    except VersionConflict:
+        pass  # reconcile wrote it first; it read the same truth
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+
+def _save(deps: PushDeps, rec: Record, **changes) -> Record | None:
+    """Compare-and-set; on a conflict re-read once and re-apply (the task id must never be lost)."""
+    changes["updated_at"] = deps.clock.now()
+    for _ in range(3):
+        try:
+            return deps.ledger.update(rec.model_copy(update=changes))
+        except VersionConflict:
+            fresh = deps.ledger.get(rec.key)
+            if fresh is None:
+                return None
+            if fresh.task_id and "task_id" in changes and fresh.task_id != changes["task_id"]:
+                log.error("record %s already has task %s; task %s is extra", rec.key, fresh.task_id,
+                          changes["task_id"])
+                return fresh
+            rec = fresh
+    log.error("could not record %s after 3 conflicts; reconcile adopts the task", rec.key)
+    return None
+
+
+def _err(e: CloudError | None) -> ErrorInfo | None:
+    if e is None:
+        return None
+    return ErrorInfo(code=e.code or "UNKNOWN", message=(e.message or "")[:500], request_id=e.request_id)
+
+
+def _first_error(findings) -> dict | None:
+    for f in findings or []:
+        d = f.model_dump(mode="json") if hasattr(f, "model_dump") else dict(f)
+        if d.get("severity", "error") == "error":
+            return d
+    return None
+
+
+def _bare(digest: str) -> str:
+    return digest.removeprefix("sha256:")
+
+
+def _image_str(event: PushCompleted) -> str:
+    return f"{event.namespace}/{event.repo}:{event.tag}"
+
+
+def _raw_text(event: PushCompleted) -> str:
+    import json
+
+    raw = getattr(event, "raw", None)
+    return raw if isinstance(raw, str) else json.dumps(raw, default=str)
+
+
+def _log(rec: Record, decision: str, **fields) -> None:
+    log_decision(log, decision=decision, key=rec.key, target=rec.target, event_id=rec.event_id, **fields)

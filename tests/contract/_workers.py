@@ -1,0 +1,57 @@
+"""Process bodies for the multi-process contract tests (importable by name: spawn needs that)."""
+
+from __future__ import annotations
+
+import time
+
+from acrsync.ledger import Ledger, Record, VersionConflict
+
+
+def open_from_spec(spec: dict) -> Ledger:
+    """Open the same ledger the parent test uses, from plain picklable settings."""
+    if spec["backend"] == "sqlite":
+        from acrsync.ledger.sqlite import SqliteLedger
+
+        return SqliteLedger(spec["path"])
+    from acrsync.ledger.tablestore import TablestoreLedger
+
+    return TablestoreLedger(spec["endpoint"], spec["instance"], table_prefix=spec["table_prefix"],
+                            access_key_id=spec["access_key_id"], access_key_secret=spec["access_key_secret"])
+
+
+def wait_ready(results, n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while list(results).count("ready") < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {list(results).count('ready')} of {n} workers started")
+        time.sleep(0.02)
+
+
+def race_create(spec: dict, start, results, record_json: str, event_id: str) -> None:
+    ledger = open_from_spec(spec)
+    record = Record.model_validate_json(record_json).model_copy(update={"event_id": event_id})
+    results.append("ready")
+    start.wait()
+    try:
+        ok, stored = ledger.create_if_absent(record)
+        results.append((ok, stored.event_id))
+    except Exception as e:  # reported to the parent, which fails the test with it
+        results.append(("error", repr(e)))
+
+
+def increment_attempts(spec: dict, start, results, key: str, times: int) -> None:
+    ledger = open_from_spec(spec)
+    results.append("ready")
+    start.wait()
+    done = conflicts = 0
+    try:
+        while done < times:
+            current = ledger.get(key)
+            try:
+                ledger.update(current.model_copy(update={"attempts": current.attempts + 1}))
+                done += 1
+            except VersionConflict:
+                conflicts += 1
+        results.append(("ok", done, conflicts))
+    except Exception as e:
+        results.append(("error", repr(e)))

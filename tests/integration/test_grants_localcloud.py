@@ -1,0 +1,320 @@
+"""`acrsync grants verify/apply/print` through the real SDK clients against localcloud.
+
+Each broken scenario is scenarios/demo.yaml with one thing changed. For each one: verify reports the
+right code; apply (as account B's administrator) fixes what it can and a second apply writes nothing;
+and localcloud, judging with its own evaluator, ends a cross-account sync task in ERROR (the two judges
+agree). Every account, key and id here is made up (the demo scenario's).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from acrsync.cli import app
+from acrsync.cloud.clients import CloudSession
+from localcloud.server import LocalCloud
+from tests.localcloud.conftest import (
+    A_KEY_ID,
+    A_SECRET,
+    ACCOUNT_A,
+    ACCOUNT_B,
+    B_KEY_ID,
+    B_SECRET,
+    DEMO_SCENARIO,
+    READER_ROLE_ARN,
+    SOURCE_INSTANCE,
+    SOURCE_REGION,
+    SYNC_ROLE,
+    TARGET_INSTANCE,
+    TARGET_REGION,
+)
+
+RAM_WRITES = ("CreateRole", "UpdateRole", "CreatePolicy", "CreatePolicyVersion", "AttachPolicyToRole")
+DEMO = yaml.safe_load(DEMO_SCENARIO.read_text(encoding="utf-8"))
+
+
+# ---- scenario edits (each returns nothing, edits the copy in place) ------------------------------
+
+def _b(sc) -> dict:
+    return next(a for a in sc["accounts"] if a["id"] == ACCOUNT_B)
+
+
+def _role(sc, name=SYNC_ROLE) -> dict:
+    return next(r for r in _b(sc)["roles"] if r["name"] == name)
+
+
+def _sync_policy(sc) -> dict:
+    doc = _role(sc)["policies"][0]["document"]
+    return json.loads(doc) if isinstance(doc, str) else doc
+
+
+def _set_sync_policy(sc, doc: dict) -> None:
+    _role(sc)["policies"][0]["document"] = json.dumps(doc)
+
+
+def _instance(sc, instance_id) -> dict:
+    return next(i for i in sc["instances"] if i["id"] == instance_id)
+
+
+def role_missing(sc):
+    _b(sc)["roles"].remove(_role(sc))
+
+
+def role_misspelt(sc):
+    _role(sc)["name"] = "aliyuncontainerregistrycrossaccountsyncrole"
+
+
+def trust_other_account(sc):
+    _role(sc)["trust_policy"] = {"Version": "1", "Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["3333333333333333@cr.aliyuncs.com"]}}]}
+
+
+def trust_ram_root(sc):
+    _role(sc)["trust_policy"] = {"Version": "1", "Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"RAM": [f"acs:ram::{ACCOUNT_A}:root"]}}]}
+
+
+def trust_deny(sc):
+    trust = json.loads(_role(sc)["trust_policy"])
+    trust["Statement"].append({"Action": "sts:AssumeRole", "Effect": "Deny", "Principal": "*"})
+    _role(sc)["trust_policy"] = trust
+
+
+def policy_other_region(sc):
+    doc = _sync_policy(sc)
+    doc["Statement"][0]["Resource"] = doc["Statement"][0]["Resource"].replace(TARGET_REGION, "cn-shanghai")
+    _set_sync_policy(sc, doc)
+
+
+def policy_one_action(sc):
+    doc = _sync_policy(sc)
+    doc["Statement"][0]["Action"] = ["cr:CreateSyncRule"]
+    _set_sync_policy(sc, doc)
+
+
+def policy_detached(sc):
+    _role(sc)["policies"] = []
+
+
+def policy_deny(sc):
+    _role(sc)["policies"].append({"name": "lockdown", "document": {"Version": "1", "Statement": [
+        {"Effect": "Deny", "Action": "cr:Create*", "Resource": "*"}]}})
+
+
+def namespace_no_autocreate(sc):
+    next(n for n in _instance(sc, TARGET_INSTANCE)["namespaces"] if n["name"] == "team-a")["auto_create_repo"] = False
+
+
+def namespace_missing(sc):
+    inst = _instance(sc, TARGET_INSTANCE)
+    inst["namespaces"] = [n for n in inst["namespaces"] if n["name"] != "team-a"]
+
+
+def reader_lacks_list_policies(sc):
+    st = _role(sc, "acrsync-reader")["policies"][0]["document"]["Statement"][0]
+    st["Action"] = [a for a in st["Action"] if a != "ram:ListPoliciesForRole"]
+
+
+def reader_not_trusted(sc):
+    _role(sc, "acrsync-reader")["trust_policy"]["Statement"][0]["Principal"] = {
+        "RAM": ["acs:ram::3333333333333333:root"]}
+
+
+def target_standard(sc):
+    _instance(sc, TARGET_INSTANCE)["edition"] = "Enterprise_Standard"
+
+
+def trust_too_wide(sc):
+    trust = json.loads(_role(sc)["trust_policy"])
+    trust["Statement"][0]["Principal"]["RAM"] = ["acs:ram::3333333333333333:root"]
+    _role(sc)["trust_policy"] = trust
+
+
+# (edit, code verify reports, apply fixes it, a cross-account task into team-a ends in ERROR)
+BROKEN: dict[str, tuple[Callable, str, bool, bool]] = {
+    "role_missing": (role_missing, "ROLE_MISSING", True, True),
+    "role_misspelt": (role_misspelt, "ROLE_NAME_MISSPELT", True, True),
+    "trust_other_account": (trust_other_account, "TRUST_MISSING_PRINCIPAL", True, True),
+    "trust_ram_root": (trust_ram_root, "TRUST_MISSING_PRINCIPAL", True, True),
+    "trust_deny": (trust_deny, "DENIED_BY_STATEMENT", True, True),
+    "policy_other_region": (policy_other_region, "RESOURCE_MISMATCH", True, True),
+    "policy_one_action": (policy_one_action, "ACTION_NOT_ALLOWED", True, True),
+    "policy_detached": (policy_detached, "ACTION_NOT_ALLOWED", True, True),
+    "policy_deny": (policy_deny, "DENIED_BY_STATEMENT", False, True),
+    "namespace_no_autocreate": (namespace_no_autocreate, "TARGET_NAMESPACE_NO_AUTOCREATE", False, True),
+    "namespace_missing": (namespace_missing, "TARGET_NAMESPACE_MISSING", False, True),
+    "reader_lacks_list_policies": (reader_lacks_list_policies, "READER_ROLE_CANNOT_READ", False, False),
+    "reader_not_trusted": (reader_not_trusted, "READER_ROLE_CANNOT_READ", False, False),
+}
+WARNINGS = {"target_standard": (target_standard, "TARGET_EDITION"),
+            "trust_too_wide": (trust_too_wide, "TRUST_TOO_WIDE")}
+
+
+# ---- fixtures ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def start():
+    started: list[LocalCloud] = []
+
+    def make(edit: Callable | None = None) -> LocalCloud:
+        sc = copy.deepcopy(DEMO)
+        if edit is not None:
+            edit(sc)
+        cloud = LocalCloud(sc, clock="manual").start()
+        started.append(cloud)
+        return cloud
+
+    yield make
+    for c in started:
+        c.stop()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    cfg = {"source": {"account_id": ACCOUNT_A, "region": SOURCE_REGION, "instance_id": SOURCE_INSTANCE},
+           "targets": [{"name": "beijing", "account_id": ACCOUNT_B, "region": TARGET_REGION,
+                        "instance_id": TARGET_INSTANCE, "namespaces": ["team-a", "team-b"],
+                        "reader_role_arn": READER_ROLE_ARN}],
+           "ledger": {"path": str(tmp_path / "ledger.db")}}
+    path = tmp_path / "acrsync.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def _env(cloud: LocalCloud, config: Path, key_id: str, secret: str) -> dict[str, str]:
+    return {"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(config), "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret, "ALIBABA_CLOUD_SECURITY_TOKEN": "",
+            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
+
+
+def verify(cloud, config):
+    """`grants verify -o json` as account A (the functions' view): (exit code, codes)."""
+    r = CliRunner().invoke(app, ["grants", "verify", "-o", "json"], env=_env(cloud, config, A_KEY_ID, A_SECRET))
+    assert r.exit_code in (0, 1), r.output
+    out = json.loads(r.stdout)
+    return r.exit_code, [f["code"] for f in out["targets"]["beijing"]]
+
+
+def apply(cloud, config, *args):
+    r = CliRunner().invoke(app, ["grants", "apply", "--target", "beijing", "-o", "json", *args],
+                           env=_env(cloud, config, B_KEY_ID, B_SECRET))
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def ram_writes(cloud) -> dict[str, int]:
+    return {k: v for k, v in cloud.stats().items() if k in RAM_WRITES}
+
+
+def sync_task_status(cloud) -> str:
+    """Localcloud's own verdict: a cross-account manual sync of team-a/api:1.1 into the target."""
+    acr = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url}).acr(SOURCE_REGION)
+    repo = acr.get_repository(SOURCE_INSTANCE, "team-a", "api")
+    task = acr.create_repo_sync_task(SOURCE_INSTANCE, repo.repo_id, "1.1", target_region=TARGET_REGION,
+                                     target_instance_id=TARGET_INSTANCE, target_namespace="team-a",
+                                     target_repo="api", target_tag="1.1", target_user_id=ACCOUNT_B)
+    cloud.advance(60)
+    return acr.get_repo_sync_task(SOURCE_INSTANCE, task).status
+
+
+# ---- tests ---------------------------------------------------------------------------------------
+
+def test_demo_scenario_is_clean_and_apply_plans_nothing(start, config_file):
+    cloud = start()
+    assert verify(cloud, config_file) == (0, [])
+    out = apply(cloud, config_file, "--yes")
+    assert out["steps"] == [] and "already allowed by policy acr-cross-account-sync-from-a" in out["notes"][0]
+    assert ram_writes(cloud) == {}
+    assert sync_task_status(cloud) == "SUCCESS"
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_scenario_is_found_and_localcloud_agrees(start, config_file, case):
+    edit, code, _, task_fails = BROKEN[case]
+    cloud = start(edit)
+    exit_code, codes = verify(cloud, config_file)
+    assert exit_code == 1 and code in codes, codes
+    if task_fails:
+        assert sync_task_status(cloud) == "ERROR"
+
+
+@pytest.mark.parametrize("case", sorted(c for c, v in BROKEN.items() if v[2]))
+def test_apply_fixes_then_verify_is_clean_and_second_apply_writes_nothing(start, config_file, case):
+    edit, code, _, _ = BROKEN[case]
+    cloud = start(edit)
+    planned = apply(cloud, config_file)                     # without --yes: plan only
+    assert planned["steps"] and not planned["applied"] and ram_writes(cloud) == {}
+    assert code in verify(cloud, config_file)[1]
+
+    done = apply(cloud, config_file, "--yes")
+    assert done["applied"] and len(done["done"]) == len(done["steps"]) == sum(ram_writes(cloud).values())
+    exit_code, codes = verify(cloud, config_file)
+    assert exit_code == 0 and all(c in ("TRUST_TOO_WIDE",) for c in codes), codes
+    assert sync_task_status(cloud) == "SUCCESS"
+
+    before = ram_writes(cloud)
+    again = apply(cloud, config_file, "--yes")
+    assert again["steps"] == [] and again["done"] == [] and ram_writes(cloud) == before
+
+
+def test_apply_cannot_lift_a_foreign_deny_and_says_so(start, config_file):
+    cloud = start(policy_deny)
+    out = apply(cloud, config_file, "--yes")
+    assert any("lockdown" in n and "by hand" in n for n in out["notes"])
+    assert verify(cloud, config_file)[0] == 1
+
+
+@pytest.mark.parametrize("case", sorted(WARNINGS))
+def test_warnings_do_not_fail_verify(start, config_file, case):
+    edit, code = WARNINGS[case]
+    cloud = start(edit)
+    assert verify(cloud, config_file) == (0, [code])
+
+
+def test_reader_findings_name_the_missing_permission(start, config_file):
+    cloud = start(reader_lacks_list_policies)
+    r = CliRunner().invoke(app, ["grants", "verify"], env=_env(cloud, config_file, A_KEY_ID, A_SECRET))
+    assert r.exit_code == 1
+    assert "lacks ram:ListPoliciesForRole" in r.stdout and "READER_ROLE_CANNOT_READ" in r.stdout
+    cloud2 = start(reader_not_trusted)
+    r2 = CliRunner().invoke(app, ["grants", "verify"], env=_env(cloud2, config_file, A_KEY_ID, A_SECRET))
+    assert r2.exit_code == 1 and "cannot be assumed" in r2.stdout
+
+
+def test_apply_refuses_credentials_of_another_account(start, config_file):
+    cloud = start(role_missing)
+    r = CliRunner().invoke(app, ["grants", "apply", "--target", "beijing", "--yes"],
+                           env=_env(cloud, config_file, A_KEY_ID, A_SECRET))
+    assert r.exit_code == 2 and f"account {ACCOUNT_A}" in r.output and ram_writes(cloud) == {}
+
+
+def test_print_shows_role_policy_trust_and_commands(config_file):
+    r = CliRunner().invoke(app, ["grants", "print", "--target", "beijing", "-o", "json"],
+                           env={"ACRSYNC_CONFIG": str(config_file)})
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["role_name"] == SYNC_ROLE
+    assert out["trust_policy"]["Statement"][0]["Principal"] == {"Service": [f"{ACCOUNT_A}@cr.aliyuncs.com"]}
+    assert f"acs:cr:{TARGET_REGION}:{ACCOUNT_B}:instance/{TARGET_INSTANCE}" in out["policy"]["Statement"][0]["Resource"]
+    cmds = "\n".join(out["commands"])
+    for verb in ("CreateRole", "CreatePolicy", "AttachPolicyToRole", "UpdateRole --RoleName"):
+        assert f"aliyun ram {verb}" in cmds
+    text = CliRunner().invoke(app, ["grants", "print", "--target", "beijing"], env={"ACRSYNC_CONFIG": str(config_file)})
+    assert text.exit_code == 0 and "--NewAssumeRolePolicyDocument" in text.stdout
+
+
+def test_usage_errors_exit_2(tmp_path, config_file):
+    runner = CliRunner()
+    r = runner.invoke(app, ["grants", "print", "--target", "nope"], env={"ACRSYNC_CONFIG": str(config_file)})
+    assert r.exit_code == 2 and "beijing" in r.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: {account_id: x}\n", encoding="utf-8")
+    r = runner.invoke(app, ["grants", "verify", "--config", str(bad)])
+    assert r.exit_code == 2 and "source.account_id" in r.output

@@ -1,0 +1,105 @@
+"""The ledger's key design, without I/O: prefixes, time keys, index rows, cursors, endpoints."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from acrsync.ledger import Attempt, ImageRef, Origin, Record, Status, record_key
+from acrsync.ledger import sqlite as sq
+from acrsync.ledger.tablestore import (
+    check_endpoint,
+    decode_cursor,
+    encode_cursor,
+    index_rows,
+    micros,
+    prefix_end,
+    repo_prefix,
+    reversed_micros,
+)
+
+# ACR names: lower-case letters, digits and separators; tags as Docker allows them.
+names = st.from_regex(r"[a-z0-9]([a-z0-9._-]{0,20}[a-z0-9])?", fullmatch=True)
+tags = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,30}", fullmatch=True)
+digests = st.one_of(st.none(), st.from_regex(r"(sha256:)?[0-9a-f]{64}", fullmatch=True))
+targets = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+
+
+def image(ns: str, repo: str, tag: str, digest: str | None = None, instance: str = "cri-src1") -> ImageRef:
+    return ImageRef(instance_id=instance, namespace=ns, repo=repo, tag=tag, digest=digest)
+
+
+def _in_range(key: str, prefix: str) -> bool:
+    return prefix <= key < prefix_end(prefix)
+
+
+@given(ns=names, repo=names, other=names, tag=tags, other_tag=tags, digest=digests, target=targets)
+def test_a_repo_or_tag_prefix_selects_exactly_its_records(ns, repo, other, tag, other_tag, digest, target):
+    key = record_key(image(ns, repo, tag, digest), target)
+    assert _in_range(key, repo_prefix("cri-src1", ns, repo))
+    assert _in_range(key, repo_prefix("cri-src1", ns, repo, tag))
+    assert _in_range(key, repo_prefix("cri-src1", ns, other)) == (other == repo)
+    assert _in_range(key, repo_prefix("cri-src1", ns, repo, other_tag)) == (other_tag == tag)
+    assert sq.repo_prefix("cri-src1", ns, repo, tag) == repo_prefix("cri-src1", ns, repo, tag)
+    assert sq.repo_prefix("cri-src1", ns, repo) == repo_prefix("cri-src1", ns, repo)
+
+
+def test_a_repo_that_prefixes_another_name_does_not_match_it():
+    app2 = record_key(image("team", "app2", "v1"), "bj")
+    v10 = record_key(image("team", "app", "v10"), "bj")
+    assert not _in_range(app2, repo_prefix("cri-src1", "team", "app"))
+    assert not _in_range(v10, repo_prefix("cri-src1", "team", "app", "v1"))
+
+
+@given(st.floats(min_value=0, max_value=4e9), st.floats(min_value=0, max_value=4e9))
+def test_time_keys_keep_order_and_reverse_it(a, b):
+    if a <= b:
+        assert micros(a) <= micros(b)
+        assert reversed_micros(a) >= reversed_micros(b)
+    assert 0 < reversed_micros(a) < 2 ** 63
+
+
+def record(**fields) -> Record:
+    return Record(image=image("team", "app", "v1", "ab" * 32), target="bj", origin=Origin.PUSH,
+                  created_at=fields.pop("created_at", 10.0), updated_at=10.0, **fields)
+
+
+def test_index_rows_follow_the_record_state():
+    r = record(status=Status.ERROR, task_id="rst-2", next_retry_at=20.5,
+               history=[Attempt(task_id="rst-1", status="ERROR", created_at=1.0),
+                        Attempt(task_id="rst-2", status="ERROR", created_at=2.0)])
+    assert index_rows(r) == {("tasks", ("rst-1", r.key)), ("tasks", ("rst-2", r.key)),
+                             ("open", (10_000_000, r.key)), ("retry", (20_500_000, r.key))}
+    done = r.model_copy(update={"status": Status.SUCCESS})
+    assert index_rows(done) == {("tasks", ("rst-1", r.key)), ("tasks", ("rst-2", r.key))}
+    gave_up = r.model_copy(update={"gave_up": True})
+    assert {s for s, _ in index_rows(gave_up)} == {"tasks"}
+    assert index_rows(record()) == {("open", (10_000_000, record().key))}
+
+
+def test_cursors_round_trip_and_reject_garbage():
+    key = record_key(image("team", "app", "v1"), "bj|x")
+    assert decode_cursor(encode_cursor(123, key)) == (123, key)
+    assert sq.decode_cursor(sq.encode_cursor(1.5, key)) == (1.5, key)
+    for bad in ("", "abc", "12|", "x|key"):
+        with pytest.raises(ValueError, match="not a cursor"):
+            decode_cursor(bad)
+    with pytest.raises(ValueError, match="not a cursor"):
+        sq.decode_cursor("{}")
+
+
+@pytest.mark.parametrize("endpoint", [
+    "https://acrsync.cn-hangzhou.ots.aliyuncs.com",
+    "https://acrsync.cn-hangzhou.vpc.tablestore.aliyuncs.com/",
+    "http://127.0.0.1:8123",
+])
+def test_public_vpc_and_local_endpoints_are_accepted(endpoint):
+    assert check_endpoint(endpoint, "acrsync") == endpoint.rstrip("/")
+
+
+def test_an_endpoint_of_another_instance_or_without_scheme_is_refused():
+    with pytest.raises(ValueError, match="names instance 'other'"):
+        check_endpoint("https://other.cn-hangzhou.ots.aliyuncs.com", "acrsync")
+    with pytest.raises(ValueError, match="is not a URL"):
+        check_endpoint("acrsync.cn-hangzhou.ots.aliyuncs.com", "acrsync")
