@@ -13,7 +13,6 @@ from acrsync.app import App
 from acrsync.cloud import CloudSession, RetryPolicy
 from acrsync.config import parse_config
 from acrsync.ledger.factory import open_ledger
-
 from tests.localcloud.conftest import (
     A_KEY_ID,
     A_SECRET,
@@ -73,3 +72,13 @@ def tasks_for(cloud, repo: str, tag: str) -> list:
     with cloud.world.lock:
         backend.settle()
         return sorted((t for t in backend.tasks.values() if t.repo == repo and t.tag == tag), key=lambda t: t.seq)
+
+
+def acr_control(cloud, op: str, body: dict) -> dict:
+    """POST to localcloud's ACR control API over HTTP, as the demo and users do."""
+    import urllib.request
+
+    req = urllib.request.Request(f"{cloud.url}/_localcloud/acr/{op}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())

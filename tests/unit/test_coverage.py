@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from acrsync.config import Target
 from acrsync.coverage import RuleCheck, covering_rule, explain
 from acrsync.model import SyncRule

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
 from acrsync.events import (
     PushCompleted,
     Rejected,

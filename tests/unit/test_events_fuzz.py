@@ -6,10 +6,11 @@ import base64
 import json
 from pathlib import Path
 
-from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick, detect_and_parse
-from acrsync.jsonlog import is_secret_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick, detect_and_parse
+from acrsync.jsonlog import is_secret_name
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLES = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(EVENTS.glob("*.json"))}

@@ -6,8 +6,9 @@ import json
 import logging
 
 import pytest
-from acrsync import jsonlog
 from pydantic import BaseModel
+
+from acrsync import jsonlog
 
 SECRET = "s3cr3t-value-made-up-for-tests"
 

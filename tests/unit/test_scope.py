@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from acrsync.config import Target
 from acrsync.scope import ScopeDecision, in_scope, target_names
 

@@ -31,7 +31,8 @@ def local_context(function: str, timeout: int | None = None) -> SimpleNamespace:
 
 
 def _app(config_path: Path | None):
-    from acrsync.app import App, config_path as default_path, with_env_overrides
+    from acrsync.app import App, with_env_overrides
+    from acrsync.app import config_path as default_path
 
     try:
         cfg = with_env_overrides(load_config(config_path or default_path()))
