@@ -29,7 +29,8 @@ def problems_of(doc: dict) -> list[str]:
 
 def test_demo_world():
     world = world_of(DEMO)
-    assert set(world.accounts) == {ACCOUNT_A, ACCOUNT_B}
+    assert set(world.accounts) == {ACCOUNT_A, ACCOUNT_B, "3333333333333333"}
+    assert SYNC_ROLE not in world.accounts["3333333333333333"].roles   # account C: grant not set up yet
     role = world.accounts[ACCOUNT_B].roles[SYNC_ROLE]
     assert role.attached == [("acr-cross-account-sync-from-a", "Custom")]
     fc = world.accounts[ACCOUNT_A].roles["acrsync-fc"]

@@ -107,12 +107,14 @@ def list_(status: Status | None = typer.Option(None, "--status", "-s", case_sens
     if output == Output.json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return
-    table = Table("key", "status", "task", "attempts", "origin", "created", "next retry",
-                  title="ledger records")
+    table = Table("image", "digest", "target", "status", "task", "attempts", "origin", "created", "next retry",
+                  "issue / finding", title="ledger records (`acrsync ledger show KEY` for one in full)")
     for r in records:
         mark = " (gave up)" if r.gave_up else " (stuck)" if r.stuck else ""
-        table.add_row(r.key, r.status.value + mark, r.task_id or "", str(r.attempts), r.origin.value,
-                      _when(r.created_at), _when(r.next_retry_at))
+        note = (r.finding or {}).get("code") or r.task_issue or (r.last_error.code if r.last_error else "")
+        table.add_row(f"{r.image.repo_path}:{r.image.tag}", (r.image.digest or "-").removeprefix("sha256:")[:12],
+                      r.target, r.status.value + mark, r.task_id or "", str(r.attempts), r.origin.value,
+                      _when(r.created_at), _when(r.next_retry_at), note or "")
     _console().print(table)
     typer.echo(f"{len(records)} record(s)")
 

@@ -1,0 +1,5 @@
+"""``python -m acrsync``: the same as the ``acrsync`` command."""
+
+from acrsync.cli import main
+
+main()

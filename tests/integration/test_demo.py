@@ -1,0 +1,22 @@
+"""`make demo` runs end to end: localcloud as its own process, the FC entry points, the CLI."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_to_the_end():
+    done = subprocess.run([sys.executable, "-m", "acrsync.demo"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    # the story it tells: blocked by the missing grant, fixed by apply, retried after a failure
+    assert "ROLE_MISSING" in out
+    assert "CROSS_ACCOUNT_AUTH_FAILED" in out
+    assert "target shanghai-dr: clean" in out
+    assert "retried=1" in out
+    assert "Native C++" not in out
+    ledger = out[out.index("9. The ledger"):]
+    assert ledger.count("SUCCESS") == 5 and "BLOCKED" not in ledger
