@@ -77,7 +77,7 @@ def bare_cr_client(cloud):
 def decision_logs_on() -> Iterator[None]:
     """Log acrsync's decisions at INFO, as in Function Compute, into /dev/null: their cost is the product's."""
     logger = logging.getLogger("acrsync")
-    sink = open(os.devnull, "w")  # noqa: SIM115 (closed below)
+    sink = open(os.devnull, "w")
     handler = logging.StreamHandler(sink)
     old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(handler)

@@ -14,7 +14,7 @@ import http.client
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench import SOURCE_INSTANCE, SOURCE_REGION, A_KEY_ID, A_SECRET, bare_cr_client, demo_cloud
+from bench import A_KEY_ID, A_SECRET, SOURCE_INSTANCE, SOURCE_REGION, bare_cr_client, demo_cloud
 from bench.harness import Row, median, per_call
 
 AREA = "A emulator"
@@ -62,9 +62,10 @@ class TrivialServer:
 
 def run(calls: int = 300, rounds: int = 5) -> tuple[list[Row], dict]:
     """``rounds`` rounds of ``calls // rounds`` calls of each kind; per-call medians and their ratios."""
-    from acrsync.cloud import CloudSession
     from alibabacloud_cr20181201 import models as m
     from darabonba.runtime import RuntimeOptions
+
+    from acrsync.cloud import CloudSession
 
     per_round = max(1, calls // rounds)
     cloud = demo_cloud()

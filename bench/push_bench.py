@@ -94,31 +94,39 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
                     target_namespace=data["RepoNamespaceName"], target_repo_name=data["RepoName"],
                     target_tag=data["Tag"], target_user_id=ACCOUNT_B, priority=3)
                 floor_work.append((request, key, json.dumps({"key": key, "status": "PENDING", **data})))
-            # one floor task per event, same as the app's: the floor's own calls must not tilt the emulator
-            # so the floor runs on the same images right after the app's block.
 
-            app_s = floor_s = 0.0
+            app_s = floor_s = update_s = 0.0
             summaries: list[dict] = []
             session_calls: Counter = Counter()
             served_calls: Counter = Counter()
-            for start in range(0, events, block):
-                chunk = uncovered[start:start + block]
-                before_session, before_served = Counter(app.session.calls), cloud.stats()
+            for n_block, start in enumerate(range(0, events, block)):
+                chunk, work = uncovered[start:start + block], floor_work[start:start + block]
 
                 def app_block(chunk=chunk) -> None:
                     for payload, _ in chunk:
                         summaries.append(app.handle_on_push(payload, ctx))
 
-                app_s += timed(app_block)
-                session_calls += _delta(dict(app.session.calls), dict(before_session))
-                served_calls += _delta(cloud.stats(), before_served)
-
-                def floor_block(work=floor_work[start:start + block]) -> None:
+                def floor_block(work=work) -> None:
                     for request, key, doc in work:
                         client.create_repo_sync_task_with_options(request, runtime)
                         floor_db.execute("INSERT INTO records (key, version, doc) VALUES (?, 1, ?)", (key, doc))
 
-                floor_s += timed(floor_block)
+                def second_write(work=work) -> None:
+                    for _, key, doc in work:
+                        floor_db.execute("UPDATE records SET version = 2, doc = ? WHERE key = ? AND version = 1",
+                                         (doc, key))
+
+                floor_first = n_block % 2 == 1         # alternate the order: neither side always goes first
+                if floor_first:
+                    floor_s += timed(floor_block)
+                    update_s += timed(second_write)
+                before_session, before_served = Counter(app.session.calls), cloud.stats()
+                app_s += timed(app_block)
+                session_calls += _delta(dict(app.session.calls), dict(before_session))
+                served_calls += _delta(cloud.stats(), before_served)
+                if not floor_first:
+                    floor_s += timed(floor_block)
+                    update_s += timed(second_write)
             floor_db.close()
 
             before_session, before_served = Counter(app.session.calls), cloud.stats()
@@ -143,7 +151,7 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
         "events": events, "warmup_events_per_namespace": warmup, "block": block,
         "uncovered": {"outcomes": dict(uncovered_outcomes), "session_calls": dict(session_calls),
                       "localcloud_calls": dict(served_calls), "seconds": round(app_s, 3),
-                      "floor_seconds": round(floor_s, 3)},
+                      "floor_seconds": round(floor_s, 3), "floor_second_write_seconds": round(update_s, 3)},
         "covered": {"outcomes": dict(covered_outcomes), "session_calls": dict(covered_session),
                     "localcloud_calls": dict(covered_served), "seconds": round(covered_s, 3)},
         "floor": "bare cr20181201 create_repo_sync_task_with_options + bare sqlite3 INSERT (WAL, "
@@ -161,6 +169,9 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
                  + ("" if ok_cov else " (NOT all covered: see results.json)")),
         Row(AREA, "push throughput, uncovered (app / floor)", app_eps, "events/s", floor=floor_eps,
             target=Target(">=", 0.8), note="floor: bare CreateRepoSyncTask + bare sqlite3 INSERT"),
+        Row(AREA, "push throughput, uncovered (app / floor + 2nd write)", app_eps, "events/s",
+            floor=events / (floor_s + update_s),
+            note="floor plus a bare UPDATE per event: the design's 2 ledger writes; no target set"),
         Row(AREA, "push throughput, covered", events / covered_s, "events/s",
             note="no OpenAPI call; ledger write + parse only; no target set"),
     ]

@@ -4,7 +4,7 @@ Instances, namespaces, repositories and tags live in the shared ``World`` (``loc
 module owns what only ACR touches: sync rules, sync tasks and injected task faults, kept in one
 ``AcrBackend`` at ``world.backends["acr"]``.
 
-The rules enforced come from the cross-account replication document (see docs/localcloud-acr.md):
+The rules enforced come from the cross-account replication document (see docs/localcloud.md, section ACR):
 editions, public -> Finance/Gov regions, the ``aliyuncontainerregistrycrossaccoutsyncrole`` grant in the
 target account, target namespace/repository prerequisites, tag immutability and the "only images pushed
 after the rule exists" limit of automatic rules. Refusals the API gives at once raise ``ServiceError``

@@ -170,9 +170,35 @@ def check_config(path: Path) -> None:
 # ---------------------------------------------------------------- building
 
 
+def runtime_python() -> list[str]:
+    """A command running Python 3.10, the FC runtime's: this interpreter, a pyenv 3.10, or python3.10.
+
+    pip must run under it: ``--python-version`` picks wheels for 3.10 but environment markers (e.g.
+    aiohttp's ``async-timeout; python_version < "3.11"``) are evaluated for the interpreter running pip,
+    so a 3.12 pip would leave out what 3.10 needs.
+    """
+    if sys.version_info[:2] == RUNTIME_VERSION:
+        return [sys.executable]
+    want = ".".join(map(str, RUNTIME_VERSION))
+    candidates: list[list[str]] = []
+    if shutil.which("pyenv"):
+        listed = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False)
+        candidates += [["env", f"PYENV_VERSION={v}", f"python{want}"]
+                       for v in reversed(listed.stdout.split()) if v == want or v.startswith(want + ".")]
+    candidates.append([f"python{want}"])
+    for cmd in candidates:
+        probe = subprocess.run([*cmd, "-c", f"import sys; assert sys.version_info[:2] == {RUNTIME_VERSION!r}"],
+                               capture_output=True, check=False)
+        if probe.returncode == 0:
+            return cmd
+    raise PackagingError(f"the dependencies must be installed by a Python {want} (the FC runtime's), and none "
+                         f"runs here; install Python {want} (e.g. `pyenv install {want}`) or build under it")
+
+
 def install_dependencies(requirements: list[str], target: Path) -> None:
     """pip-install ``requirements`` for the FC platform into ``target``; reused while the inputs are unchanged."""
-    stamp = {"requirements": requirements, "platform": list(PLATFORM_ARGS)}
+    stamp = {"requirements": requirements, "platform": list(PLATFORM_ARGS),
+             "markers_for": ".".join(map(str, RUNTIME_VERSION))}   # pip ran under the runtime's Python
     stamp_file = target / DEPS_STAMP
     if stamp_file.is_file():
         try:
@@ -184,7 +210,7 @@ def install_dependencies(requirements: list[str], target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
+    cmd = [*runtime_python(), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
            "--no-compile", "--target", str(target), *PLATFORM_ARGS, *requirements]
     print(f"dependencies: pip install {len(requirements)} pinned requirements for python3.10 manylinux x86_64")
     result = subprocess.run(cmd, check=False)

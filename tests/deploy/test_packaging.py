@@ -57,12 +57,16 @@ def root(tmp_path: Path) -> Path:
     return root
 
 
-def _import_in(function_dir: Path, code: str, pythonpath: str = "") -> subprocess.CompletedProcess:
+def _import_in(function_dir: Path, code: str, pythonpath: str = "", python: list[str] | None = None,
+               ) -> subprocess.CompletedProcess:
     """Run ``code`` the way FC runs the handler: cwd = the code directory, nothing else of this checkout
     importable (-S: no site-packages unless ``pythonpath`` names them)."""
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": pythonpath,
            "ACRSYNC_CONFIG": str(function_dir / "acrsync.yaml"), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
-    return subprocess.run([sys.executable, "-S", "-c", code], cwd=function_dir, env=env,
+    if "PYENV_ROOT" in os.environ:
+        env["PYENV_ROOT"] = os.environ["PYENV_ROOT"]
+    env["HOME"] = os.environ.get("HOME", "/root")
+    return subprocess.run([*(python or [sys.executable]), "-S", "-c", code], cwd=function_dir, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -271,7 +275,8 @@ def test_full_package_runs_on_its_own(root, config, tmp_path, capsys):
     # Nothing from this machine: no site-packages, no PYTHONPATH.
     result = _import_in(a, IMPORT_CHECK.format(dir=str(a)) + (
         "import alibabacloud_cr20181201.client, alibabacloud_ram20150501.client, alibabacloud_sts20150401.client\n"
-        "import alibabacloud_fc20230330.client, alibabacloud_credentials.client, tablestore, typer, rich\n"))
+        "import alibabacloud_fc20230330.client, alibabacloud_credentials.client, tablestore, typer, rich\n"),
+        python=packaging.runtime_python())
     assert result.returncode == 0, result.stderr
     capsys.readouterr()
     build(out, config=config, root=root, functions=["probe"])

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from acrsync.ledger import Attempt, ImageRef, Origin, Record, Status, record_key
 from acrsync.ledger import sqlite as sq
+from acrsync.ledger.base import repo_prefix
 from acrsync.ledger.tablestore import (
     check_endpoint,
     decode_cursor,
@@ -15,7 +16,6 @@ from acrsync.ledger.tablestore import (
     index_rows,
     micros,
     prefix_end,
-    repo_prefix,
     reversed_micros,
 )
 
@@ -41,8 +41,6 @@ def test_a_repo_or_tag_prefix_selects_exactly_its_records(ns, repo, other, tag, 
     assert _in_range(key, repo_prefix("cri-src1", ns, repo, tag))
     assert _in_range(key, repo_prefix("cri-src1", ns, other)) == (other == repo)
     assert _in_range(key, repo_prefix("cri-src1", ns, repo, other_tag)) == (other_tag == tag)
-    assert sq.repo_prefix("cri-src1", ns, repo, tag) == repo_prefix("cri-src1", ns, repo, tag)
-    assert sq.repo_prefix("cri-src1", ns, repo) == repo_prefix("cri-src1", ns, repo)
 
 
 def test_a_repo_that_prefixes_another_name_does_not_match_it():

@@ -91,6 +91,15 @@ def record_key(image: ImageRef, target: str) -> str:
     return f"{image.instance_id}/{image.namespace}/{image.repo}:{image.tag}@{digest}#{target}"
 
 
+def repo_prefix(instance_id: str, namespace: str, repo: str, tag: str | None = None) -> str:
+    """The key prefix shared by every record of a repo (or of one tag in it); see ``record_key``.
+
+    The ':' after the repo and the '@' after the tag end the name, so "app" never matches "app2".
+    """
+    base = f"{instance_id}/{namespace}/{repo}:"
+    return base if tag is None else f"{base}{tag}@"
+
+
 def key_hash(key: str) -> str:
     """A short stable hash of a key, for backends that want a spread partition key."""
     return hashlib.sha256(key.encode()).hexdigest()[:8]

@@ -24,6 +24,7 @@ from acrsync.ledger.base import (
     RejectedEvent,
     Report,
     VersionConflict,
+    repo_prefix,
 )
 
 BUSY_TIMEOUT_MS = 30_000
@@ -81,12 +82,6 @@ def _row_values(record: Record) -> tuple:
     return (record.key, record.version, record.status.value, int(record.is_open), record.task_id,
             record.created_at, record.next_retry_at, record.model_dump_json())
 
-
-def repo_prefix(instance_id: str, namespace: str, repo: str, tag: str | None = None) -> str:
-    """The key prefix of every record of a repo (or one tag in it); see ``record_key``. The ':' after
-    the repo and the '@' after the tag end the name, so "app" never matches "app2"."""
-    base = f"{instance_id}/{namespace}/{repo}:"
-    return base if tag is None else f"{base}{tag}@"
 
 
 def _record(doc: str, version: int) -> Record:

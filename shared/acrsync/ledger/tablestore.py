@@ -67,6 +67,7 @@ from acrsync.ledger.base import (  # noqa: E402
     RejectedEvent,
     Report,
     VersionConflict,
+    repo_prefix,
 )
 
 log = logging.getLogger(__name__)
@@ -106,14 +107,6 @@ def reversed_micros(t: float) -> int:
     """A primary key that sorts newest first in a forward GetRange."""
     return _TIME_MAX - micros(t)
 
-
-def repo_prefix(instance_id: str, namespace: str, repo: str, tag: str | None = None) -> str:
-    """The key prefix shared by every record of a repo (or of one tag in it); see ``record_key``.
-
-    The ':' after the repo and the '@' after the tag end the name, so "app" never matches "app2".
-    """
-    base = f"{instance_id}/{namespace}/{repo}:"
-    return base if tag is None else f"{base}{tag}@"
 
 
 def prefix_end(prefix: str) -> str:
