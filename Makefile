@@ -32,8 +32,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+# CONFIG=path/to/acrsync.yaml (default: $$ACRSYNC_CONFIG)
 package: $(STAMP)
-	$(PY) -m acrsync.packaging build/fc
+	$(PY) -m acrsync.packaging build/fc $(if $(CONFIG),--config $(CONFIG))
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .acrsync

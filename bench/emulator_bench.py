@@ -4,7 +4,8 @@ Three kinds of call, interleaved round by round so they share the machine's nois
 - floor: ``http.client`` (keep-alive) POSTing to a trivial ``http.server`` handler with TCP_NODELAY,
   served in this process, as localcloud is;
 - the bare SDK: the cr 2018-12-01 client's ``get_instance_with_options`` against localcloud;
-- acrsync: ``Acr.get_instance`` through a CloudSession (retries, error mapping, call counting).
+- acrsync: ``Acr.get_instance`` through a CloudSession (retries, error mapping, call counting);
+- for the split, ``http.client`` to localcloud's own ``GET /_localcloud/health`` (its HTTP layer alone).
 The per-call median of each is divided by the floor's.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bench import A_KEY_ID, A_SECRET, SOURCE_INSTANCE, SOURCE_REGION, bare_cr_client, demo_cloud
@@ -81,6 +83,15 @@ def run(calls: int = 300, rounds: int = 5) -> tuple[list[Row], dict]:
                 if reply.status != 200:
                     raise RuntimeError(f"the trivial server answered {reply.status}")
 
+            lc = http.client.HTTPConnection("127.0.0.1", cloud.port, timeout=10)
+
+            def localcloud_http() -> None:
+                lc.request("GET", "/_localcloud/health")
+                reply = lc.getresponse()
+                reply.read()
+                if reply.status != 200:
+                    raise RuntimeError(f"localcloud's health check answered {reply.status}")
+
             client = bare_cr_client(cloud)
             request = m.GetInstanceRequest(instance_id=SOURCE_INSTANCE)
 
@@ -94,30 +105,40 @@ def run(calls: int = 300, rounds: int = 5) -> tuple[list[Row], dict]:
             def adapter() -> None:
                 acr.get_instance(SOURCE_INSTANCE)
 
-            kinds = {"http": bare_http, "sdk": bare_sdk, "acr": adapter}
+            kinds = {"http": bare_http, "localcloud": localcloud_http, "sdk": bare_sdk, "acr": adapter}
             for fn in kinds.values():          # warm up: connections, imports, first-call caches
                 per_call(fn, 5)
             samples: dict[str, list[float]] = {k: [] for k in kinds}
+            client_cpu = dict.fromkeys(kinds, 0.0)     # this thread's CPU: the client side of each call
             for _ in range(rounds):
                 for name, fn in kinds.items():
+                    cpu0 = time.thread_time()
                     samples[name] += per_call(fn, per_round)
+                    client_cpu[name] += time.thread_time() - cpu0
             conn.close()
+            lc.close()
             served = cloud.stats().get("GetInstance", 0)
     finally:
         cloud.stop()
 
     med = {k: median(v) for k, v in samples.items()}
     expected = 2 * (5 + rounds * per_round)
-    raw = {"calls_per_kind": rounds * per_round, "median_ms": {k: round(v * 1000, 4) for k, v in med.items()},
+    n = rounds * per_round
+    raw = {"calls_per_kind": n, "median_ms": {k: round(v * 1000, 4) for k, v in med.items()},
+           "client_cpu_ms_per_call": {k: round(v / n * 1000, 4) for k, v in client_cpu.items()},
            "localcloud_get_instance_served": served, "expected_served": expected}
     ms = 1000.0
     rows = [
         Row(AREA, "bare HTTP round trip (floor)", med["http"] * ms, "ms/call",
             note="http.client keep-alive -> trivial http.server, TCP_NODELAY"),
+        Row(AREA, "localcloud HTTP layer / bare HTTP", med["localcloud"] * ms, "ms/call", floor=med["http"] * ms,
+            note="http.client -> GET /_localcloud/health: server + routing, no SDK; no target set"),
         Row(AREA, "bare SDK GetInstance / bare HTTP", med["sdk"] * ms, "ms/call", floor=med["http"] * ms,
             note="cr20181201 client against localcloud; no target set"),
         Row(AREA, "Acr.get_instance / bare HTTP", med["acr"] * ms, "ms/call", floor=med["http"] * ms,
             note="acrsync CloudSession + adapter; no target set"),
+        Row(AREA, "bare SDK client-side CPU / SDK call", client_cpu["sdk"] / n * ms, "ms/call",
+            floor=med["sdk"] * ms, note="this thread's CPU per call (darabonba, requests, signing); no target set"),
         Row(AREA, "Acr.get_instance / bare SDK", med["acr"] * ms, "ms/call", floor=med["sdk"] * ms,
             note="acrsync's own overhead over the SDK; no target set"),
     ]

@@ -35,6 +35,7 @@ from bench import (
     SOURCE_INSTANCE,
     TARGET,
     TARGET_INSTANCE,
+    bare_cr_client,
     decision_logs_on,
     demo_cloud,
     fc_context,
@@ -174,7 +175,6 @@ def copy_ledger(src: Path, dst: Path) -> None:
 
 def run(repos: int = 200, per_repo: int = 50) -> tuple[list[Row], dict]:
     from acrsync import reconcile
-    from bench import bare_cr_client
 
     n = repos * per_repo
     cloud = demo_cloud()

@@ -23,7 +23,7 @@ from acrsync.cloud import credentials as creds_mod
 from acrsync.cloud.clients import CloudSession, Endpoints
 from acrsync.cloud.errors import CloudError
 from acrsync.cloud.retry import Budget
-from acrsync.config import Config, load_config
+from acrsync.config import Config, load_config, with_env_overrides
 from acrsync.grants import GrantCache, session_checker
 from acrsync.jsonlog import log_decision, reset_request_id, set_request_id
 from acrsync.ledger import Ledger
@@ -33,8 +33,6 @@ from acrsync.source import ImageResolver, RuleCache
 
 log = logging.getLogger("acrsync")
 
-OTS_ENDPOINT_ENV = "ACRSYNC_OTS_ENDPOINT"
-OTS_INSTANCE_ENV = "ACRSYNC_OTS_INSTANCE"
 
 
 class InvocationCredentials:
@@ -67,14 +65,6 @@ def config_path() -> str | None:
     return env
 
 
-def with_env_overrides(config: Config) -> Config:
-    """s.yaml passes the Tablestore endpoint/instance as variables; they win over the packaged file."""
-    endpoint, instance = os.environ.get(OTS_ENDPOINT_ENV), os.environ.get(OTS_INSTANCE_ENV)
-    if config.ledger.backend != "tablestore" or not (endpoint or instance):
-        return config
-    ledger = config.ledger.model_copy(update={k: v for k, v in (("endpoint", endpoint), ("instance", instance))
-                                              if v})
-    return config.model_copy(update={"ledger": ledger})
 
 
 class App:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from acrsync.regions import KNOWN_REGIONS, PUBLIC_TO_RESTRICTED_RULE, replication_allowed
 
 CONFIG_ENV = "ACRSYNC_CONFIG"
+OTS_ENDPOINT_ENV = "ACRSYNC_OTS_ENDPOINT"
+OTS_INSTANCE_ENV = "ACRSYNC_OTS_INSTANCE"
 
 
 class ConfigError(ValueError):
@@ -251,3 +254,14 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     except yaml.YAMLError as e:
         raise ConfigError([f"not valid YAML: {e}"], str(p)) from None
     return parse_config(data, str(p))
+
+
+def with_env_overrides(config: Config, env: Mapping[str, str] | None = None) -> Config:
+    """s.yaml passes the Tablestore endpoint/instance as variables; they win over the packaged file."""
+    env = os.environ if env is None else env
+    endpoint, instance = env.get(OTS_ENDPOINT_ENV), env.get(OTS_INSTANCE_ENV)
+    if config.ledger.backend != "tablestore" or not (endpoint or instance):
+        return config
+    ledger = config.ledger.model_copy(update={k: v for k, v in (("endpoint", endpoint), ("instance", instance))
+                                              if v})
+    return config.model_copy(update={"ledger": ledger})

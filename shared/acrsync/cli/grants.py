@@ -8,35 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from acrsync import policy as P
-from acrsync.config import Config, ConfigError, Target, load_config
+from acrsync.cli.common import ConfigOpt, Output, OutputOpt
+from acrsync.cli.common import load as _config
+from acrsync.config import Config, Target
 from acrsync.grants import Finding, execute, fixes, has_errors, plan, session_checker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="check and set up the RAM grant ACR needs in each target account")
 
-
-class Output(str, Enum):
-    table = "table"
-    json = "json"
-
-
-ConfigOpt = typer.Option(None, "--config", "-c", help="replication config (default: $ACRSYNC_CONFIG)")
-OutputOpt = typer.Option(Output.table, "--output", "-o", help="table or json")
-
-
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as e:
-        typer.echo(str(e), err=True)
-        raise typer.Exit(2) from None
 
 
 def _targets(cfg: Config, name: str | None) -> list[Target]:

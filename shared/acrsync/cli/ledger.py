@@ -7,35 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from enum import Enum
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from acrsync.config import Config, ConfigError, load_config
+from acrsync.cli.common import ConfigOpt, Output, OutputOpt
+from acrsync.cli.common import load as _config
+from acrsync.config import Config
 from acrsync.ledger import Ledger, LedgerError, Record, Status, open_ledger
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="inspect and set up the replication ledger (one record per image and target)")
 
-
-class Output(str, Enum):
-    table = "table"
-    json = "json"
-
-
-ConfigOpt = typer.Option(None, "--config", "-c", help="replication config (default: $ACRSYNC_CONFIG)")
-OutputOpt = typer.Option(Output.table, "--output", "-o", help="table or json")
-
-
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as e:
-        typer.echo(str(e), err=True)
-        raise typer.Exit(2) from None
 
 
 def _ledger(cfg: Config) -> Ledger:

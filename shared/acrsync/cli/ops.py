@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import typer
 from rich.console import Console
 
-from acrsync.config import ConfigError, load_config
+from acrsync.cli.common import load
 
 FUNCTIONS = ("on_push", "reconcile")
 TIMEOUTS = {"on_push": 120, "reconcile": 600}
@@ -31,15 +31,11 @@ def local_context(function: str, timeout: int | None = None) -> SimpleNamespace:
 
 
 def _app(config_path: Path | None):
-    from acrsync.app import App, with_env_overrides
+    from acrsync.app import App
     from acrsync.app import config_path as default_path
 
-    try:
-        cfg = with_env_overrides(load_config(config_path or default_path()))
-    except ConfigError as e:
-        err.print(f"[red]{e}[/red]")
-        raise typer.Exit(2) from None
-    return App.for_cli(cfg)
+    found = config_path or default_path()
+    return App.for_cli(load(Path(found) if found else None))
 
 
 def register(app: typer.Typer) -> None:

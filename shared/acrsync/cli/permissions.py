@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 
+from acrsync.cli.common import load
 from acrsync.cloud.permissions import Principal, known_ram_actions, policy_documents
-from acrsync.config import ConfigError, load_config
 
 
 class Output(str, Enum):
@@ -47,11 +47,7 @@ def permissions(
                                        help="replication config (default: $ACRSYNC_CONFIG)"),
 ) -> None:
     """Print the minimal RAM policy documents a principal needs for this config."""
-    try:
-        cfg = load_config(config)
-    except ConfigError as e:
-        typer.echo(str(e), err=True)
-        raise typer.Exit(2) from None
+    cfg = load(config)
     docs = policy_documents(cfg, principal)
     if output is Output.json:
         typer.echo(json.dumps({"principal": principal.value, "policies": [d.to_dict() for d in docs]},
