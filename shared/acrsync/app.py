@@ -125,12 +125,20 @@ class App:
             secret = os.environ.get(self.config.webhook.token_env) or None
             items = events.detect_and_parse(event, webhook_token=secret,
                                             source_instance_id=self.config.source.instance_id)
-            summary = push.handle(items, self.deps(budget))
+            webhook = any(getattr(i, "via", None) == "webhook" or getattr(i, "source", "") == "webhook"
+                          for i in items)
+            try:
+                summary = push.handle(items, self.deps(budget))
+            except push.DeliveryFailed as e:
+                log_decision(log, decision="on_push_summary", failed=e.errors, **e.summary.to_dict())
+                if webhook:   # the sender may retry; nothing was half done that a retry could duplicate
+                    return events.http_response(503, {"error": "not recorded; retry later"})
+                raise         # EventBridge delivers the batch again
             result = summary.to_dict()
-            log_decision(log, decision="on_push_summary", **result)
-            webhook = [i for i in items if getattr(i, "via", None) == "webhook" or getattr(i, "source", "") == "webhook"]
+            if len(items) != 1:       # one event: its decision lines already say everything
+                log_decision(log, decision="on_push_summary", **result)
             if webhook:
-                bad = [i for i in webhook if isinstance(i, events.Rejected)]
+                bad = [i for i in items if isinstance(i, events.Rejected)]
                 status = bad[0].http_status if bad else 200
                 body = {"error": bad[0].reason} if bad else result
                 return events.http_response(status, body)

@@ -42,7 +42,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -498,11 +498,14 @@ def _parse_item(item: Any, payload: str, *, webhook_token: str | None, source_in
                     payload=payload, source="unknown")
 
 
-def _safe_item(item: Any, payload: str | None, **kw: Any) -> Parsed:
-    """One item, parsed; ``payload`` is its raw text when known (else it is serialised from ``item``)."""
+def _safe_item(item: Any, payload: Callable[[], str], **kw: Any) -> Parsed:
+    """One item, parsed. ``payload()`` gives its raw text (secrets masked); it is computed only for a
+    Rejected, the one thing that keeps it (masking costs more than parsing a good event)."""
     try:
-        payload = _json_payload(item) if payload is None else payload
-        return _parse_item(item, payload, **kw)
+        parsed = _parse_item(item, "", **kw)
+        if isinstance(parsed, Rejected):
+            parsed = parsed.model_copy(update={"payload": payload()})
+        return parsed
     except Exception as e:  # the contract is "never raise for bad input"
         jsonlog.log_decision(log, "event parser failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
         return Rejected(reason=f"internal error while parsing ({type(e).__name__}: {e}); the event is kept, "
@@ -543,8 +546,9 @@ def detect_and_parse(event: bytes | bytearray | str | dict | list | Any, *, webh
         jsonlog.log_decision(log, "event received", logging.DEBUG, event=obj)
     kw = {"webhook_token": webhook_token, "source_instance_id": source_instance_id}
     if isinstance(obj, list):
-        return [_safe_item(i, None, **kw) for i in obj]
-    return [_safe_item(obj, None if text is None else _payload_text(text), **kw)]
+        return [_safe_item(i, lambda i=i: _json_payload(i), **kw) for i in obj]
+    whole = (lambda: _json_payload(obj)) if text is None else (lambda: _payload_text(text))
+    return [_safe_item(obj, whole, **kw)]
 
 
 parse = detect_and_parse

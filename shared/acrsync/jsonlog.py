@@ -22,6 +22,7 @@ import base64
 import contextvars
 import datetime as _dt
 import enum
+import functools
 import json
 import logging
 import re
@@ -53,6 +54,7 @@ def get_request_id() -> str | None:
     return _request_id.get()
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """True when a field called ``name`` may carry a secret (so its value must never be logged)."""
     norm = re.sub(r"[-\s.]+", "_", str(name).strip().lower())

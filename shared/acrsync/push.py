@@ -77,9 +77,27 @@ class Summary:
         }
 
 
-def handle(items: list, deps: PushDeps, *, source: str = "eventbridge") -> Summary:
-    """Handle parsed events (``acrsync.events.detect_and_parse`` output). Never raises for one item."""
+class DeliveryFailed(Exception):
+    """The ledger or the cloud failed before some event's outcome was recorded: fail the invocation so
+    the platform delivers the batch again (EventBridge retries, then its dead-letter queue). Redelivery
+    is safe: items already handled are duplicates for the ledger's create-if-absent."""
+
+    def __init__(self, summary: Summary, errors: list[str]):
+        self.summary = summary
+        self.errors = errors
+        super().__init__(f"{len(errors)} event(s) not recorded, the batch must be delivered again: "
+                         + "; ".join(errors[:3]))
+
+
+def handle(items: list, deps: PushDeps) -> Summary:
+    """Handle parsed events (``acrsync.events.detect_and_parse`` output).
+
+    Bad input never raises: it is stored as rejected and acknowledged. One item failing never stops the
+    others. When the ledger or the cloud failed before an item's outcome was recorded, the rest of the
+    batch is still handled and then ``DeliveryFailed`` is raised, so nothing is lost.
+    """
     summary = Summary()
+    failures: list[str] = []
     for item in items:
         try:
             if isinstance(item, Rejected):
@@ -90,11 +108,14 @@ def handle(items: list, deps: PushDeps, *, source: str = "eventbridge") -> Summa
                 handle_sync_completed(item, deps, summary)
             elif isinstance(item, TimerTick):
                 summary.timers += 1
-        except Exception as e:  # one bad item must not stop the batch; the record (if any) stays for reconcile
+        except Exception as e:
             log.exception("event handling failed")
             log_decision(log, decision="error", event_id=getattr(item, "event_id", None),
                          error=f"{type(e).__name__}: {e}")
             summary.count("*", "failed")
+            failures.append(f"{getattr(item, 'event_id', None) or type(item).__name__}: {type(e).__name__}: {e}")
+    if failures:
+        raise DeliveryFailed(summary, failures)
     return summary
 
 

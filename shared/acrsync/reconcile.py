@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -37,6 +38,7 @@ HIGH_WATER = "reconcile.scan_ms"
 SCAN_OVERLAP_MS = 15 * 60 * 1000      # tasks can become visible slightly out of order
 FIRST_SCAN_PAGES = 10                 # how far back the very first run looks for rule-made tasks
 SAFETY_SECONDS = 5.0                  # stop this long before the deadline
+OPEN_BATCH = 5000                     # open records read (and their tasks fetched) per batch
 
 
 @dataclass
@@ -63,9 +65,10 @@ class RunSummary:
 
 
 def run(deps: PushDeps, *, deadline: float | None = None, dry_run: bool = False,
-        calls=None) -> RunSummary:
-    """One reconcile pass (or as much of it as fits before ``deadline``, a clock time)."""
-    r = _Run(deps, deadline, dry_run)
+        calls=None, now: Callable[[], float] = time.time) -> RunSummary:
+    """One reconcile pass (or as much of it as fits before ``deadline``, a time as ``now`` reads it:
+    wall-clock seconds, as FC's deadline is)."""
+    r = _Run(deps, deadline, dry_run, now)
     before = Counter(calls) if calls is not None else None
     try:
         r.scan_new_tasks()
@@ -91,8 +94,9 @@ def run(deps: PushDeps, *, deadline: float | None = None, dry_run: bool = False,
 
 
 class _Run:
-    def __init__(self, deps: PushDeps, deadline: float | None, dry_run: bool):
+    def __init__(self, deps: PushDeps, deadline: float | None, dry_run: bool, now: Callable[[], float]):
         self.d = deps
+        self._now = now
         self.cfg = deps.config
         self.deadline = deadline
         self.dry = dry_run
@@ -105,7 +109,7 @@ class _Run:
 
     # -- budget ---------------------------------------------------------------------------------
     def time_left(self) -> bool:
-        return self.deadline is None or time.time() < self.deadline - SAFETY_SECONDS
+        return self.deadline is None or self._now() < self.deadline - SAFETY_SECONDS
 
     # -- 1. new tasks ---------------------------------------------------------------------------
     def scan_new_tasks(self) -> None:
@@ -129,22 +133,35 @@ class _Run:
             self.d.ledger.set_checkpoint(HIGH_WATER, str(newest))
 
     # -- 2/3. open records ----------------------------------------------------------------------
+    def next_batch(self, cursor: str | None) -> tuple[list[Record], str | None]:
+        """Up to OPEN_BATCH open records from ``cursor`` (ledger reads are cheap; grouping many records
+        per repository is what makes the ACR reads cheap)."""
+        batch: list[Record] = []
+        while len(batch) < OPEN_BATCH:
+            page = self.d.ledger.open_records(limit=min(1000, OPEN_BATCH - len(batch)), cursor=cursor)
+            batch.extend(page.records)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        return batch, cursor
+
     def reconcile_open(self) -> None:
-        cursor = self.d.ledger.get_checkpoint(CURSOR)
+        start = self.d.ledger.get_checkpoint(CURSOR)
         while self.time_left():
-            page = self.d.ledger.open_records(limit=self.cfg.reconcile.page_size * 5, cursor=cursor)
-            self.fetch_tasks(page.records)
-            for rec in page.records:
+            batch, after = self.next_batch(start)
+            self.fetch_tasks(batch)
+            for rec in batch:
                 if not self.time_left():
-                    self._save_cursor(cursor)
+                    # Resume at this batch: records done in it are closed or unchanged, so redoing is cheap.
+                    self._save_cursor(start)
                     self.s.complete = False
                     return
                 self.s.records_seen += 1
                 self.one(rec)
-            cursor = page.cursor
-            if cursor is None:
+            if after is None:
                 return
-            self._save_cursor(cursor)
+            start = after
+            self._save_cursor(start)
         self.s.complete = False
 
     def _save_cursor(self, cursor: str | None) -> None:

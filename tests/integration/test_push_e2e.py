@@ -218,3 +218,37 @@ def test_fuzz_malformed_events_are_recorded_never_raised(app, payload):
 
 def test_demo_scenario_file_is_what_the_tests_use():
     assert DEMO_SCENARIO.exists()
+
+
+def test_cloud_failure_before_anything_is_recorded_fails_the_delivery_then_redelivery_works(app, cloud):
+    from acrsync.push import DeliveryFailed
+
+    # GIVEN the source's sync rules cannot be read (persistent 503): coverage cannot be decided
+    app.rules.invalidate()
+    cloud.set_faults("ListRepoSyncRule", error_rate=1.0)
+    good = json.loads(push_event(cloud, "team-a", "web", "v8.0.0"))
+    batch = json.dumps([good, {"specversion": "1.0", "source": "acs.cr", "type": "cr:Artifact:PushCompleted",
+                               "id": "bad-1", "data": "nope"}]).encode()
+    # WHEN the batch is handled, THEN the invocation fails so EventBridge delivers it again ...
+    with pytest.raises(DeliveryFailed) as failed:
+        app.handle_on_push(batch, fc_context(timeout=3))
+    # ... after the rest of the batch was handled (the malformed one is recorded), and nothing was created
+    assert failed.value.summary.rejected == 1
+    assert tasks_for(cloud, "web", "v8.0.0") == []
+    # AND the redelivery, once the cloud answers again, creates the one task
+    cloud.clear_faults()
+    summary = app.handle_on_push(batch, fc_context())
+    assert counts(summary) == {"created": 1}
+    assert len(tasks_for(cloud, "web", "v8.0.0")) == 1
+
+
+def test_ledger_failure_fails_the_delivery(app, cloud, monkeypatch):
+    from acrsync.ledger import LedgerError
+    from acrsync.push import DeliveryFailed
+
+    def broken(*a, **kw):
+        raise LedgerError("disk full")
+
+    monkeypatch.setattr(app.ledger, "create_if_absent", broken)
+    with pytest.raises(DeliveryFailed, match="disk full"):
+        app.handle_on_push(push_event(cloud, "team-a", "web", "v8.1.0"), fc_context())

@@ -240,3 +240,50 @@ def test_dry_run_changes_nothing(app, cloud):
     before = record(app, "web", "v9.0.0")
     summary = reconcile(app, dry_run=True)
     assert summary["planned"] and record(app, "web", "v9.0.0") == before
+
+
+def test_a_run_stops_before_the_deadline_and_the_next_continues(app, cloud, monkeypatch):
+    from acrsync import reconcile as rec_mod
+
+    monkeypatch.setattr(rec_mod, "OPEN_BATCH", 4)
+    tags = [f"v10.{i}.0" for i in range(12)]
+    for tag in tags:
+        app.handle_on_push(push_event(cloud, "team-a", "web", tag), fc_context())
+    cloud.advance(10)
+    ticks = iter(range(10_000))
+
+    def slow_now():                      # every look at the clock costs a "second"
+        return float(next(ticks))
+
+    first = rec_mod.run(app.deps(), deadline=rec_mod.SAFETY_SECONDS + 12, now=slow_now)
+    assert not first.complete
+    assert app.ledger.get_checkpoint(rec_mod.CURSOR) is not None     # past the first batch of 4
+    done_first = sum(1 for t in tags if record(app, "web", t).status is Status.SUCCESS)
+    assert 0 < done_first < len(tags)
+    second = rec_mod.run(app.deps())     # no deadline: finishes, from the cursor on
+    assert second.complete and app.ledger.get_checkpoint(rec_mod.CURSOR) is None
+    assert all(record(app, "web", t).status is Status.SUCCESS for t in tags)
+
+
+def test_reconcile_cli_once_and_dry_run(cloud, tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from acrsync.cli import app as cli
+
+    cfg = tmp_path / "acrsync.yaml"
+    cfg.write_text(json.dumps(config_doc(tmp_path / "ledger.db")))
+    monkeypatch.setenv("ACRSYNC_ENDPOINT", cloud.url)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIDEMOACCOUNTAROOT0001")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "made-up-demo-secret-account-a-root")
+    app = make_app(cloud, tmp_path / "ledger.db")
+    app.handle_on_push(push_event(cloud, "team-a", "web", "v11.0.0"), fc_context())
+    cloud.advance(10)
+    dry = CliRunner().invoke(cli, ["reconcile", "--dry-run", "--config", str(cfg)])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["planned"]
+    assert record(app, "web", "v11.0.0").status is Status.PENDING
+    once = CliRunner().invoke(cli, ["reconcile", "--once", "--config", str(cfg)])
+    assert once.exit_code == 0, once.output
+    assert record(app, "web", "v11.0.0").status is Status.SUCCESS
