@@ -33,6 +33,52 @@ def demo_cloud():
     return LocalCloud(DEMO_SCENARIO, clock="manual").start()
 
 
+class ProcessCloud:
+    """localcloud in its own process (``python -m localcloud``), as the real cloud is: the server's work
+    does not compete with the client for one interpreter lock, so a client-side figure measures the
+    client. Offers the parts of LocalCloud's API the benchmarks use, over the control API."""
+
+    def __init__(self, scenario: Path = DEMO_SCENARIO):
+        import subprocess
+        import sys
+
+        root = Path(__file__).resolve().parents[1]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "shared"), str(root),
+                                                             os.environ.get("PYTHONPATH", "")])}
+        self._proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--scenario", str(scenario),
+                                       "--clock", "wall"], cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+        line = self._proc.stdout.readline().strip()
+        if not line.startswith("localcloud listening on "):
+            self.stop()
+            raise RuntimeError(f"localcloud did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1]
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.world = SimpleNamespace(clock=None)      # acrsync's own (system) clock is used
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        import json
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.url}/_localcloud/{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def push(self, instance_id: str, namespace: str, repo: str, tag: str, digest: str | None = None) -> dict:
+        body = {"instance_id": instance_id, "namespace": namespace, "repo": repo, "tag": tag}
+        if digest:
+            body["digest"] = digest
+        return self._call("POST", "push", body)
+
+    def stats(self) -> dict[str, int]:
+        return self._call("GET", "stats")["stats"]
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        self._proc.wait(timeout=10)
+
+
 def config_doc(ledger_path: Path, namespaces: list[str]) -> dict:
     """One target, account B's instance: team-a has no sync rule there, team-b has a PASSIVE one."""
     return {
@@ -47,14 +93,16 @@ def config_doc(ledger_path: Path, namespaces: list[str]) -> dict:
 def make_app(cloud, ledger_path: Path, namespaces: list[str] | None = None):
     """An App as a function instance builds it, its clients pointed at ``cloud`` on the emulator clock."""
     from acrsync.app import App
+    from acrsync.clock import SYSTEM
     from acrsync.cloud import CloudSession
     from acrsync.config import parse_config
     from acrsync.ledger.factory import open_ledger
 
     cfg = parse_config(config_doc(ledger_path, namespaces or ["team-a", "team-b"]))
+    clock = cloud.world.clock or SYSTEM
     session = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
-                                     clock=cloud.world.clock, region=SOURCE_REGION)
-    return App(cfg, session, open_ledger(cfg.ledger, session), clock=cloud.world.clock)
+                                     clock=clock, region=SOURCE_REGION)
+    return App(cfg, session, open_ledger(cfg.ledger, session), clock=clock)
 
 
 def fc_context(timeout: float = 600) -> SimpleNamespace:

@@ -1,6 +1,7 @@
 """Push path figures: OpenAPI calls per event and events per second through ``App.handle_on_push``.
 
-Setup (not measured): localcloud's demo world; a warm App (a few events first, so the rule, grant and
+Setup (not measured): localcloud's demo world, served by its own process (as the cloud is: the
+emulator's work must not compete with the client's interpreter lock); a warm App (a few events first, so the rule, grant and
 repository caches are filled, as on a warm function instance); N pushes to team-a (no sync rule: each
 needs one CreateRepoSyncTask) and N pushes to team-b (its PASSIVE rule covers them: no call is needed),
 every one a new tag, so a new image. The CloudEvents localcloud emitted are handed over as bytes, as FC
@@ -29,9 +30,9 @@ from bench import (
     TARGET,
     TARGET_INSTANCE,
     TARGET_REGION,
+    ProcessCloud,
     bare_cr_client,
     decision_logs_on,
-    demo_cloud,
     fc_context,
     make_app,
 )
@@ -67,7 +68,7 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
     from alibabacloud_cr20181201 import models as m
     from darabonba.runtime import RuntimeOptions
 
-    cloud = demo_cloud()
+    cloud = ProcessCloud()
     try:
         with tempfile.TemporaryDirectory() as tmp, decision_logs_on():
             app = make_app(cloud, Path(tmp) / "ledger.db")
