@@ -9,7 +9,9 @@ import typer
 
 from acrsync.cli import emulator, grants, ledger, ops, permissions
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Keep ACR Enterprise Edition images replicated across Alibaba Cloud accounts. "
+                       "Exit codes: 0 clean, 1 findings or failures, 2 usage or config errors.")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(grants.app, name="grants")
 emulator.register(app)

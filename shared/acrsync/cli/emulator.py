@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
                                             help="Keep Tablestore tables in this file across restarts"),
     ) -> None:
         """Serve localcloud on 127.0.0.1 until Ctrl-C/SIGTERM. Point clients at it with
-        ACRSYNC_ENDPOINT=http://127.0.0.1:PORT. It is a local test double: never expose it beyond 127.0.0.1."""
+        ACRSYNC_ENDPOINT=http://127.0.0.1:PORT. It has no real security: never expose it beyond 127.0.0.1."""
         # The only place acrsync imports localcloud: the emulator is a development tool, never deployed.
         from localcloud.scenario import ScenarioError
         from localcloud.server import serve_forever
