@@ -125,6 +125,7 @@ class SettingsSpec(BaseModel):
 class ScenarioSpec(_Model):
     accounts: list[AccountSpec] = Field(min_length=1)
     instances: list[InstanceSpec] = []
+    functions: list[dict[str, Any]] = []       # FC 3.0 functions, checked by localcloud.fc.models.install
     settings: SettingsSpec = SettingsSpec()
 
 
@@ -315,4 +316,10 @@ def build_world(spec: ScenarioSpec, clock: Clock) -> World:
             acr_models.install(world, spec.model_dump())
         except (ValueError, ServiceError) as exc:
             raise ScenarioError([str(exc)]) from None
+    if importlib.util.find_spec("localcloud.fc.models") is not None:
+        fc_models = importlib.import_module("localcloud.fc.models")
+        try:
+            fc_models.install(world, spec.model_dump())
+        except ValueError as exc:
+            raise ScenarioError(getattr(exc, "problems", None) or [str(exc)]) from None
     return world

@@ -4,7 +4,8 @@
 - ``POST /`` + ``x-acs-action``/``x-acs-version`` (or ``Action``/``Version`` in the query)
                                       RPC: ACR 2018-12-01, RAM 2015-05-01, STS 2015-04-01
 - ``POST /<Api>`` + ``x-ots-*``        Tablestore (``localcloud.ots.wire.handle``)
-- ``/2023-03-30/...``                  Function Compute 3.0 (not emulated yet: 501)
+- ``/2023-03-30/...``                  Function Compute 3.0: GetFunction, InvokeFunction
+                                      (``localcloud.fc.wire``; functions run in ``localcloud.fc.runtime``)
 
 The wire layer here only parses and routes; signatures are ``signing``/``identity``, permissions ``authz``,
 behaviour the services' own ``wire``/``models``. Service modules are imported on first use, so the server
@@ -96,6 +97,9 @@ class LocalCloud:
         httpd.daemon_threads = True
         httpd.cloud = self  # type: ignore[attr-defined]
         self._httpd = httpd
+        fc = _load("localcloud.fc.models")
+        if fc is not None:       # functions learn this URL; eventbridge triggers follow the event stream
+            fc.attach(self.world, url=self.url, subscribe=self.subscribe, drain=self.drain)
         self._threads = [
             threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
                              name="localcloud-http", daemon=True),
@@ -108,6 +112,9 @@ class LocalCloud:
     def stop(self) -> None:
         if self._httpd is None:
             return
+        fc = _load("localcloud.fc.models")
+        if fc is not None:
+            fc.detach(self.world)
         self._httpd.shutdown()
         self._httpd.server_close()
         self._outbox.put(None)
@@ -132,7 +139,7 @@ class LocalCloud:
         return f"http://{self._host}:{self.port}"
 
     def services(self) -> list[str]:
-        names = [svc for svc, _ in RPC_SERVICES.values()] + ["ots"]
+        names = [svc for svc, _ in RPC_SERVICES.values()] + ["ots", "fc"]
         return [n for n in names if importlib.util.find_spec(f"localcloud.{n}.wire") is not None]
 
     # ---- driving the world --------------------------------------------------------------------------
@@ -287,9 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                  dict(parse_qsl(url.query)), body)
                 self._json(status, payload)
             elif url.path.startswith(FC_PREFIX):
-                self._json(501, {"RequestId": str(uuid.uuid4()).upper(), "Code": "NotImplemented",
-                                 "Message": "Function Compute 3.0 (2023-03-30) is not emulated by localcloud yet; "
-                                            "invoke the handler in-process instead."})
+                self._function_compute(url.path, url.query, headers, body)
             elif any(h.startswith("x-ots-") for h in headers):
                 self._tablestore(url.path.strip("/"), headers, body)
             else:
@@ -360,6 +365,33 @@ class _Handler(BaseHTTPRequestHandler):
         reply = dict(result or {})
         reply.setdefault("RequestId", ctx.request_id)
         self._json(200, reply, {"x-acs-request-id": str(reply["RequestId"])})
+
+    def _function_compute(self, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
+        """FC 3.0 ROA calls: routed and served by ``localcloud.fc.wire`` (V3-signed like RPC; faults apply)."""
+        request_id = str(uuid.uuid4()).upper()
+        wire = _load("localcloud.fc.wire")
+        if wire is None:
+            self._json(501, {"RequestId": request_id, "Code": "NotImplemented",
+                             "Message": "Function Compute is not part of this localcloud build."})
+            return
+        try:
+            action, name = wire.route(self.command, path, headers)
+            kind = self._apply_fault(self.cloud.faults.on_request(action))
+            if kind == TIMEOUT:
+                return
+            if kind == THROTTLE:      # UNVERIFIED: FC's throttling code
+                raise ServiceError(429, "ResourceThrottled", THROTTLE_MESSAGE)
+            if kind == ERROR:
+                raise ServiceError(503, "ServiceUnavailable", UNAVAILABLE_MESSAGE)
+            status, reply_headers, reply = wire.handle(self.cloud.world, action, name, self.command, path,
+                                                       parse_qsl(query, keep_blank_values=True), headers, body)
+        except ServiceError as exc:
+            status, reply_headers, reply = wire.error_reply(exc, request_id)
+        except Exception as exc:
+            log.exception("localcloud failed on FC %s %s", self.command, path)
+            status, reply_headers, reply = wire.error_reply(
+                ServiceError(500, "InternalError", f"localcloud failed on {path}: {exc!r}"), request_id)
+        self._reply(status, reply, reply_headers)
 
     def _tablestore(self, api: str, headers: dict[str, str], body: bytes) -> None:
         try:

@@ -6,14 +6,15 @@ to SUCCESS and attaching a rule's task; a task failing, retried with back-off, a
 itself does with a missing grant (a task that fails later); `grants apply` fixing the grant and
 reconcile unblocking the image; a malformed event kept and acknowledged; the ledger listed with the CLI.
 
-localcloud runs as its own process (as a user would run it: `python -m localcloud`), on wall time;
-the functions run in this process through their FC entry points (`functions/*/index.py`) with FC-like
-contexts carrying the function role's temporary keys, and the ledger is Tablestore (localcloud's).
+localcloud runs as its own process (as a user would run it: `python -m localcloud`), on wall time, and
+plays every cloud part: ACR emits each push as a CloudEvent, an EventBridge rule (the one s.yaml
+declares) invokes the on_push function in localcloud's Function Compute runtime, which runs
+`functions/on_push/index.py` in a subprocess with the function role's STS keys; reconcile is invoked
+through the FC API (InvokeFunction), as its timer would; the ledger is Tablestore (localcloud's).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -22,7 +23,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import yaml
 from rich.console import Console
@@ -39,7 +39,7 @@ A_KEYS = ("LTAIDEMOACCOUNTAROOT0001", "made-up-demo-secret-account-a-root")
 C_KEYS = ("LTAIDEMOACCOUNTCROOT0001", "made-up-demo-secret-account-c-root")
 FC_ROLE_ARN = f"acs:ram::{ACCOUNT_A}:role/acrsync-fc"
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=max(110, Console().width))
 
 
 def config_doc() -> dict:
@@ -91,20 +91,16 @@ def _pythonpath() -> str:
     return os.pathsep.join(parts)
 
 
-def load_handler(name: str):
-    """The FC entry point, loaded from functions/<name>/index.py as the runtime would."""
-    spec = importlib.util.spec_from_file_location(f"fc_{name}", ROOT / "functions" / name / "index.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
-
-
-def fc_context(function: str, creds, timeout: int = 120) -> SimpleNamespace:
-    return SimpleNamespace(
-        request_id=f"demo-{function}-{int(time.time() * 1000)}", region="cn-hangzhou",
-        credentials=SimpleNamespace(access_key_id=creds.access_key_id, access_key_secret=creds.access_key_secret,
-                                    security_token=creds.security_token),
-        function=SimpleNamespace(name=f"acrsync-{function.replace('_', '-')}", timeout=timeout, memory=512))
+def demo_scenario() -> Path:
+    """scenarios/demo.yaml plus the EventBridge rule s.yaml gives on_push (acs.cr push and sync events)."""
+    doc = yaml.safe_load(SCENARIO.read_text())
+    pattern = {"source": ["acs.cr"], "type": ["cr:Artifact:PushCompleted", "cr:Artifact:SynchronizationCompleted"]}
+    for fn in doc.get("functions", []):
+        if fn["name"] == "acrsync-on-push":
+            fn["triggers"] = [{"type": "eventbridge", "pattern": pattern}]
+    path = WORK / "scenario.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def cli(*args: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess:
@@ -150,9 +146,10 @@ def main() -> int:
     cfg_path.write_text(yaml.safe_dump(config_doc(), sort_keys=False))
 
     step("1. Start localcloud")
-    cloud = LocalCloudProcess(SCENARIO)
+    cloud = LocalCloudProcess(demo_scenario())
     try:
-        console.print(f"localcloud listening on {cloud.url} (scenario {SCENARIO.relative_to(ROOT)})")
+        console.print(f"localcloud listening on {cloud.url} (scenario {SCENARIO.relative_to(ROOT)}, with "
+                      "on_push subscribed to acs.cr events)")
         return run(cloud, cfg_path)
     finally:
         cloud.stop()
@@ -174,21 +171,41 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     step("2. Check the grants before anything fails")
     cli("grants", "verify", env=fn_env)
 
-    on_push, reconcile = load_handler("on_push"), load_handler("reconcile")
+    fc = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou").fc("cn-hangzhou")
+    seen: set[str] = set()
 
-    def push(ns: str, repo: str, tag: str) -> dict:
+    def settle() -> list[dict]:
+        """Wait for the functions the event rule started; return the on_push runs not shown yet."""
+        runs = cloud.control("fc/wait", {"timeout": 120})["invocations"]
+        new = [r for r in runs if r["function"] == "acrsync-on-push" and r["request_id"] not in seen]
+        seen.update(r["request_id"] for r in runs)
+        for r in new:
+            if r["status"] != "succeeded":
+                console.print(f"[red]on_push {r['status']}: {r.get('error')}[/red]")
+        return new
+
+    def push(ns: str, repo: str, tag: str) -> None:
         event = cloud.control("push", {"instance_id": "cri-demosource01", "namespace": ns, "repo": repo,
                                        "tag": tag})["event"]
-        console.print(f"pushed [bold]{ns}/{repo}:{tag}[/bold] -> EventBridge delivers {event['type']}")
-        summary = on_push(json.dumps(event).encode(), fc_context("on_push", role))
-        show_summary(summary)
-        return summary
+        console.print(f"pushed [bold]{ns}/{repo}:{tag}[/bold] -> {event['type']} -> EventBridge -> "
+                      "acrsync-on-push (in localcloud's FC runtime)")
+        for run in settle():
+            result = run.get("result")
+            if isinstance(result, str):
+                try:
+                    result = json.loads(result)
+                except ValueError:
+                    result = None
+            if isinstance(result, dict) and result.get("targets"):
+                show_summary(result)
 
     def reconcile_now() -> dict:
-        summary = reconcile(json.dumps({"triggerName": "every-10-minutes", "payload": '{"mode":"reconcile"}'}),
-                            fc_context("reconcile", role, timeout=600))
+        settle()        # sync-completed events first: their on_push runs update the ledger too
+        summary = json.loads(fc.invoke_function("acrsync-reconcile", (ROOT / "events" / "timer_reconcile.json")
+                                                .read_bytes()))
         keys = ("records_seen", "updated", "created", "retried", "rule_tasks_imported", "blocked", "stuck_found")
-        console.print("reconcile: " + ", ".join(f"{k}={summary[k]}" for k in keys))
+        console.print("reconcile (FC InvokeFunction, as its timer does): "
+                      + ", ".join(f"{k}={summary[k]}" for k in keys))
         return summary
 
     def advance(seconds: int) -> None:
@@ -244,8 +261,9 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     reconcile_now()
 
     step("8. A malformed event is kept, acknowledged, never retried")
-    show_summary(on_push(b'{"specversion": "1.0", "source": "acs.cr", "type": "cr:Artifact:PushCompleted",'
-                         b' "id": "demo-broken-1", "data": "not an object"}', fc_context("on_push", role)))
+    bad = b'{"specversion": "1.0", "source": "acs.cr", "type": "cr:Artifact:PushCompleted", "id": "demo-broken-1",' \
+          b' "data": "not an object"}'
+    show_summary(json.loads(fc.invoke_function("acrsync-on-push", bad)))
     cli("ledger", "rejected", env=fn_env)
 
     step("9. The ledger")

@@ -115,11 +115,11 @@ def test_a_read_timeout_on_create_repo_sync_task_is_not_repeated(make_session, s
 
 
 def test_fc_calls_reach_the_fc3_api_path(session):
-    """localcloud does not emulate FC yet: it answers the 2023-03-30 paths with 501, which proves the
-    FC 3.0 client, endpoint and signing are wired; the reply is a typed, non-retried error."""
+    """The FC 3.0 client, endpoint and signing reach localcloud's FC: an unknown function is a typed,
+    non-retried error."""
     with pytest.raises(CloudError) as e:
-        session.fc(SOURCE_REGION).get_function("acrsync-reconcile")
-    assert (e.value.code, e.value.http_status, e.value.action) == ("NotImplemented", 501, "GetFunction")
+        session.fc(SOURCE_REGION).get_function("acrsync-missing")
+    assert (e.value.code, e.value.http_status, e.value.action) == ("FunctionNotFound", 404, "GetFunction")
     with pytest.raises(CloudError):
-        session.fc(SOURCE_REGION).invoke_function("acrsync-reconcile", b"{}", async_=True)
+        session.fc(SOURCE_REGION).invoke_function("acrsync-missing", b"{}", async_=True)
     assert session.calls["fc:GetFunction"] == 1 and session.calls["fc:InvokeFunction"] == 1
