@@ -45,6 +45,13 @@ ISSUE_REPO_CONFIG = "REPO_CONFIG_MISMATCH"
 ISSUE_TAG_IMMUTABLE = "TAG_IMMUTABLE"
 ISSUE_TAG_CONFLICT = "TAG_CONFLICT"
 
+# CreateNamespace / UpdateNamespace. The name rule is the API reference's (2-120 characters: lower-case
+# letters, digits and the separators "_", "-", "."; no separator first or last). The defaults of an
+# omitted AutoCreateRepo/DefaultRepoType and the "already exists" code are UNVERIFIED (localcloud's choice).
+NAMESPACE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,118}[a-z0-9]")
+REPO_TYPES = ("PUBLIC", "PRIVATE")
+NAMESPACE_EXISTS = "NAMESPACE_ALREADY_EXIST"
+
 DEFAULT_PENDING_SECONDS = 2.0
 DEFAULT_SYNCHRONIZING_SECONDS = 5.0
 
@@ -292,6 +299,46 @@ class AcrBackend:
             raise BusinessError("TAG_NOT_EXIST", f"The tag {tag} does not exist in repository "
                                                  f"{repo.namespace}/{repo.name}.")
         return found
+
+    # ---- namespaces ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _repo_type(value: str | None, default: str) -> str:
+        if value is None or value == "":
+            return default
+        if value not in REPO_TYPES:
+            raise ServiceError(400, "InvalidParameter",
+                               f"DefaultRepoType {value!r} must be one of {', '.join(REPO_TYPES)}.")
+        return value
+
+    def create_namespace(self, instance: Instance, name: str, *, auto_create_repo: bool | None = None,
+                         default_repo_type: str | None = None) -> Namespace:
+        """A new, empty namespace; its id follows the scenario loader's scheme (stable per name)."""
+        with self.world.lock:
+            if not NAMESPACE_NAME.fullmatch(name):
+                raise ServiceError(400, "InvalidParameter",
+                                   f"NamespaceName {name!r} must be 2-120 characters of lower-case letters, digits "
+                                   "and the separators '_', '-', '.', not starting or ending with a separator.")
+            repo_type = self._repo_type(default_repo_type, "PRIVATE")
+            if name in instance.namespaces:
+                raise BusinessError(NAMESPACE_EXISTS, f"The namespace {name} already exists in instance "
+                                                      f"{instance.instance_id}.")
+            stable = hashlib.sha256(f"{instance.instance_id}/{name}".encode()).hexdigest()[:16]
+            ns = Namespace(namespace_id=f"crn-{stable}", name=name, instance_id=instance.instance_id,
+                           auto_create_repo=bool(auto_create_repo), default_repo_type=repo_type)
+            instance.namespaces[name] = ns
+            return ns
+
+    def update_namespace(self, instance: Instance, name: str, *, auto_create_repo: bool | None = None,
+                         default_repo_type: str | None = None) -> Namespace:
+        """Change what is given; an omitted setting stays as it is."""
+        with self.world.lock:
+            ns = self.namespace(instance, name)
+            repo_type = self._repo_type(default_repo_type, ns.default_repo_type)
+            if auto_create_repo is not None:
+                ns.auto_create_repo = auto_create_repo
+            ns.default_repo_type = repo_type
+            return ns
 
     # ---- prerequisites checked when a rule or task is created ----------------------------------------
 

@@ -240,6 +240,30 @@ def get_namespace(ctx, params, backend):
                                                f"{inst.instance_id}.")
 
 
+@_action("CreateNamespace")
+def create_namespace(ctx, params, backend):
+    """Authorized on ``repository/<id>``, the resource the API reference names for cr:CreateNamespace."""
+    instance_id = _required(params, "InstanceId")
+    name = _required(params, "NamespaceName")
+    found = ctx.world.instances.get(instance_id)
+    region = found.region if found is not None else _region_hint(ctx)
+    ctx.authorize("cr:CreateNamespace", f"acs:cr:{region}:{ctx.caller.account_id}:repository/{instance_id}")
+    inst = backend.instance(instance_id, ctx.caller.account_id)
+    backend.create_namespace(inst, name, auto_create_repo=bool_param(params, "AutoCreateRepo"),
+                             default_repo_type=params.get("DefaultRepoType"))
+    return {}
+
+
+@_action("UpdateNamespace")
+def update_namespace(ctx, params, backend):
+    """Authorized on ``repository/<id>/<ns>``, as the API reference names it for cr:UpdateNamespace."""
+    name = _required(params, "NamespaceName")
+    inst = _instance(ctx, backend, params, "cr:UpdateNamespace", name)
+    backend.update_namespace(inst, name, auto_create_repo=bool_param(params, "AutoCreateRepo"),
+                             default_repo_type=params.get("DefaultRepoType"))
+    return {}
+
+
 # ---- repositories and tags -------------------------------------------------------------------------
 
 @_action("ListRepository")

@@ -1,9 +1,10 @@
 """`acrsync grants verify/apply/print` through the real SDK clients against localcloud.
 
 Each broken scenario is scenarios/demo.yaml with one thing changed. For each one: verify reports the
-right code; apply (as account B's administrator) fixes what it can and a second apply writes nothing;
-and localcloud, judging with its own evaluator, ends a cross-account sync task in ERROR (the two judges
-agree). Every account, key and id here is made up (the demo scenario's).
+right code; apply (as account B's administrator) fixes it, verify is then clean, localcloud's own sync
+task succeeds, and a second apply writes nothing (RAM and ACR writes counted by localcloud); and
+localcloud, judging with its own evaluator, ends a cross-account sync task in ERROR before the fix (the
+two judges agree). Every account, key and id here is made up (the demo scenario's).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.localcloud.conftest import (
     B_KEY_ID,
     B_SECRET,
     DEMO_SCENARIO,
+    READER_ROLE,
     READER_ROLE_ARN,
     SOURCE_INSTANCE,
     SOURCE_REGION,
@@ -36,7 +38,8 @@ from tests.localcloud.conftest import (
     TARGET_REGION,
 )
 
-RAM_WRITES = ("CreateRole", "UpdateRole", "CreatePolicy", "CreatePolicyVersion", "AttachPolicyToRole")
+WRITES = ("CreateRole", "UpdateRole", "CreatePolicy", "CreatePolicyVersion", "AttachPolicyToRole",
+          "DetachPolicyFromRole", "CreateNamespace", "UpdateNamespace")
 DEMO = yaml.safe_load(DEMO_SCENARIO.read_text(encoding="utf-8"))
 
 
@@ -127,6 +130,15 @@ def reader_not_trusted(sc):
         "RAM": ["acs:ram::3333333333333333:root"]}
 
 
+def reader_missing(sc):
+    _b(sc)["roles"].remove(_role(sc, "acrsync-reader"))
+
+
+def reader_and_role_missing(sc):
+    reader_missing(sc)
+    role_missing(sc)
+
+
 def target_standard(sc):
     _instance(sc, TARGET_INSTANCE)["edition"] = "Enterprise_Standard"
 
@@ -147,12 +159,16 @@ BROKEN: dict[str, tuple[Callable, str, bool, bool]] = {
     "policy_other_region": (policy_other_region, "RESOURCE_MISMATCH", True, True),
     "policy_one_action": (policy_one_action, "ACTION_NOT_ALLOWED", True, True),
     "policy_detached": (policy_detached, "ACTION_NOT_ALLOWED", True, True),
-    "policy_deny": (policy_deny, "DENIED_BY_STATEMENT", False, True),
-    "namespace_no_autocreate": (namespace_no_autocreate, "TARGET_NAMESPACE_NO_AUTOCREATE", False, True),
-    "namespace_missing": (namespace_missing, "TARGET_NAMESPACE_MISSING", False, True),
-    "reader_lacks_list_policies": (reader_lacks_list_policies, "READER_ROLE_CANNOT_READ", False, False),
-    "reader_not_trusted": (reader_not_trusted, "READER_ROLE_CANNOT_READ", False, False),
+    "policy_deny": (policy_deny, "DENIED_BY_STATEMENT", True, True),
+    "namespace_no_autocreate": (namespace_no_autocreate, "TARGET_NAMESPACE_NO_AUTOCREATE", True, True),
+    "namespace_missing": (namespace_missing, "TARGET_NAMESPACE_MISSING", True, True),
+    "reader_lacks_list_policies": (reader_lacks_list_policies, "READER_ROLE_CANNOT_READ", True, False),
+    "reader_not_trusted": (reader_not_trusted, "READER_ROLE_CANNOT_READ", True, False),
+    "reader_missing": (reader_missing, "READER_ROLE_CANNOT_READ", True, False),
+    "reader_and_role_missing": (reader_and_role_missing, "READER_ROLE_CANNOT_READ", True, True),
 }
+# extra `grants apply` flags a case needs
+APPLY_FLAGS = {"policy_deny": ("--detach-conflicting",)}
 WARNINGS = {"target_standard": (target_standard, "TARGET_EDITION"),
             "trust_too_wide": (trust_too_wide, "TRUST_TOO_WIDE")}
 
@@ -209,8 +225,9 @@ def apply(cloud, config, *args):
     return json.loads(r.stdout)
 
 
-def ram_writes(cloud) -> dict[str, int]:
-    return {k: v for k, v in cloud.stats().items() if k in RAM_WRITES}
+def writes(cloud) -> dict[str, int]:
+    """RAM and ACR write calls localcloud has served, by action."""
+    return {k: v for k, v in cloud.stats().items() if k in WRITES}
 
 
 def sync_task_status(cloud) -> str:
@@ -231,7 +248,7 @@ def test_demo_scenario_is_clean_and_apply_plans_nothing(start, config_file):
     assert verify(cloud, config_file) == (0, [])
     out = apply(cloud, config_file, "--yes")
     assert out["steps"] == [] and "already allowed by policy acr-cross-account-sync-from-a" in out["notes"][0]
-    assert ram_writes(cloud) == {}
+    assert writes(cloud) == {}
     assert sync_task_status(cloud) == "SUCCESS"
 
 
@@ -248,27 +265,111 @@ def test_broken_scenario_is_found_and_localcloud_agrees(start, config_file, case
 @pytest.mark.parametrize("case", sorted(c for c, v in BROKEN.items() if v[2]))
 def test_apply_fixes_then_verify_is_clean_and_second_apply_writes_nothing(start, config_file, case):
     edit, code, _, _ = BROKEN[case]
+    flags = APPLY_FLAGS.get(case, ())
     cloud = start(edit)
-    planned = apply(cloud, config_file)                     # without --yes: plan only
-    assert planned["steps"] and not planned["applied"] and ram_writes(cloud) == {}
+    planned = apply(cloud, config_file, *flags)              # without --yes: plan only
+    assert planned["steps"] and not planned["applied"] and writes(cloud) == {}
+    assert all(st["why"] and st["changes"] and st["command"].startswith("aliyun ") for st in planned["steps"])
+    assert code in {c for st in planned["steps"] for c in st["fixes"]}, planned["steps"]
     assert code in verify(cloud, config_file)[1]
 
-    done = apply(cloud, config_file, "--yes")
-    assert done["applied"] and len(done["done"]) == len(done["steps"]) == sum(ram_writes(cloud).values())
+    done = apply(cloud, config_file, "--yes", *flags)
+    assert done["applied"] and len(done["done"]) == len(done["steps"]) == sum(writes(cloud).values())
     exit_code, codes = verify(cloud, config_file)
     assert exit_code == 0 and all(c in ("TRUST_TOO_WIDE",) for c in codes), codes
     assert sync_task_status(cloud) == "SUCCESS"
 
-    before = ram_writes(cloud)
-    again = apply(cloud, config_file, "--yes")
-    assert again["steps"] == [] and again["done"] == [] and ram_writes(cloud) == before
+    before = writes(cloud)
+    again = apply(cloud, config_file, "--yes", *flags)
+    assert again["steps"] == [] and again["done"] == [] and writes(cloud) == before
 
 
-def test_apply_cannot_lift_a_foreign_deny_and_says_so(start, config_file):
+def test_apply_without_the_flag_leaves_a_foreign_deny_and_says_how(start, config_file):
     cloud = start(policy_deny)
     out = apply(cloud, config_file, "--yes")
-    assert any("lockdown" in n and "by hand" in n for n in out["notes"])
+    assert out["steps"] == [] and writes(cloud) == {}
+    assert any("lockdown" in n and "by hand" in n and "--detach-conflicting" in n for n in out["notes"])
     assert verify(cloud, config_file)[0] == 1
+
+
+def test_detach_conflicting_detaches_only_and_keeps_the_policy(start, config_file):
+    cloud = start(policy_deny)
+    out = apply(cloud, config_file, "--yes", "--detach-conflicting")
+    assert [(s["kind"], s["policy_name"], s["fixes"]) for s in out["steps"]] == [
+        ("DetachPolicyFromRole", "lockdown", ["DENIED_BY_STATEMENT"])]
+    assert f"--PolicyName lockdown --RoleName {SYNC_ROLE}" in out["steps"][0]["command"]
+    assert writes(cloud) == {"DetachPolicyFromRole": 1}
+    b = cloud.world.account(ACCOUNT_B)
+    assert "lockdown" in b.policies                              # the other policy itself is kept
+    assert ("lockdown", "Custom") not in b.roles[SYNC_ROLE].attached
+    assert ("acr-cross-account-sync-from-a", "Custom") in b.roles[SYNC_ROLE].attached
+
+
+def test_a_deny_in_the_granting_policy_is_replaced_by_the_acrsync_policy(start, config_file):
+    """Detaching a policy that both grants and denies leaves no grant: apply adds its own policy then."""
+    def deny_in_the_granting_policy(sc):
+        doc = _sync_policy(sc)
+        doc["Statement"].append({"Effect": "Deny", "Action": "cr:CreateSyncRule", "Resource": "*"})
+        _set_sync_policy(sc, doc)
+
+    cloud = start(deny_in_the_granting_policy)
+    out = apply(cloud, config_file, "--yes", "--detach-conflicting")
+    assert [s["kind"] for s in out["steps"]] == ["DetachPolicyFromRole", "CreatePolicy", "AttachPolicyToRole"]
+    assert verify(cloud, config_file) == (0, [])
+    assert sync_task_status(cloud) == "SUCCESS"
+
+
+def test_reader_trust_keeps_other_principals_and_adds_account_a(start, config_file):
+    cloud = start(reader_not_trusted)
+    out = apply(cloud, config_file, "--yes")
+    assert [(s["kind"], s["role_name"], s["fixes"]) for s in out["steps"]] == [
+        ("UpdateRole", READER_ROLE, ["READER_ROLE_CANNOT_READ"])]
+    trust = json.loads(cloud.world.account(ACCOUNT_B).roles[READER_ROLE].trust_policy)
+    principals = [p for st in trust["Statement"] for p in st["Principal"]["RAM"]]
+    assert principals == ["acs:ram::3333333333333333:root", f"acs:ram::{ACCOUNT_A}:root"]
+
+
+def test_reader_policy_is_the_one_permissions_prints(start, config_file):
+    cloud = start(reader_lacks_list_policies)
+    out = apply(cloud, config_file, "--yes")
+    name = f"acrsync-reader-{TARGET_INSTANCE}"
+    assert [(s["kind"], s["policy_name"]) for s in out["steps"]] == [("CreatePolicy", name),
+                                                                      ("AttachPolicyToRole", name)]
+    assert "ram:ListPoliciesForRole" in out["steps"][0]["why"]
+    r = CliRunner().invoke(app, ["permissions", "--principal", "reader", "-o", "json"],
+                           env={"ACRSYNC_CONFIG": str(config_file)})
+    assert r.exit_code == 0, r.output
+    assert json.loads(out["steps"][0]["document"]) == json.loads(r.stdout)["policies"][0]["document"]
+
+
+def test_namespace_steps_create_or_turn_on_auto_create(start, config_file):
+    cloud = start(namespace_missing)
+    out = apply(cloud, config_file, "--yes")
+    assert [(s["kind"], s["namespace"], s["fixes"]) for s in out["steps"]] == [
+        ("CreateNamespace", "team-a", ["TARGET_NAMESPACE_MISSING"])]
+    assert out["steps"][0]["command"].startswith(f"aliyun cr CreateNamespace --region {TARGET_REGION} ")
+    ns = cloud.world.instances[TARGET_INSTANCE].namespaces["team-a"]
+    assert ns.auto_create_repo and ns.default_repo_type == "PRIVATE"
+
+    def public_no_autocreate(sc):
+        namespace_no_autocreate(sc)
+        next(n for n in _instance(sc, TARGET_INSTANCE)["namespaces"]
+             if n["name"] == "team-a")["default_repo_type"] = "PUBLIC"
+
+    cloud2 = start(public_no_autocreate)
+    out2 = apply(cloud2, config_file, "--yes")
+    assert [(s["kind"], s["namespace"]) for s in out2["steps"]] == [("UpdateNamespace", "team-a")]
+    ns2 = cloud2.world.instances[TARGET_INSTANCE].namespaces["team-a"]
+    assert ns2.auto_create_repo and ns2.default_repo_type == "PUBLIC"      # what someone set is kept
+
+
+def test_apply_table_output_names_what_changes_and_the_finding_it_fixes(start, config_file):
+    cloud = start(namespace_missing)
+    r = CliRunner().invoke(app, ["grants", "apply", "--target", "beijing"],
+                           env=_env(cloud, config_file, B_KEY_ID, B_SECRET))
+    assert r.exit_code == 0, r.output
+    assert f"CreateNamespace namespace {TARGET_INSTANCE}/team-a (fixes TARGET_NAMESPACE_MISSING)" in r.stdout
+    assert "run again with --yes" in r.stdout and writes(cloud) == {}
 
 
 @pytest.mark.parametrize("case", sorted(WARNINGS))
@@ -292,7 +393,7 @@ def test_apply_refuses_credentials_of_another_account(start, config_file):
     cloud = start(role_missing)
     r = CliRunner().invoke(app, ["grants", "apply", "--target", "beijing", "--yes"],
                            env=_env(cloud, config_file, A_KEY_ID, A_SECRET))
-    assert r.exit_code == 2 and f"account {ACCOUNT_A}" in r.output and ram_writes(cloud) == {}
+    assert r.exit_code == 2 and f"account {ACCOUNT_A}" in r.output and writes(cloud) == {}
 
 
 def test_print_shows_role_policy_trust_and_commands(config_file):

@@ -64,7 +64,7 @@ def test_every_sdk_operation_an_adapter_calls_is_declared(module, service):
 
 def test_the_scan_catches_an_undeclared_call():
     assert undeclared("cr", 'self._body("delete_namespace", req)') == {"DeleteNamespace"}
-    assert undeclared("cr", "client.create_namespace_with_options(req, rt)") == {"CreateNamespace"}
+    assert undeclared("cr", "client.delete_namespace_with_options(req, rt)") == {"DeleteNamespace"}
 
 
 def test_every_adapter_method_in_the_contract_is_backed_by_a_declared_call():

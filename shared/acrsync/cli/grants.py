@@ -141,12 +141,15 @@ def verify(target: str | None = typer.Option(None, "--target", "-t", help="one t
 @app.command()
 def apply(target: str = typer.Option(..., "--target", "-t", help="target name from the config"),
           yes: bool = typer.Option(False, "--yes", "-y", help="make the changes (default: print the plan only)"),
+          detach_conflicting: bool = typer.Option(
+              False, "--detach-conflicting",
+              help=f"detach policies whose Deny blocks ACR's sync from {P.SYNC_ROLE_NAME} (the policies are kept)"),
           output: Output = OutputOpt, config: Path | None = ConfigOpt,
           profile: str | None = typer.Option(None, "--profile",
                                              help="aliyun CLI profile of account B's administrator "
                                                   "(default: ALIBABA_CLOUD_* keys or the default chain)"),
           ) -> None:
-    """Create or update the role, trust policy and policy in the target account (idempotent)."""
+    """Set up the sync role, the reader role and the target namespaces in the target account (idempotent)."""
     from acrsync.cloud.errors import CloudError
 
     cfg = _config(config)
@@ -159,9 +162,9 @@ def apply(target: str = typer.Option(..., "--target", "-t", help="target name fr
                        f"account {t.account_id}: run apply as account {t.account_id}'s administrator "
                        "(--profile or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET of that account)", err=True)
             raise typer.Exit(2)
-        ram = session.ram()
-        the_plan = plan(cfg, t, ram)
-        done = execute(the_plan, ram) if yes else []
+        ram, acr = session.ram(), session.acr(t.region)
+        the_plan = plan(cfg, t, ram, acr, detach_conflicting=detach_conflicting)
+        done = execute(the_plan, ram, acr) if yes else []
     except CloudError as e:
         typer.echo(f"apply failed: {e}", err=True)
         raise typer.Exit(1) from None
@@ -176,7 +179,8 @@ def apply(target: str = typer.Option(..., "--target", "-t", help="target name fr
         verb = "done" if yes else "planned (run again with --yes to make these changes)"
         typer.echo(f"target {t.name}: {len(the_plan.steps)} change(s) {verb}:")
         for st in the_plan.steps:
-            typer.echo(f"  - {st.kind}: {st.why}")
+            fixed = f" (fixes {', '.join(st.fixes)})" if st.fixes else ""
+            typer.echo(f"  - {st.kind} {st.changes}{fixed}: {st.why}")
             typer.echo(f"      $ {st.command}")
     for n in the_plan.notes:
         typer.echo(f"  note: {n}")

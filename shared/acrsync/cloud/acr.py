@@ -150,6 +150,25 @@ class Acr(Adapter):
                 return out
             page += 1
 
+    def create_namespace(self, instance_id: str, name: str, *, auto_create_repo: bool,
+                         default_repo_type: str | None = None) -> None:
+        """Create a namespace (`grants apply`, as the target account's administrator).
+
+        Booleans go on the wire as ``true``/``false``, as the API reference and the aliyun CLI write them:
+        the SDK would send Python's ``True``/``False``, whose acceptance is unverified (apis.md 2.8).
+        """
+        self._body("create_namespace", request(
+            m.CreateNamespaceRequest, InstanceId=instance_id, NamespaceName=name,
+            AutoCreateRepo=_wire_bool(auto_create_repo), DefaultRepoType=default_repo_type))
+
+    def update_namespace(self, instance_id: str, name: str, *, auto_create_repo: bool | None = None,
+                         default_repo_type: str | None = None) -> None:
+        """Change a namespace's automatic repository creation and default repository type (None: unchanged)."""
+        self._body("update_namespace", request(
+            m.UpdateNamespaceRequest, InstanceId=instance_id, NamespaceName=name,
+            AutoCreateRepo=None if auto_create_repo is None else _wire_bool(auto_create_repo),
+            DefaultRepoType=default_repo_type))
+
     def get_repository(self, instance_id: str, namespace: str, repo: str) -> RepoInfo | None:
         try:
             d = self._body("get_repository", request(m.GetRepositoryRequest, InstanceId=instance_id,
@@ -290,6 +309,10 @@ class Acr(Adapter):
             m.CreateRepoSyncTaskByRuleRequest, InstanceId=instance_id, RepoId=repo_id, SyncRuleId=rule_id,
             Tag=tag))
         return _task_id(d, "CreateRepoSyncTaskByRule")
+
+
+def _wire_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _missing(d: dict, action: str, field: str) -> CloudError:

@@ -66,10 +66,13 @@ def _d(service: str, api: str, ram: str | None, *needed: tuple[Principal, Scope]
 
 DECLARATIONS: tuple[Declaration, ...] = (
     # ACR, source instance (account A) and, through the reader role, the target instance (account B)
-    _d("cr", "GetInstance", "cr:GetInstance", (F, S.SOURCE), (R, S.TARGET)),
+    _d("cr", "GetInstance", "cr:GetInstance", (F, S.SOURCE), (R, S.TARGET), (A, S.TARGET)),
     _d("cr", "ListInstance", "cr:ListInstance", (OP, S.ALL)),
-    _d("cr", "GetNamespace", "cr:GetNamespace", (F, S.SOURCE), (R, S.TARGET)),
+    _d("cr", "GetNamespace", "cr:GetNamespace", (F, S.SOURCE), (R, S.TARGET), (A, S.TARGET)),
     _d("cr", "ListNamespace", "cr:ListNamespace", (F, S.SOURCE), (R, S.TARGET)),
+    # target namespaces the applier creates or turns AutoCreateRepo on for (namespace-level targets)
+    _d("cr", "CreateNamespace", "cr:CreateNamespace", (A, S.TARGET), idempotent=False),
+    _d("cr", "UpdateNamespace", "cr:UpdateNamespace", (A, S.TARGET)),
     _d("cr", "GetRepository", "cr:GetRepository", (F, S.SOURCE), (R, S.TARGET)),
     _d("cr", "ListRepository", "cr:ListRepository", (F, S.SOURCE), (R, S.TARGET)),
     _d("cr", "GetRepoTag", "cr:GetRepositoryTag", (F, S.SOURCE), (R, S.TARGET)),
@@ -92,6 +95,7 @@ DECLARATIONS: tuple[Declaration, ...] = (
     _d("ram", "CreatePolicy", "ram:CreatePolicy", (A, S.RAM_B), idempotent=False),
     _d("ram", "CreatePolicyVersion", "ram:CreatePolicyVersion", (A, S.RAM_B), idempotent=False),
     _d("ram", "AttachPolicyToRole", "ram:AttachPolicyToRole", (A, S.RAM_B)),
+    _d("ram", "DetachPolicyFromRole", "ram:DetachPolicyFromRole", (A, S.RAM_B)),
     # STS
     _d("sts", "AssumeRole", "sts:AssumeRole", (F, S.READER_ROLES)),
     _d("sts", "GetCallerIdentity", None, (F, S.NONE), (R, S.NONE), (A, S.NONE), (OP, S.NONE)),

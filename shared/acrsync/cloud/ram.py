@@ -91,3 +91,8 @@ class Ram(Adapter):
     def attach_policy_to_role(self, policy_name: str, policy_type: str, role_name: str) -> None:
         self._body("attach_policy_to_role", request(m.AttachPolicyToRoleRequest, PolicyName=policy_name,
                                                     PolicyType=policy_type, RoleName=role_name))
+
+    def detach_policy_from_role(self, policy_name: str, policy_type: str, role_name: str) -> None:
+        """Detach only: the policy itself stays (other roles or users may use it)."""
+        self._body("detach_policy_from_role", request(m.DetachPolicyFromRoleRequest, PolicyName=policy_name,
+                                                      PolicyType=policy_type, RoleName=role_name))

@@ -2,7 +2,8 @@
 
 - ``check_target(config, target, ram=, source_acr=, target_acr=)``: findings for one target.
 - ``GrantCache(checker, config.grants, clock).verdict(target)``: the push path's cached verdict.
-- ``plan(config, target, ram)`` / ``execute(plan, ram)``: `acrsync grants apply`.
+- ``plan(config, target, ram, acr=None, *, detach_conflicting=False)`` / ``execute(plan, ram, acr=None)``:
+  `acrsync grants apply` (the cross-account role and policy, the reader role, the target namespace).
 """
 
 from acrsync.grants import fixes

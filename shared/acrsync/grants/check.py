@@ -70,8 +70,15 @@ class _Reads:
         t = self.target
         try:
             return fn(*args)
-        except NotFound:
-            raise
+        except NotFound as e:
+            if e.service != "sts":
+                raise
+            raise _Stop(finding(                       # AssumeRole: the reader role itself is missing
+                "READER_ROLE_CANNOT_READ", t.name,
+                f"the reader role {t.reader_role_arn} does not exist ({e.code}); create it in account "
+                f"{t.account_id} with the trust and read-only policy below",
+                evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
+                fix=fixes.reader_fix(self.config, t))) from None
         except AccessDenied as e:
             if e.service == "sts":
                 msg = (f"the reader role {t.reader_role_arn} cannot be assumed from account "
@@ -255,8 +262,7 @@ def _action_findings(config: Config, target: Target, policies: list[P.Policy], a
             "DENIED_BY_STATEMENT", name,
             f"{st.policy} statement {st.statement} denies {action} on {v.resource}; an explicit Deny wins over "
             f"every Allow, so remove or narrow that statement (acrsync does not edit other policies)",
-            evidence=[_ev(e) for e in v.evidence],
-            fix=Fix(summary=f"edit or detach {st.policy}: drop the Deny for {action} on {target.instance_id}"))]
+            evidence=[_ev(e) for e in v.evidence], fix=_deny_fix(st.policy, action, target))]
     if v.decision == "unknown":
         return [finding(
             "CONDITION_UNKNOWN", name,
@@ -275,6 +281,16 @@ def _action_findings(config: Config, target: Target, policies: list[P.Policy], a
     return [finding("ACTION_NOT_ALLOWED", name,
                     f"{P.SYNC_ROLE_NAME} may not {action} on {target.instance_id}: {why}",
                     evidence=[Evidence(source=p.name) for p in policies], fix=fix)]
+
+
+_LABEL = re.compile(r"policy (?P<name>.+) \((?P<type>[A-Za-z]+)\)")
+
+
+def _deny_fix(label: str, action: str, target: Target) -> Fix:
+    """The fix for a Deny in an attached policy named by its evidence label ``policy <name> (<type>)``."""
+    m = _LABEL.fullmatch(label)
+    name, ptype = (m.group("name"), m.group("type")) if m else (label, "Custom")
+    return fixes.deny_fix(label, name, ptype, action, target)
 
 
 _ARN = re.compile(r"acs:cr:(?P<region>[^:]*):(?P<account>[^:]*):(?P<kind>instance|repository)/(?P<id>[^/]*)")
@@ -423,18 +439,14 @@ def _namespace_findings(target: Target, ns: str, acr: AcrReader, read) -> list[F
             f"namespace-level sync of {ns!r} needs the namespace {tns!r} on the target instance, with automatic "
             "repository creation on; it does not exist",
             evidence=[Evidence(source=f"GetNamespace {where}", detail="not found")],
-            fix=Fix(summary=f"create namespace {tns} in {target.instance_id} with AutoCreateRepo on",
-                    commands=[f"aliyun cr CreateNamespace --InstanceId {target.instance_id} "
-                              f"--NamespaceName {tns} --AutoCreateRepo true --DefaultRepoType PRIVATE"]))]
+            fix=fixes.namespace_missing_fix(target, tns))]
     if not got.auto_create_repo:
         return [finding(
             "TARGET_NAMESPACE_NO_AUTOCREATE", target.name,
             f"namespace {tns!r} on the target has automatic repository creation off, so images of repositories "
             "that do not exist there yet cannot land; turn AutoCreateRepo on",
             evidence=[Evidence(source=f"GetNamespace {where}", detail="AutoCreateRepo=false")],
-            fix=Fix(summary=f"enable AutoCreateRepo on {where}",
-                    commands=[f"aliyun cr UpdateNamespace --InstanceId {target.instance_id} "
-                              f"--NamespaceName {tns} --AutoCreateRepo true"]))]
+            fix=fixes.namespace_autocreate_fix(target, tns, got.default_repo_type))]
     return []
 
 
