@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import functools
 import hashlib
 import hmac
 import json
@@ -172,8 +173,14 @@ Parsed = PushCompleted | SyncCompleted | TimerTick | Rejected
 
 # ---- helpers -----------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1024)
+def _norm_text(key: str) -> str:
+    return re.sub(r"[_\-\s]", "", key).lower()
+
+
 def _norm(key: Any) -> str:
-    return re.sub(r"[_\-\s]", "", str(key)).lower()
+    """A key without case and separators; memoised: the same few dozen keys come in every event."""
+    return _norm_text(key if isinstance(key, str) else str(key))
 
 
 class _Keys:

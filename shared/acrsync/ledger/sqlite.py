@@ -48,6 +48,17 @@ CREATE TABLE IF NOT EXISTS record_tasks (
     key     TEXT NOT NULL,
     PRIMARY KEY (task_id, key)
 ) WITHOUT ROWID;
+-- The current task id of a record is indexed by the database itself, in the same statement that writes
+-- the record: the push path's writes stay single statements, and get_by_task never misses a task.
+CREATE TRIGGER IF NOT EXISTS records_task_ai AFTER INSERT ON records WHEN NEW.task_id IS NOT NULL
+BEGIN
+    INSERT OR IGNORE INTO record_tasks (task_id, key) VALUES (NEW.task_id, NEW.key);
+END;
+CREATE TRIGGER IF NOT EXISTS records_task_au AFTER UPDATE OF task_id ON records
+    WHEN NEW.task_id IS NOT NULL AND NEW.task_id IS NOT OLD.task_id
+BEGIN
+    INSERT OR IGNORE INTO record_tasks (task_id, key) VALUES (NEW.task_id, NEW.key);
+END;
 CREATE TABLE IF NOT EXISTS rejected (
     id          TEXT PRIMARY KEY,
     received_at REAL NOT NULL,
@@ -189,7 +200,7 @@ class SqliteLedger(Ledger):
         tasks = _task_ids(stored)
         insert = (f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
                   "ON CONFLICT (key) DO NOTHING")
-        if tasks:
+        if tasks - {stored.task_id}:     # earlier task ids too (the current one is indexed by a trigger)
             with self._write() as db:
                 created = db.execute(insert, _row_values(stored)).rowcount == 1
                 if created:
@@ -214,8 +225,10 @@ class SqliteLedger(Ledger):
         args = (*values[1:], new.key, record.version)
         tasks = _task_ids(new)
         known = self._known_tasks(record.key, record.version)
-        new_tasks = tasks if known is None else tasks - known
-        if new_tasks:   # task rows and the record change commit together: get_by_task never misses one
+        # The current task id is indexed by a trigger in the same statement; only earlier ids the index
+        # may lack need the explicit transaction (task rows and the record commit together).
+        new_tasks = (tasks if known is None else tasks - known) - {new.task_id}
+        if new_tasks:
             with self._write() as db:
                 changed = db.execute(sql, args).rowcount
                 if changed == 1:
