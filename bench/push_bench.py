@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -97,6 +98,7 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
                 floor_work.append((request, key, json.dumps({"key": key, "status": "PENDING", **data})))
 
             app_s = floor_s = update_s = 0.0
+            block_ratios: list[float] = []
             summaries: list[dict] = []
             session_calls: Counter = Counter()
             served_calls: Counter = Counter()
@@ -119,15 +121,18 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
 
                 floor_first = n_block % 2 == 1         # alternate the order: neither side always goes first
                 if floor_first:
-                    floor_s += timed(floor_block)
+                    f_s = timed(floor_block)
                     update_s += timed(second_write)
                 before_session, before_served = Counter(app.session.calls), cloud.stats()
-                app_s += timed(app_block)
+                a_s = timed(app_block)
                 session_calls += _delta(dict(app.session.calls), dict(before_session))
                 served_calls += _delta(cloud.stats(), before_served)
                 if not floor_first:
-                    floor_s += timed(floor_block)
+                    f_s = timed(floor_block)
                     update_s += timed(second_write)
+                app_s += a_s
+                floor_s += f_s
+                block_ratios.append(f_s / a_s)       # throughput ratio of this block: app / floor
             floor_db.close()
 
             before_session, before_served = Counter(app.session.calls), cloud.stats()
@@ -148,6 +153,7 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
     calls_uncovered = sum(session_calls.values()) / events
     calls_covered = sum(covered_session.values()) / events
     app_eps, floor_eps = events / app_s, events / floor_s
+    median_ratio = statistics.median(block_ratios)
     raw = {
         "events": events, "warmup_events_per_namespace": warmup, "block": block,
         "uncovered": {"outcomes": dict(uncovered_outcomes), "session_calls": dict(session_calls),
@@ -155,6 +161,7 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
                       "floor_seconds": round(floor_s, 3), "floor_second_write_seconds": round(update_s, 3)},
         "covered": {"outcomes": dict(covered_outcomes), "session_calls": dict(covered_session),
                     "localcloud_calls": dict(covered_served), "seconds": round(covered_s, 3)},
+        "block_ratios": [round(r, 3) for r in block_ratios],
         "floor": "bare cr20181201 create_repo_sync_task_with_options + bare sqlite3 INSERT (WAL, "
                  "synchronous=NORMAL, autocommit) of a pre-serialised record",
     }
@@ -168,8 +175,12 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
         Row(AREA, "OpenAPI calls per covered event", calls_covered, "calls/event", target=Target("<=", 0.05),
             note=f"floor 0; covered {covered_outcomes.get('covered', 0)}"
                  + ("" if ok_cov else " (NOT all covered: see results.json)")),
-        Row(AREA, "push throughput, uncovered (app / floor)", app_eps, "events/s", floor=floor_eps,
-            target=Target(">=", 0.8), note="floor: bare CreateRepoSyncTask + bare sqlite3 INSERT"),
+        Row(AREA, "push throughput, uncovered (app / floor), median of blocks", app_eps, "events/s",
+            floor=app_eps / median_ratio, target=Target(">=", 0.8),
+            note=f"floor: bare CreateRepoSyncTask + bare sqlite3 INSERT; median over {len(block_ratios)} "
+                 f"alternating blocks of {block} (robust to bursts of noise)"),
+        Row(AREA, "push throughput, uncovered (app / floor), totals", app_eps, "events/s", floor=floor_eps,
+            note="the same runs as whole sums; a burst of noise in one block moves it"),
         Row(AREA, "push throughput, uncovered (app / floor + 2nd write)", app_eps, "events/s",
             floor=events / (floor_s + update_s),
             note="floor plus a bare UPDATE per event: the design's 2 ledger writes; no target set"),
