@@ -151,21 +151,21 @@ def handle_push(event: PushCompleted, deps: PushDeps, summary: Summary) -> None:
     if not wanted:
         return
 
-    repo = deps.resolver.repository(deps.acr, event.namespace, event.repo, event.repo_id)
-    if repo is None:
+    def gone(decision: str, reason: str) -> None:
+        """The image is no longer on the source: nothing to replicate (counted, logged, acknowledged)."""
         for target in wanted:
             summary.count(target.name, "failed")
-        log_decision(log, decision="repo_missing", image=_image_str(event), event_id=event.event_id,
-                     reason="the repository does not exist on the source (deleted since the push?)")
+        log_decision(log, decision=decision, image=_image_str(event), event_id=event.event_id, reason=reason)
+
+    repo = deps.resolver.repository(deps.acr, event.namespace, event.repo, event.repo_id)
+    if repo is None:
+        gone("repo_missing", "the repository does not exist on the source (deleted since the push?)")
         return
     digest = event.digest
     if not digest:
         tag = deps.resolver.tag(deps.acr, repo, event.tag)
         if tag is None:
-            for target in wanted:
-                summary.count(target.name, "failed")
-            log_decision(log, decision="tag_missing", image=_image_str(event), event_id=event.event_id,
-                         reason="the tag no longer exists on the source")
+            gone("tag_missing", "the tag no longer exists on the source")
             return
         digest = tag.digest
     image = ImageRef(instance_id=cfg.source.instance_id, namespace=event.namespace, repo=event.repo,

@@ -82,3 +82,13 @@ def acr_control(cloud, op: str, body: dict) -> dict:
                                  headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
+
+
+def cli_config(cloud, tmp_path: Path, monkeypatch) -> Path:
+    """A config file for the CLI, and the environment pointing it at ``cloud`` as account A's root."""
+    cfg = tmp_path / "acrsync.yaml"
+    cfg.write_text(json.dumps(config_doc(tmp_path / "ledger.db")))
+    monkeypatch.setenv("ACRSYNC_ENDPOINT", cloud.url)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", A_KEY_ID)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", A_SECRET)
+    return cfg

@@ -12,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acrsync.ledger import Status
-from tests.integration.e2e import config_doc, fc_context, make_app, push_event, scenario, tasks_for
+from tests.integration.e2e import (
+    cli_config,
+    fc_context,
+    make_app,
+    push_event,
+    scenario,
+    tasks_for,
+)
 from tests.localcloud.conftest import DEMO_SCENARIO, SYNC_ROLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,11 +195,7 @@ def test_sample_event_through_the_cli(cloud, tmp_path, monkeypatch):
 
     from acrsync.cli import app as cli
 
-    cfg = tmp_path / "acrsync.yaml"
-    cfg.write_text(json.dumps(config_doc(tmp_path / "ledger.db")))
-    monkeypatch.setenv("ACRSYNC_ENDPOINT", cloud.url)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIDEMOACCOUNTAROOT0001")
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "made-up-demo-secret-account-a-root")
+    cfg = cli_config(cloud, tmp_path, monkeypatch)
     cloud.push("cri-demosource01", "team-a", "api", "v1.2.3")
     result = CliRunner().invoke(cli, ["invoke", "on_push", "--event", str(ROOT / "events" / "push_cloudevent.json"),
                                       "--config", str(cfg)])

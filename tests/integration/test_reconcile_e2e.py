@@ -8,7 +8,15 @@ import threading
 import pytest
 
 from acrsync.ledger import ImageRef, Origin, Record, Status
-from tests.integration.e2e import acr_control, config_doc, fc_context, make_app, push_event, tasks_for
+from tests.integration.e2e import (
+    acr_control,
+    cli_config,
+    config_doc,
+    fc_context,
+    make_app,
+    push_event,
+    tasks_for,
+)
 
 
 @pytest.fixture
@@ -272,11 +280,7 @@ def test_reconcile_cli_once_and_dry_run(cloud, tmp_path, monkeypatch):
 
     from acrsync.cli import app as cli
 
-    cfg = tmp_path / "acrsync.yaml"
-    cfg.write_text(json.dumps(config_doc(tmp_path / "ledger.db")))
-    monkeypatch.setenv("ACRSYNC_ENDPOINT", cloud.url)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIDEMOACCOUNTAROOT0001")
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "made-up-demo-secret-account-a-root")
+    cfg = cli_config(cloud, tmp_path, monkeypatch)
     app = make_app(cloud, tmp_path / "ledger.db")
     app.handle_on_push(push_event(cloud, "team-a", "web", "v11.0.0"), fc_context())
     cloud.advance(10)
