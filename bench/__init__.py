@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+from acrsync.demo import LocalCloudProcess
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SCENARIO = ROOT / "scenarios" / "demo.yaml"
 
@@ -33,50 +35,23 @@ def demo_cloud():
     return LocalCloud(DEMO_SCENARIO, clock="manual").start()
 
 
-class ProcessCloud:
-    """localcloud in its own process (``python -m localcloud``), as the real cloud is: the server's work
-    does not compete with the client for one interpreter lock, so a client-side figure measures the
-    client. Offers the parts of LocalCloud's API the benchmarks use, over the control API."""
+class ProcessCloud(LocalCloudProcess):
+    """localcloud in its own process, as the real cloud is: the server's work does not compete with the
+    client for one interpreter lock, so a client-side figure measures the client. Adds the parts of
+    LocalCloud's API the benchmarks use, over the control API."""
 
     def __init__(self, scenario: Path = DEMO_SCENARIO):
-        import subprocess
-        import sys
-
-        root = Path(__file__).resolve().parents[1]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "shared"), str(root),
-                                                             os.environ.get("PYTHONPATH", "")])}
-        self._proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--scenario", str(scenario),
-                                       "--clock", "wall"], cwd=root, env=env, stdout=subprocess.PIPE, text=True)
-        line = self._proc.stdout.readline().strip()
-        if not line.startswith("localcloud listening on "):
-            self.stop()
-            raise RuntimeError(f"localcloud did not start: {line!r}")
-        self.url = line.rsplit(" ", 1)[1]
-        self.port = int(self.url.rsplit(":", 1)[1])
+        super().__init__(scenario)
         self.world = SimpleNamespace(clock=None)      # acrsync's own (system) clock is used
-
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        import json
-        import urllib.request
-
-        req = urllib.request.Request(f"{self.url}/_localcloud/{path}", method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read())
 
     def push(self, instance_id: str, namespace: str, repo: str, tag: str, digest: str | None = None) -> dict:
         body = {"instance_id": instance_id, "namespace": namespace, "repo": repo, "tag": tag}
         if digest:
             body["digest"] = digest
-        return self._call("POST", "push", body)
+        return self.control("push", body)
 
     def stats(self) -> dict[str, int]:
-        return self._call("GET", "stats")["stats"]
-
-    def stop(self) -> None:
-        self._proc.terminate()
-        self._proc.wait(timeout=10)
+        return self.control("stats", method="GET")["stats"]
 
 
 def config_doc(ledger_path: Path, namespaces: list[str]) -> dict:

@@ -61,7 +61,8 @@ def config_doc() -> dict:
 
 
 class LocalCloudProcess:
-    """`python -m localcloud` in the background; stopped with SIGTERM."""
+    """`python -m localcloud` in the background (wall clock), driven through its control API; stopped
+    with SIGTERM. The demo uses it, and so do the benchmarks that want the emulator out of process."""
 
     def __init__(self, scenario: Path):
         self.proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--scenario", str(scenario),
@@ -70,13 +71,15 @@ class LocalCloudProcess:
         line = self.proc.stdout.readline().strip()
         if not line.startswith("localcloud listening on "):
             self.stop()
-            raise SystemExit(f"localcloud did not start: {line!r}")
+            raise RuntimeError(f"localcloud did not start: {line!r}")
         self.url = line.rsplit(" ", 1)[1]
+        self.port = int(self.url.rsplit(":", 1)[1])
 
-    def control(self, path: str, body: dict | None = None) -> dict:
-        req = urllib.request.Request(f"{self.url}/_localcloud/{path}", data=json.dumps(body or {}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(req, timeout=10) as resp:
+    def control(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
+        data = None if method == "GET" else json.dumps(body or {}).encode()
+        req = urllib.request.Request(f"{self.url}/_localcloud/{path}", data=data,
+                                     headers={"Content-Type": "application/json"}, method=method)
+        with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 
     def stop(self) -> None:

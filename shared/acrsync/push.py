@@ -12,6 +12,7 @@ No SDK imports here: the adapters are injected (``PushDeps``).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import Counter
@@ -20,7 +21,7 @@ from typing import Any
 
 from acrsync import coverage, scope
 from acrsync.clock import SYSTEM, Clock
-from acrsync.cloud.errors import BudgetExhausted, CloudError
+from acrsync.cloud.errors import BudgetExhausted, CloudError, NotFound
 from acrsync.config import Config, Target
 from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick
 from acrsync.failures import backoff_seconds, classify
@@ -233,9 +234,9 @@ def create_task(rec: Record, repo_id: str, target: Target, deps: PushDeps) -> st
     try:
         try:
             task_id = create(repo_id)
-        except CloudError as e:
+        except NotFound as e:
             # A RepoId from the event (or the cache) may be stale: re-resolve by name once.
-            if "REPO" not in (e.code or "").upper() or "EXIST" not in (e.code or "").upper():
+            if "REPO" not in (e.code or "").upper():
                 raise
             fresh = deps.resolver.refresh(deps.acr, rec.image.namespace, rec.image.repo)
             if fresh is None or fresh.repo_id == repo_id:
@@ -327,8 +328,6 @@ def _image_str(event: PushCompleted) -> str:
 
 
 def _raw_text(event: PushCompleted) -> str:
-    import json
-
     raw = getattr(event, "raw", None)
     return raw if isinstance(raw, str) else json.dumps(raw, default=str)
 

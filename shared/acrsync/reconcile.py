@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from acrsync import lifecycle
-from acrsync.cloud.errors import BudgetExhausted, CloudError
+from acrsync.cloud.errors import BudgetExhausted, CloudError, NotFound
 from acrsync.jsonlog import log_decision
 from acrsync.ledger import ImageRef, Origin, Record, Report, Status, VersionConflict
 from acrsync.lifecycle import Action
@@ -203,10 +203,8 @@ class _Run:
         if t is None:
             try:
                 t = self.d.acr.get_repo_sync_task(self.instance, rec.task_id)
-            except CloudError as e:
-                if (e.code or "").upper().find("NOT_EXIST") >= 0 or getattr(e, "not_found", False):
-                    return None
-                raise
+            except NotFound:
+                return None
             self.seen[t.task_id] = t
         return t
 
