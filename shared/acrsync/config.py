@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from acrsync.errors import AcrsyncError
 from acrsync.regions import KNOWN_REGIONS, PUBLIC_TO_RESTRICTED_RULE, replication_allowed
 
 CONFIG_ENV = "ACRSYNC_CONFIG"
@@ -23,7 +24,7 @@ OTS_ENDPOINT_ENV = "ACRSYNC_OTS_ENDPOINT"
 OTS_INSTANCE_ENV = "ACRSYNC_OTS_INSTANCE"
 
 
-class ConfigError(ValueError):
+class ConfigError(AcrsyncError, ValueError):
     """A config that cannot be used; ``problems`` holds one ``field: what is wrong; fix`` line each."""
 
     def __init__(self, problems: list[str], source: str = "config"):

@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from acrsync.errors import AcrsyncError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV = "ACRSYNC_CONFIG"
 CONFIG_NAME = "acrsync.yaml"
@@ -46,7 +48,7 @@ _SOURCE_IGNORE = shutil.ignore_patterns("tests", "__pycache__", "*.pyc", "*.pyo"
 _DEPS_IGNORE = shutil.ignore_patterns("bin", DEPS_STAMP)
 
 
-class PackagingError(Exception):
+class PackagingError(AcrsyncError):
     """A package that cannot be built; the message says what is wrong and how to fix it."""
 
 

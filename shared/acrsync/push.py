@@ -23,6 +23,7 @@ from acrsync import coverage, scope
 from acrsync.clock import SYSTEM, Clock
 from acrsync.cloud.errors import BudgetExhausted, CloudError, NotFound
 from acrsync.config import Config, Target
+from acrsync.errors import AcrsyncError
 from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick
 from acrsync.failures import backoff_seconds, classify
 from acrsync.jsonlog import log_decision
@@ -78,7 +79,7 @@ class Summary:
         }
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(AcrsyncError):
     """The ledger or the cloud failed before some event's outcome was recorded: fail the invocation so
     the platform delivers the batch again (EventBridge retries, then its dead-letter queue). Redelivery
     is safe: items already handled are duplicates for the ledger's create-if-absent."""

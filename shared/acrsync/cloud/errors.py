@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from acrsync.errors import AcrsyncError
+
 _THROTTLING_CODES = frozenset({"THROTTLED", "TOOMANYREQUESTS", "REQUESTTHROTTLED", "FLOW_CONTROL"})
 _ACCESS_DENIED_CODES = frozenset({
     "NOPRIVILEGE", "NOPERMISSION", "ACCESSDENIED", "FORBIDDEN", "NOTAUTHORIZED", "UNAUTHORIZED",
@@ -24,7 +26,7 @@ _NOT_FOUND = re.compile(r"NOT_?EXISTS?|NOT_?FOUND|NOSUCH", re.IGNORECASE)
 _READ_TIMEOUT = re.compile(r"read ?timed? ?out|readtimeout|timed out", re.IGNORECASE)
 
 
-class CloudError(Exception):
+class CloudError(AcrsyncError):
     """A cloud call failed. ``retryable`` says whether the same call may succeed when repeated."""
 
     retryable = False

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from acrsync.errors import AcrsyncError
+
 
 class Status(str, Enum):
     # ACR's own task states
@@ -170,7 +172,7 @@ class VersionConflict(Exception):
     """Compare-and-set lost: somebody else wrote the record first. Re-read and decide again."""
 
 
-class LedgerError(Exception):
+class LedgerError(AcrsyncError):
     """The backend failed (I/O, service error) in a way the caller cannot fix by re-reading."""
 
 
