@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from acrsync.ledger import Ledger, Record, VersionConflict
+from acrsync.ledger import Ledger, VersionConflict
+from acrsync.records import Record
 
 
 def open_from_spec(spec: dict) -> Ledger:
@@ -15,8 +16,8 @@ def open_from_spec(spec: dict) -> Ledger:
         return SqliteLedger(spec["path"])
     from acrsync.ledger.tablestore import TablestoreLedger
 
-    return TablestoreLedger(spec["endpoint"], spec["instance"], table_prefix=spec["table_prefix"],
-                            access_key_id=spec["access_key_id"], access_key_secret=spec["access_key_secret"])
+    return TablestoreLedger.from_keys(spec["endpoint"], spec["instance"], spec["access_key_id"],
+                                      spec["access_key_secret"], table_prefix=spec["table_prefix"])
 
 
 def wait_ready(results, n: int, timeout: float = 60.0) -> None:
