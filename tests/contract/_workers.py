@@ -56,3 +56,25 @@ def increment_attempts(spec: dict, start, results, key: str, times: int) -> None
         results.append(("ok", done, conflicts))
     except Exception as e:
         results.append(("error", repr(e)))
+
+
+
+def race_caps(spec: dict, start, results, me: str, slot_cap: int, burst: int, churn_cap: int, rounds: int) -> None:
+    """Race the other processes on three caps, one after the other (each on its own item):
+    take slots without releasing; take tokens from a bucket that never refills; take, check, release."""
+    ledger = open_from_spec(spec)
+    results.append("ready")
+    start.wait()
+    try:
+        slots = sum(ledger.acquire_slot("race", f"{me}-{i}", cap=slot_cap, ttl=3600.0, now=1000.0)
+                    for i in range(3))
+        tokens = sum(ledger.take_tokens("bucket", rate=0.0, burst=burst, now=1000.0) == 0.0 for _ in range(3))
+        held = over = 0
+        for _ in range(rounds):
+            if ledger.acquire_slot("churn", me, cap=churn_cap, ttl=3600.0, now=1000.0):
+                held += 1
+                over += ledger.slots_in_use("churn", now=1000.0) > churn_cap
+                ledger.release_slot("churn", me, now=1000.0)
+        results.append(("ok", slots, tokens, held, over))
+    except Exception as e:
+        results.append(("error", repr(e)))
