@@ -162,8 +162,8 @@ def tablestore_figures(n: int = 300, cloud=None) -> dict:
         client = ots.build_client(ledger.ots.session, cloud.url, OTS_INSTANCE)
         bare_table = ledger.table("records")
         records = _records(n, "ots")
-        bare_rows = [(f"bare/{r.key}", r.model_copy(update={"version": 1}).model_dump_json(), micros(r.created_at))
-                     for r in records]
+        bare_rows = [(f"bare/{r.key}", r.model_copy(update={"version": 1}).model_dump_json(),
+                      micros(r.created_at)) for r in records]
 
         def bare_create() -> None:
             for key, doc, us in bare_rows:

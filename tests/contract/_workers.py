@@ -59,7 +59,8 @@ def increment_attempts(spec: dict, start, results, key: str, times: int) -> None
 
 
 
-def race_caps(spec: dict, start, results, me: str, slot_cap: int, burst: int, churn_cap: int, rounds: int) -> None:
+def race_caps(spec: dict, start, results, me: str, slot_cap: int, burst: int, churn_cap: int,
+              rounds: int) -> None:
     """Race the other processes on three caps, one after the other (each on its own item):
     take slots without releasing; take tokens from a bucket that never refills; take, check, release."""
     ledger = open_from_spec(spec)

@@ -43,7 +43,8 @@ def test_list_items_by_prefix_in_key_order_or_reversed(ledger):
     ledger.write_item("other", "b/9", "x")
     assert [i.key for i in ledger.list_items("l")] == ["a/1", "b", "b/1", "b/2", "b/3", "c"]
     assert [i.key for i in ledger.list_items("l", prefix="b")] == ["b", "b/1", "b/2", "b/3"]
-    assert [i.key for i in ledger.list_items("l", prefix="b", newest_first=True)] == ["b/3", "b/2", "b/1", "b"]
+    newest = ledger.list_items("l", prefix="b", newest_first=True)
+    assert [i.key for i in newest] == ["b/3", "b/2", "b/1", "b"]
     assert [i.key for i in ledger.list_items("l", prefix="b/", newest_first=True, limit=2)] == ["b/3", "b/2"]
     assert [i.key for i in ledger.list_items("l", newest_first=True, limit=1)] == ["c"]
     assert ledger.list_items("l", prefix="zz") == []
@@ -59,8 +60,8 @@ def test_latest_report_is_the_greatest_id_of_its_kind(ledger):
 
 def test_progress_checkpoints_are_compare_and_set_and_listed_by_name(ledger):
     assert ledger.get_progress("backfill", "bj/team/app") is None
-    cp = ledger.save_progress(Checkpoint(scope="backfill", name="bj/team/app", cursor="page-2", updated_at=1.0,
-                                         data={"created": 3}))
+    cp = ledger.save_progress(Checkpoint(scope="backfill", name="bj/team/app", cursor="page-2",
+                                         updated_at=1.0, data={"created": 3}))
     assert cp.version == 1
     assert ledger.get_progress("backfill", "bj/team/app") == cp
     moved = ledger.save_progress(cp.model_copy(update={"cursor": None, "done": True, "updated_at": 2.0}))

@@ -62,7 +62,8 @@ def test_index_rows_follow_the_record_state():
     def rows(rec: Record):
         return index_rows(rec.key, Indexed.of(rec))
 
-    assert rows(r) == {("tasks", ("rst-1", r.key)), ("tasks", ("rst-2", r.key)), ("open", (10_000_000, r.key))}
+    assert rows(r) == {("tasks", ("rst-1", r.key)), ("tasks", ("rst-2", r.key)),
+                       ("open", (10_000_000, r.key))}
     done = r.model_copy(update={"status": Status.SUCCESS})
     assert rows(done) == {("tasks", ("rst-1", r.key)), ("tasks", ("rst-2", r.key))}
     gave_up = r.model_copy(update={"gave_up": True})

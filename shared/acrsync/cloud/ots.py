@@ -73,9 +73,10 @@ MAX_BATCH_WRITE = 200         # rows per BatchWriteRow (Tablestore limits: 200 r
 MAX_BATCH_GET = 100           # rows per BatchGetRow (100 rows per request)
 # https://www.alibabacloud.com/help/en/tablestore/support/error-codes-1
 _THROTTLED = frozenset({"OTSServerBusy", "OTSNotEnoughCapacityUnit", "OTSOperationThrottled",
-                        "OTSQuotaExhausted", "OTSCapacityUnitExhausted", "OTSTooFrequentReservedThroughputAdjustment"})
-_PASSING = frozenset({"OTSTimeout", "OTSInternalServerError", "OTSServerUnavailable", "OTSPartitionUnavailable",
-                      "OTSRowOperationConflict", "OTSTableNotReady"})
+                        "OTSQuotaExhausted", "OTSCapacityUnitExhausted",
+                        "OTSTooFrequentReservedThroughputAdjustment"})
+_PASSING = frozenset({"OTSTimeout", "OTSInternalServerError", "OTSServerUnavailable",
+                      "OTSPartitionUnavailable", "OTSRowOperationConflict", "OTSTableNotReady"})
 _DENIED = frozenset({"OTSNoPermissionAccess", "OTSAccessDenied"})
 _READ_TIMEOUT = re.compile(r"read ?timed? ?out|timed out", re.IGNORECASE)
 PK = tuple  # primary key values, in schema order
@@ -119,9 +120,10 @@ def translate(exc: BaseException, action: str) -> errors.CloudError | None:
     if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
         text = f"{type(exc).__name__}: {exc}"
         applied = isinstance(exc, urllib3.exceptions.ReadTimeoutError) or bool(_READ_TIMEOUT.search(text))
-        return errors.NetworkError(text, maybe_applied=applied, service="ots", action=action, code="NetworkError")
+        return errors.NetworkError(text, maybe_applied=applied, service="ots", action=action,
+                                   code="NetworkError")
     if isinstance(exc, OTSClientError):
-        status = exc.get_http_status() if hasattr(exc, "get_http_status") else None
+        status = exc.get_http_status()
         if status and int(status) >= 500:   # a reply the SDK could not parse (a gateway page)
             return errors.ServerError(str(exc), service="ots", action=action, code="InvalidResponse",
                                       http_status=int(status))
@@ -263,7 +265,8 @@ class Ots:
                 for i, item in zip(idxs, got, strict=True):
                     results[i] = RowResult(item.is_ok, item.error_code, item.error_message)
                     if not item.is_ok:
-                        err = classify(item.error_code, None, item.error_message or "", action="BatchWriteRow")
+                        err = classify(item.error_code, None, item.error_message or "",
+                                       action="BatchWriteRow")
                         if err.retryable:
                             again.append(i)
                             last = err

@@ -283,7 +283,8 @@ class Ledger(abc.ABC):
         more = len(found) > limit
         return Page(found[:limit], encode_cursor(found[limit].created_at, found[limit].key) if more else None)
 
-    def records_for(self, instance_id: str, namespace: str, repo: str, tag: str | None = None) -> list[Record]:
+    def records_for(self, instance_id: str, namespace: str, repo: str,
+                    tag: str | None = None) -> list[Record]:
         """Every record of a repository, or of one tag in it, all targets, all digests."""
         prefix = repo_prefix(instance_id, namespace, repo, tag)
         return [self._decode(raw) for raw in self._iter_range(prefix, prefix_end(prefix))]

@@ -145,7 +145,8 @@ class SqliteLedger(Ledger):
     def _replace(self, row: StoredRecord, expected: int, before: Indexed) -> bool:
         return self._write_record(_UPDATE, row, expected, before.task_ids)
 
-    def _write_record(self, sql: str, row: StoredRecord, expected: int | None, indexed: frozenset[str]) -> bool:
+    def _write_record(self, sql: str, row: StoredRecord, expected: int | None,
+                      indexed: frozenset[str]) -> bool:
         values = row_values(row)
         args = values if expected is None else (*values[1:], row.key, expected)
         # The current task id is indexed by a trigger in the same statement; only earlier ids the index
@@ -191,8 +192,8 @@ class SqliteLedger(Ledger):
         while True:   # in key-ordered pages, so a big ledger is never held in memory at once
             op = ">=" if first else ">"
             if end is None:
-                rows = self._read(f"SELECT doc, version, key FROM records WHERE key {op} ? ORDER BY key LIMIT ?",
-                                  (start, PAGE))
+                rows = self._read(f"SELECT doc, version, key FROM records WHERE key {op} ? "
+                                  "ORDER BY key LIMIT ?", (start, PAGE))
             else:
                 rows = self._read(f"SELECT doc, version, key FROM records WHERE key {op} ? AND key < ? "
                                   "ORDER BY key LIMIT ?", (start, end, PAGE))
@@ -206,7 +207,8 @@ class SqliteLedger(Ledger):
         return dict(self._read("SELECT status, COUNT(*) FROM records GROUP BY status"))
 
     def _get_item(self, kind: str, key: str) -> Item | None:
-        rows = self._read("SELECT doc, version, expires_at FROM items WHERE kind = ? AND key = ?", (kind, key))
+        rows = self._read("SELECT doc, version, expires_at FROM items WHERE kind = ? AND key = ?",
+                          (kind, key))
         return Item(kind, key, rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     def _put_item(self, item: Item, expect: int | None) -> bool:
@@ -217,10 +219,13 @@ class SqliteLedger(Ledger):
                    "expires_at = excluded.expires_at, doc = excluded.doc")
             return self._autocommit(sql, values) == 1
         if expect == 0:
-            sql = "INSERT INTO items (kind, key, version, expires_at, doc) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING"
+            sql = ("INSERT INTO items (kind, key, version, expires_at, doc) VALUES (?,?,?,?,?) "
+                   "ON CONFLICT DO NOTHING")
             return self._autocommit(sql, values) == 1
-        sql = "UPDATE items SET version = ?, expires_at = ?, doc = ? WHERE kind = ? AND key = ? AND version = ?"
-        return self._autocommit(sql, (item.version, item.expires_at, item.doc, item.kind, item.key, expect)) == 1
+        sql = ("UPDATE items SET version = ?, expires_at = ?, doc = ? "
+               "WHERE kind = ? AND key = ? AND version = ?")
+        args = (item.version, item.expires_at, item.doc, item.kind, item.key, expect)
+        return self._autocommit(sql, args) == 1
 
     def _delete_item(self, kind: str, key: str) -> None:
         self._autocommit("DELETE FROM items WHERE kind = ? AND key = ?", (kind, key))

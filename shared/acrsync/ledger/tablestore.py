@@ -129,7 +129,8 @@ class TablestoreLedger(Ledger):
         """With explicit keys (tests, tools): a session of its own, no endpoint overrides."""
         from acrsync.cloud.clients import CloudSession
 
-        session = CloudSession.from_keys(access_key_id, access_key_secret, security_token, env={}, **session_kw)
+        session = CloudSession.from_keys(access_key_id, access_key_secret, security_token, env={},
+                                         **session_kw)
         return cls(session.ots(check_endpoint(endpoint, instance), instance), table_prefix=table_prefix)
 
     def scoped(self, budget: Any) -> TablestoreLedger:
@@ -155,7 +156,8 @@ class TablestoreLedger(Ledger):
     def _index_put(self, row: IndexRow, version: int) -> tuple[str, Any]:
         """An index row, stamped with the record version that needs it (see ``_delete_stale``)."""
         suffix, values = row
-        item = PutRowItem(Row(_pk(suffix, values), [("v", version)]), Condition(RowExistenceExpectation.IGNORE))
+        item = PutRowItem(Row(_pk(suffix, values), [("v", version)]),
+                          Condition(RowExistenceExpectation.IGNORE))
         return self.table(suffix), item
 
     def _index_delete(self, row: IndexRow, upto: int) -> tuple[str, Any]:
@@ -230,7 +232,8 @@ class TablestoreLedger(Ledger):
         return (cols["doc"], int(cols["version"])), cols.get("writer")
 
     def _failed(self, what: str, key: str, result: RowResult) -> LedgerError:
-        return LedgerError(f"Tablestore {what} of {key} failed: {result.code} {result.message}{_hint(result.code)}")
+        return LedgerError(f"Tablestore {what} of {key} failed: {result.code} {result.message}"
+                           f"{_hint(result.code)}")
 
     # --- storage primitives ----------------------------------------------------------------------
     def init(self, wait_seconds: float = 90.0) -> None:
@@ -274,7 +277,8 @@ class TablestoreLedger(Ledger):
         old_rows, new_rows = index_rows(row.key, before), index_rows(row.key, row.indexed)
         add = sorted(new_rows - old_rows)
         writer = uuid.uuid4().hex
-        version_matches = SingleColumnCondition("version", expected, ComparatorType.EQUAL, pass_if_missing=False)
+        version_matches = SingleColumnCondition("version", expected, ComparatorType.EQUAL,
+                                                pass_if_missing=False)
         item = UpdateRowItem(Row([("key", row.key)], {"PUT": self._record_columns(row, writer)}),
                              Condition(RowExistenceExpectation.EXPECT_EXIST, version_matches))
         result = self._write_record(item, row.version, add)
@@ -371,7 +375,8 @@ class TablestoreLedger(Ledger):
             cond = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
         else:
             cond = Condition(RowExistenceExpectation.EXPECT_EXIST,
-                             SingleColumnCondition("version", expect, ComparatorType.EQUAL, pass_if_missing=False))
+                             SingleColumnCondition("version", expect, ComparatorType.EQUAL,
+                                                   pass_if_missing=False))
         pk = [("kind", item.kind), ("key", item.key)]
         try:
             with self._errors("PutRow"):
