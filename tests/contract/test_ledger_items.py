@@ -27,6 +27,14 @@ def test_put_item_is_compare_and_set_from_absent(ledger):
     assert ledger.get_item("k", "a").doc == '{"n": 2}'
 
 
+def test_swap_item_is_compare_and_set_on_content(ledger):
+    assert ledger.swap_item("cap", "qps", None, '{"tokens": 5}') is True
+    assert ledger.swap_item("cap", "qps", None, '{"tokens": 9}') is False          # not absent any more
+    assert ledger.swap_item("cap", "qps", '{"tokens": 4}', '{"tokens": 3}') is False
+    assert ledger.swap_item("cap", "qps", '{"tokens": 5}', '{"tokens": 4}') is True
+    assert ledger.get_item("cap", "qps").doc == '{"tokens": 4}'
+
+
 def test_write_item_overwrites_and_delete_removes(ledger):
     ledger.write_item("w", "x", "one", expires_at=5.0)
     ledger.write_item("w", "x", "two")

@@ -312,6 +312,21 @@ class Ledger(abc.ABC):
             raise VersionConflict(f"item {item.kind}/{item.key} is not at version {item.version}; re-read it")
         return new
 
+    def swap_item(self, kind: str, key: str, expected: str | None, doc: str) -> bool:
+        """Store ``doc`` if the item still holds ``expected`` (None: absent); False if it changed.
+
+        Compare-and-set on content, for callers that keep a whole state in one document (exact across
+        processes: it is a ``put_item`` on the version read with ``expected``).
+        """
+        item = self.get_item(kind, key)
+        if (item.doc if item is not None else None) != expected:
+            return False
+        try:
+            self.put_item(replace(item, doc=doc) if item is not None else Item(kind, key, doc))
+            return True
+        except VersionConflict:
+            return False
+
     def write_item(self, kind: str, key: str, doc: str, *, expires_at: float | None = None) -> None:
         """Store unconditionally (last writer wins). Use either this or ``put_item`` for a kind."""
         self._put_item(Item(kind, key, doc, 1, expires_at), None)
