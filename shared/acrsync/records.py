@@ -40,11 +40,13 @@ OPEN_STATUSES = frozenset({Status.PENDING, Status.SYNCHRONIZING, Status.QUEUED, 
 
 
 class Origin(str, Enum):
-    """What made the record: a push event, a sync rule's task, or a backfill of existing images."""
+    """What made the record: a push event, a sync rule's task, a backfill of existing images, or a
+    compliance run replicating what a target misses."""
 
     PUSH = "push"
     RULE = "rule"
     BACKFILL = "backfill"
+    COMPLIANCE = "compliance"
 
 
 class ErrorInfo(BaseModel):
