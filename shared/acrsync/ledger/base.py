@@ -20,12 +20,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from acrsync.errors import AcrsyncError
 from acrsync.ledger.limits import Bucket, Slots
 from acrsync.records import Checkpoint, Record, RejectedEvent, Report, repo_prefix
+
+if TYPE_CHECKING:
+    from acrsync.cloud.retry import Budget
 
 KNOWN_MAX = 10_000            # records whose index state at a version is remembered (per process)
 CAS_ATTEMPTS = 64             # compare-and-set rounds on one item before giving up (counters, buckets)
@@ -178,7 +182,7 @@ class Ledger(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
-    def scoped(self, budget: object) -> Ledger:
+    def scoped(self, budget: Budget) -> Ledger:
         """This ledger with its cloud calls bounded by ``budget`` (an ``acrsync.cloud.Budget``).
 
         Shares caches and connections; embedded backends make no cloud calls and return themselves.

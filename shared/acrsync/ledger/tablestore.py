@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from acrsync.cloud.errors import CloudError
@@ -37,6 +37,11 @@ from acrsync.cloud.ots import (
     UpdateRowItem,
 )
 from acrsync.ledger.base import Indexed, Item, Ledger, LedgerError, Raw, StoredRecord
+
+if TYPE_CHECKING:
+    from acrsync.cloud.clients import CloudSession
+    from acrsync.cloud.retry import Budget
+    from acrsync.config import LedgerConfig
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +122,7 @@ class TablestoreLedger(Ledger):
         return self.ots.instance
 
     @classmethod
-    def from_session(cls, cfg: Any, session: Any) -> TablestoreLedger:
+    def from_session(cls, cfg: LedgerConfig, session: CloudSession) -> TablestoreLedger:
         """From ``LedgerConfig`` and a ``CloudSession``: its credentials, budget and endpoint override."""
         endpoint = check_endpoint(session.endpoint_for("ots", cfg.endpoint), cfg.instance)
         return cls(session.ots(endpoint, cfg.instance), table_prefix=cfg.table_prefix)
@@ -133,7 +138,7 @@ class TablestoreLedger(Ledger):
                                          **session_kw)
         return cls(session.ots(check_endpoint(endpoint, instance), instance), table_prefix=table_prefix)
 
-    def scoped(self, budget: Any) -> TablestoreLedger:
+    def scoped(self, budget: Budget) -> TablestoreLedger:
         """Same caches and client; calls bounded by ``budget`` (one invocation's deadline)."""
         other = TablestoreLedger(self.ots.scoped(self.ots.session.scoped(budget)), table_prefix=self.prefix)
         other._known, other._known_lock = self._known, self._known_lock
