@@ -134,8 +134,11 @@ class Ledger(abc.ABC):
         """Create tables/indexes if missing. Idempotent."""
 
     @abc.abstractmethod
-    def _insert(self, row: StoredRecord) -> bool:
-        """Store ``row`` (version 1) with its index entries unless the key exists; False if it does."""
+    def _insert(self, row: StoredRecord) -> Raw | None:
+        """Store ``row`` (version 1) with its index entries unless the key exists.
+
+        None when stored; else the stored record's (doc, version), which the caller gets back.
+        """
 
     @abc.abstractmethod
     def _replace(self, row: StoredRecord, expected: int, before: Indexed) -> bool:
@@ -224,14 +227,11 @@ class Ledger(abc.ABC):
         Returns (created, stored record); the stored record has ``version`` 1 when created.
         """
         stored = record.model_copy(update={"version": 1})
-        if self._insert(self._row(stored)):
+        existing = self._insert(self._row(stored))
+        if existing is None:
             self._remember(stored)
             return True, stored
-        existing = self.get(record.key)
-        if existing is None:   # records are never deleted
-            raise LedgerError(f"record {record.key} both exists and does not; is something else deleting "
-                              "ledger rows?")
-        return False, existing
+        return False, self._decode(existing)
 
     def update(self, record: Record) -> Record:
         """Write ``record`` if the stored version equals ``record.version``; return it with version+1.

@@ -258,14 +258,14 @@ class TablestoreLedger(Ledger):
                                           "`acrsync ledger init` again") from e
                     time.sleep(1.0)
 
-    def _insert(self, row: StoredRecord) -> bool:
+    def _insert(self, row: StoredRecord) -> Raw | None:
         writer = uuid.uuid4().hex
         rows = sorted(index_rows(row.key, row.indexed))
         item = PutRowItem(Row([("key", row.key)], self._record_columns(row, writer)),
                           Condition(RowExistenceExpectation.EXPECT_NOT_EXIST))
         result = self._write_record(item, row.version, rows)
         if result.ok:
-            return True
+            return None
         if result.code != CONDITION_FAILED:
             raise self._failed("PutRow", row.key, result)
         found = self._read(row.key)
@@ -274,9 +274,9 @@ class TablestoreLedger(Ledger):
                               f"writes the table {self.table('records')}")
         raw, existing_writer = found
         if existing_writer == writer:      # our own write, answered by a retry that found it done
-            return True
+            return None
         self._delete_stale(set(rows) - index_rows(row.key, Indexed.of(self._decode(raw))), upto=1)
-        return False
+        return raw
 
     def _replace(self, row: StoredRecord, expected: int, before: Indexed) -> bool:
         old_rows, new_rows = index_rows(row.key, before), index_rows(row.key, row.indexed)
