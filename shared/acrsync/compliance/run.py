@@ -84,6 +84,7 @@ class Options:
     deadline: float | None = None                     # wall-clock seconds; None: no deadline
     trigger: str = "cli"
     resume: bool = True
+    progress: Callable[[int, int], None] | None = None   # (repositories done, total), from the main thread
 
 
 # ---- pure helpers ------------------------------------------------------------------------------------
@@ -302,6 +303,8 @@ class Run:
                 else:
                     rows.append(outcome.row)
                     self._collect(repo, outcome)
+                if self.opts.progress is not None:
+                    self.opts.progress(len(rows), len(repos))
                 if stopped is None:
                     fill()
             for repo in it:
