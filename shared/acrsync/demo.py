@@ -271,6 +271,13 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
 
     step("9. The ledger")
     done = cli("ledger", "list", env=fn_env)
+
+    step("10. Compliance: is every in-scope image on every target?")
+    html = WORK / "compliance.html"
+    cli("check", "--output", "html", "--out", str(html), env=fn_env)
+    cli("report", "show", "latest", env=fn_env)
+    console.print(f"[bold]compliance report (HTML): {html}[/bold] (team-a/web:v1.1.0 was pushed before acrsync "
+                  "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)")
     console.print(Panel.fit("Done. The ledger above is Tablestore, served by localcloud. Try:\n"
                             "  acrsync emulator --scenario scenarios/demo.yaml   (and point ACRSYNC_ENDPOINT at it)\n"
                             "  acrsync grants print --target shanghai-dr", title="acrsync demo"))
