@@ -5,6 +5,7 @@ from __future__ import annotations
 from acrsync.compliance import entry
 from acrsync.compliance.run import Options
 from tests.compliance.helpers import make_app
+from tests.integration.e2e import config_doc
 from tests.localcloud.conftest import ROOT
 
 TIMER = ROOT / "events" / "timer_compliance.json"
@@ -60,8 +61,6 @@ def test_remediation_is_bounded_per_run(cloud, tmp_path):
 
 
 def test_blocked_target_is_not_remediated(cloud, tmp_path):
-    from tests.integration.e2e import config_doc
-
     doc = config_doc(tmp_path / "ledger.db")
     doc["targets"].append({"name": "shanghai", "account_id": "3333333333333333", "region": "cn-shanghai",
                            "instance_id": "cri-demodrsite01", "namespaces": ["team-a"], "tag_filter": "v.*",
@@ -77,8 +76,6 @@ def test_blocked_target_is_not_remediated(cloud, tmp_path):
 
 
 def test_an_unreadable_target_is_a_finding_and_the_others_are_checked(cloud, tmp_path):
-    from tests.integration.e2e import config_doc
-
     doc = config_doc(tmp_path / "ledger.db")
     doc["targets"].append({"name": "shanghai", "account_id": "3333333333333333", "region": "cn-shanghai",
                            "instance_id": "cri-demodrsite01", "namespaces": ["team-a"],
@@ -113,7 +110,8 @@ def test_deadline_stops_with_a_cursor_and_the_next_run_resumes(cloud, tmp_path):
     assert app.ledger.get_checkpoint("compliance.cursor") == "team-a/worker"
     second, _ = entry.check(app, Options())
     assert second.complete and second.scope.resumed_from == "team-a/worker"
-    assert [r.path for r in second.rows if r.cells] == ["team-a/worker", "team-b/batch"]
+    assert [r.path for r in second.rows] == ["team-a/worker", "team-b/batch"]
+    assert {c.mode.value for r in first.rows[2:] for c in r.cells.values()} == {"not_checked"}
     assert app.ledger.get_checkpoint("compliance.cursor") is None
 
 
@@ -144,3 +142,19 @@ def test_an_event_not_for_compliance_is_kept_and_acknowledged(cloud, tmp_path):
     result = app.handle_compliance(b"{not json", None)
     assert result["rejected"] == 1 and result["report_id"] is None
     assert app.ledger.list_reports("compliance") == []
+
+
+def test_digest_differs_and_extra_tags(cloud, tmp_path):
+    cloud.push("cri-demotarget01", "team-a", "web", "v1.1.0", "sha256:" + "e" * 64)   # another image, same tag
+    cloud.push("cri-demotarget01", "team-a", "web", "v0.9-target-only", "sha256:" + "f" * 64)
+    app = make_app(cloud, tmp_path, remediate=True)
+    report, _ = entry.check(app, Options(remediate=True))
+    differs = by_code(report, "DIGEST_DIFFERS")
+    assert [f.repo for f in differs] == ["team-a/web"] and "override: false" in differs[0].message
+    assert "would not overwrite" in differs[0].message and "target sha256:eeeeeeeeeeee" in differs[0].evidence[0].detail
+    assert [f.count for f in by_code(report, "EXTRA_TAGS")] == [1]
+    assert not [r for r in app.ledger.all_records() if r.image.tag == "v1.1.0"]   # not overwritten
+    over = make_app(cloud, tmp_path, config_doc(tmp_path / "o.db", override=True), remediate=True)
+    healed, _ = entry.check(over, Options(remediate=True))
+    assert "a sync task replaces them" in by_code(healed, "DIGEST_DIFFERS")[0].message
+    assert [r.status.value for r in over.ledger.all_records() if r.image.tag == "v1.1.0"] == ["PENDING"]

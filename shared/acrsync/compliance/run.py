@@ -185,6 +185,7 @@ class Run:
         self.rules: list[SyncRule] = []
         self.live_since: float | None = None
         self.unseen_total = 0
+        self.checked = 0                                # repositories compared in this run
         self.unseen_examples: list[str] = []
         self.lock = threading.Lock()
 
@@ -227,11 +228,11 @@ class Run:
         if stopped is not None:
             self.findings.append(finding(
                 "RUN_INCOMPLETE", "*", f"the run reached its deadline and stopped before {stopped}; "
-                f"{sum(1 for r in rows if r.cells)} of {len(todo)} repositories were checked. The next run "
+                f"{self.checked} of {len(todo)} repositories were checked. The next run "
                 "starts at this repository", evidence=[Evidence(source="checkpoint " + CURSOR, detail=stopped)],
                 fix=Fix(summary="nothing to do: the next run resumes; for a full pass in one run raise the "
                                 "function timeout or compliance.workers")))
-        return self._report(rows, total=len(repos), checked=sum(1 for r in rows if r.cells),
+        return self._report(rows, total=len(repos), checked=self.checked,
                             resumed=cursor if cursor and todo and todo[0].path >= cursor else None,
                             stopped=stopped, pipe_note=pipe_note)
 
@@ -295,13 +296,14 @@ class Run:
                 except AcrsyncError as e:          # e.g. the ledger read failed: this repository only
                     with self.lock:
                         self.unreadable.setdefault("*", []).append(f"{repo.path}: {type(e).__name__}: {e}"[:300])
-                    rows.append(self._not_checked(repo))
+                    rows.append(self._not_checked(repo, f"{type(e).__name__}: {e}"[:300]))
                     continue
                 if outcome is None:
                     stopped = stopped or repo.path
                     rows.append(self._not_checked(repo))
                 else:
                     rows.append(outcome.row)
+                    self.checked += 1
                     self._collect(repo, outcome)
                 if self.opts.progress is not None:
                     self.opts.progress(len(rows), len(repos))
@@ -315,8 +317,9 @@ class Run:
     def _time_left(self) -> bool:
         return self.opts.deadline is None or self.deps.now() < self.opts.deadline - SAFETY_SECONDS
 
-    def _not_checked(self, repo: RepoInfo) -> RepoRow:
-        return RepoRow(namespace=repo.namespace, repo=repo.name)
+    def _not_checked(self, repo: RepoInfo, why: str = "the run stopped before this repository") -> RepoRow:
+        return RepoRow(namespace=repo.namespace, repo=repo.name,
+                       cells={t.name: Cell(mode=Mode.NOT_CHECKED, reason=why) for t in self.targets})
 
     # -- one repository (worker thread) --
     def _repo(self, repo: RepoInfo) -> RepoOutcome | None:
