@@ -8,8 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from acrsync.cli import app
-from tests.compliance.helpers import cli_env, scenario
-from tests.localcloud.conftest import ROOT
+from tests.compliance.helpers import ROOT, cli_env, scenario
 
 runner = CliRunner()
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 
-from acrsync.cloud import CloudSession
+from acrsync.cloud.clients import Timeouts
 from acrsync.compliance import report as reports
 from acrsync.config import parse_config
 from acrsync.ledger.factory import open_ledger
-from tests.compliance.helpers import scenario
-from tests.integration.e2e import config_doc
-from tests.localcloud.conftest import A_KEY_ID, A_SECRET, ROOT, SOURCE_REGION
+from tests.compliance.helpers import ROOT, SOURCE_REGION, config_doc, scenario, session
 
 
 def test_timer_invocation_in_fc_checks_the_pipeline_and_stores_the_report(cloud_factory, tmp_path):
@@ -22,8 +20,7 @@ def test_timer_invocation_in_fc_checks_the_pipeline_and_stores_the_report(cloud_
     for fn in world["functions"]:
         fn["environment"] = {"ACRSYNC_CONFIG": str(cfg_path)}
     cloud = cloud_factory(world)
-    fc = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
-                                region=SOURCE_REGION).fc(SOURCE_REGION)
+    fc = session(cloud, timeouts=Timeouts(read=300.0)).fc(SOURCE_REGION)    # the checker user may invoke it
     reply = json.loads(fc.invoke_function("acrsync-compliance", (ROOT / "events" / "timer_compliance.json").read_bytes()))
     assert reply["verdict"] == "findings" and reply["complete"] is True and reply["rejected"] == 0
     ledger = open_ledger(parse_config(doc).ledger)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from acrsync.compliance import entry
 from acrsync.compliance.run import Options
-from tests.compliance.helpers import make_app
-from tests.integration.e2e import config_doc
-from tests.localcloud.conftest import ROOT
+from tests.compliance.helpers import ROOT, config_doc, make_app
 
 TIMER = ROOT / "events" / "timer_compliance.json"
 
