@@ -160,6 +160,7 @@ def main() -> int:
 
 def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     from acrsync.cloud import CloudSession
+    from acrsync.cloud.clients import Timeouts
 
     os.environ.update({"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(cfg_path),
                        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
@@ -174,7 +175,8 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     step("2. Check the grants before anything fails")
     cli("grants", "verify", env=fn_env)
 
-    fc = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou").fc("cn-hangzhou")
+    # A sync InvokeFunction waits for the function: read up to its timeout, as `acrsync invoke --remote` does.
+    fc = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou", timeouts=Timeouts(read=630.0)).fc("cn-hangzhou")
     seen: set[str] = set()
 
     def settle() -> list[dict]:
