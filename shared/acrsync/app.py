@@ -161,7 +161,8 @@ class App:
 
         budget, token = self._begin(context)
         try:
-            return entry.handle(self, event, budget, request_id=getattr(context, "request_id", None))
+            return entry.handle(self, event, budget, context=context,
+                                request_id=getattr(context, "request_id", None))
         finally:
             reset_request_id(token)
 

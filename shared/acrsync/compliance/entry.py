@@ -85,8 +85,12 @@ def options_from(item: events.TimerTick | None, config: Any) -> Options:
                    trigger="timer" if item is not None else "invoke")
 
 
-def handle(app: Any, event: Any, budget: Budget, *, request_id: str | None = None) -> dict:
-    """The FC handler's work. Never raises for a cloud error or bad input: both end up in the result."""
+def handle(app: Any, event: Any, budget: Budget, *, context: Any = None, request_id: str | None = None) -> dict:
+    """The FC handler's work. Never raises for a cloud error or bad input: both end up in the result.
+
+    The dispatch point: work other than a compliance run that this function carries is recognised here by
+    the event's shape, before the event is parsed as a timer tick (``context`` is FC's, for such work).
+    """
     cfg = app.config
     items: list = []
     if event not in (None, b"", "", {}):
