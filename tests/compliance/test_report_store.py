@@ -33,3 +33,12 @@ def test_too_large_evidence_is_trimmed_and_said(ledger):
     back = reports.load(ledger, r.id)
     assert back.truncated and all(len(f.evidence) <= 3 for f in back.findings)
     assert [f.count for f in back.findings if f.message.startswith("many")] == [500] * 12
+
+
+def test_a_huge_matrix_keeps_its_problem_rows():
+    huge = report(30000, namespaces=300)
+    stored = reports.to_stored(huge)
+    back = reports.ComplianceReport.model_validate(stored.body)
+    assert back.truncated and len(stored.model_dump_json()) < reports.MAX_STORED_BYTES + 10_000
+    assert len(back.rows) == len([r for r in huge.rows if not r.healthy]) == 1200
+    assert back.findings == huge.findings and stored.summary == huge.summary()

@@ -149,15 +149,23 @@ MAX_STORED_BYTES = 1_500_000
 
 
 def to_stored(report: ComplianceReport) -> Report:
-    """The ledger's Report; per-tag evidence is trimmed (and ``truncated`` set) when the body is too big."""
-    body = report.model_dump(mode="json")
-    text_len = len(report.model_dump_json())
-    if text_len > MAX_STORED_BYTES:
-        trimmed = report.model_copy(update={
-            "truncated": True,
-            "findings": [f.model_copy(update={"evidence": f.evidence[:3]}) for f in report.findings]})
-        body = trimmed.model_dump(mode="json")
-    return Report(kind=KIND, id=report.id, created_at=report.finished_at, summary=report.summary(), body=body)
+    """The ledger's Report. When the body is too big for one Tablestore cell it is trimmed in steps, each
+    setting ``truncated``: three evidence lines per finding, then the fully-OK matrix rows (their counts
+    stay in the targets' totals), then one evidence line and no matrix at all."""
+    steps = [
+        lambda r: r.model_copy(update={"findings": [f.model_copy(update={"evidence": f.evidence[:3]})
+                                                    for f in r.findings]}),
+        lambda r: r.model_copy(update={"rows": [row for row in r.rows if not row.healthy]}),
+        lambda r: r.model_copy(update={"rows": [], "findings": [f.model_copy(update={"evidence": f.evidence[:1]})
+                                                                for f in r.findings]}),
+    ]
+    stored = report
+    for step in steps:
+        if len(stored.model_dump_json()) <= MAX_STORED_BYTES:
+            break
+        stored = step(stored).model_copy(update={"truncated": True})
+    return Report(kind=KIND, id=report.id, created_at=report.finished_at, summary=report.summary(),
+                  body=stored.model_dump(mode="json"))
 
 
 def from_stored(stored: Report) -> ComplianceReport:
