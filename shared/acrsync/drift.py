@@ -26,7 +26,7 @@ digest, nothing else), then the source repository page by page, classifying each
 tags at once, so only one source page is held. Each source tag is taken out of the index as it is seen
 (whether or not it passes the tag filter), so what remains at the end is exactly the target-only tags.
 ACR does not document the order of ListRepoTag, so the two sides cannot be merged as sorted streams; the
-index is the smallest thing that answers "what does the target hold under this name" (about 60 bytes per
+index is the smallest thing that answers "what does the target hold under this name" (about 75 bytes per
 target tag, for each repository in flight; everything else is one page).
 
 Calls are at the page floor: ceil(tags / 100) ListRepoTag pages per side (one when the repository is
@@ -116,7 +116,7 @@ class TargetIndex:
 
     Compact, because it is the one thing a comparison holds that grows with the tag count: names back to
     back in one bytearray, a 64-bit hash and a 32-byte digest per tag, and an open-addressing table of
-    slot numbers: about 60 bytes per tag where a dict of strings takes about 270.
+    slot numbers: about 75 bytes per tag (measured) where a dict of strings takes about 205.
     """
 
     __slots__ = ("_digests", "_hashes", "_left", "_name_at", "_names", "_odd", "_seen", "_slots")
