@@ -37,6 +37,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from acrsync.cloud.retry import Budget
 from bench import (
     SOURCE_INSTANCE,
     TARGET,
@@ -47,7 +48,6 @@ from bench import (
     fc_context,
     make_app,
 )
-from acrsync.cloud.retry import Budget
 from bench.harness import Row, Target, timed
 
 AREA = "E reconcile"
