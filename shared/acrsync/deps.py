@@ -24,6 +24,8 @@ from acrsync.model import RepoInfo, SyncRule, SyncTask, TagInfo
 from acrsync.source import ImageResolver, RuleCache
 
 if TYPE_CHECKING:
+    from acrsync.cloud.acr import Acr
+    from acrsync.cloud.ram import Ram
     from acrsync.grants.cache import Verdict
 
 
@@ -53,12 +55,15 @@ class SourceAcr(Protocol):
 
 
 class Session(Protocol):
-    """The cloud session an invocation runs under: its budget, and adapters signed with its credentials."""
+    """The cloud session an invocation runs under (``cloud.clients.CloudSession``): its budget, and adapters
+    signed with its credentials or with a role it assumes."""
 
     @property
     def budget(self) -> Budget: ...
 
-    def acr(self, region: str, role_arn: str | None = None) -> SourceAcr: ...
+    def acr(self, region: str, role_arn: str | None = None) -> Acr: ...
+
+    def ram(self, role_arn: str | None = None) -> Ram: ...
 
 
 class GrantVerdicts(Protocol):

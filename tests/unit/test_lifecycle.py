@@ -5,7 +5,7 @@ import pytest
 from acrsync.config import ReconcileConfig
 from acrsync.failures import Kind, backoff_seconds, classify
 from acrsync.ledger import Attempt, ImageRef, Origin, Record, Status
-from acrsync.lifecycle import Action, Context, adopt, decide, due, matches_orphan
+from acrsync.lifecycle import Action, Context, Flag, RecordChanges, adopt, decide, due, matches_orphan
 from acrsync.model import ImageSide, SyncTask
 
 NOW = 1_800_000_000.0
@@ -173,3 +173,29 @@ def test_backoff_grows_and_is_capped():
     assert backoff_seconds(1, 60, 600, 0.999) < backoff_seconds(3, 60, 600, 0.999)
     assert backoff_seconds(20, 60, 600, 0.999) <= 600
     assert backoff_seconds(1, 60, 600, 0.0) == pytest.approx(6.0)
+
+
+def test_claim_period_comes_from_the_config():
+    r = rec(status=Status.QUEUED, task_id=None, history=[], attempts=0, updated_at=NOW - 40)
+    assert ReconcileConfig().claim_after_seconds == 300
+    assert not due(r, ctx())                                          # 40 s < the default 300 s
+    short = POLICY.model_copy(update={"claim_after_seconds": 30})
+    assert due(r, ctx(policy=short)) and decide(r, None, ctx(policy=short)).action is Action.CREATE_TASK
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "QUEUEING", "", "synchronizing?"])
+def test_a_status_acrsync_does_not_know_is_in_progress_never_a_retry(status):
+    d = decide(rec(status=Status.PENDING), task(status), ctx())
+    assert d.action is Action.NONE and Flag.UNKNOWN_STATUS in d.flags
+    assert d.changes.status is None and "status" not in d.changes.names    # the record keeps its status
+    old = decide(rec(status=Status.PENDING), task(status, created=NOW - 4000), ctx())
+    assert old.stuck_found and old.changes.stuck is True                   # left to the stuck rule
+
+
+def test_changes_are_validated_when_applied():
+    r = rec()
+    assert RecordChanges(attempts=2).apply(r, now=NOW).attempts == 2
+    with pytest.raises(ValueError):
+        RecordChanges(status=None).apply(r, now=NOW)                      # a record always has a status
+    with pytest.raises(ValueError):
+        RecordChanges(no_such_field=1)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from acrsync.clock import SYSTEM, Clock
 from acrsync.config import GrantsConfig, Target
 from acrsync.grants.findings import Finding, blocking
+
+if TYPE_CHECKING:
+    from acrsync.deps import Session
 
 
 class Verdict(BaseModel):
@@ -27,7 +30,7 @@ class Verdict(BaseModel):
     expires_at: float
 
 
-Checker = Callable[[Target, Any], list[Finding]]
+Checker = Callable[[Target, "Session"], list[Finding]]
 """``checker(target, session)``: the findings for one target, read under the caller's session."""
 
 
@@ -46,7 +49,7 @@ class GrantCache:
         self._verdicts: dict[str, Verdict] = {}
         self.checks = 0                      # how many times the checker ran (for logs and tests)
 
-    def verdict(self, target: Target, session: Any) -> Verdict:
+    def verdict(self, target: Target, session: Session) -> Verdict:
         now = self._clock.now()
         with self._lock:
             cached = self._verdicts.get(target.name)

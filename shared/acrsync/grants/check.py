@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from acrsync import policy as P
 from acrsync.cloud.errors import AccessDenied, CloudError, NotFound
@@ -22,6 +22,9 @@ from acrsync.grants import fixes
 from acrsync.grants.findings import Evidence, Finding, Fix, PolicyName, finding
 from acrsync.model import InstanceInfo, NamespaceInfo, PolicyInfo, PolicyRef, RepoInfo, RoleInfo
 from acrsync.regions import PUBLIC_TO_RESTRICTED_RULE, replication_allowed
+
+if TYPE_CHECKING:
+    from acrsync.deps import Session
 
 T = TypeVar("T")
 
@@ -598,7 +601,7 @@ def check_target(config: Config, target: Target, *, ram: RamReader | None, sourc
     return sorted(found, key=lambda f: (not f.blocks, order[f.severity]))
 
 
-def check_with_session(config: Config, target: Target, session: Any) -> list[Finding]:
+def check_with_session(config: Config, target: Target, session: Session) -> list[Finding]:
     """``check_target`` under ``session`` (a CloudSession): account B is read through the target's reader role,
     the source instance with the session's own keys (the function role in account A)."""
     source_acr = session.acr(config.source.region)
@@ -613,7 +616,7 @@ def check_with_session(config: Config, target: Target, session: Any) -> list[Fin
     return check_target(config, target, ram=ram, source_acr=source_acr, target_acr=target_acr)
 
 
-def session_checker(session: Any, config: Config) -> Callable[[Target], list[Finding]]:
+def session_checker(session: Session, config: Config) -> Callable[[Target], list[Finding]]:
     """``check_with_session`` bound to one session (the CLI's, which lives as long as the command)."""
 
     def check(target: Target) -> list[Finding]:
