@@ -12,7 +12,8 @@ One run, as much of it as fits in the invocation's ``Budget`` (its one deadline)
 Each phase is split in two, as ``acrsync.grants.apply`` is: ``Planner`` reads and decides, returning
 steps; ``Applier`` writes them (compare-and-set) and creates, retries or cancels tasks. A dry run plans
 and prints the steps; nothing else differs. Memory stays flat in the number of tasks read: a run holds
-one scan page or one batch of records and the tasks they need, plus a bounded set of the newest tasks.
+one scan page or one batch of records, and what it has read of tasks in a bounded cache of compact
+entries (``TaskCache``), so a repository page read for one batch still serves the next.
 Overlapping runs are harmless: every write is compare-and-set, and a task is created only by the run
 that won the claim on its record.
 """
@@ -32,7 +33,7 @@ from acrsync.deps import Deps
 from acrsync.jsonlog import log_decision
 from acrsync.ledger import ImageRef, Origin, Record, Report, Status, VersionConflict
 from acrsync.lifecycle import Action, Flag, RecordChanges
-from acrsync.model import SyncTask
+from acrsync.model import ImageSide, SyncTask
 from acrsync.push import Outcome, create_task
 
 log = logging.getLogger("acrsync.reconcile")
@@ -43,7 +44,7 @@ SCAN_OVERLAP_MS = 15 * 60 * 1000      # tasks can become visible slightly out of
 FIRST_SCAN_PAGES = 10                 # how far back the very first run looks for rule-made tasks
 WRAP_UP_SECONDS = 5.0                 # budget kept to save the cursor and the report after the last step
 OPEN_BATCH = 5000                     # open records read (and their tasks fetched) per batch
-RECENT_TASKS = 1000                   # newest tasks from the scan kept for the run (spares GetRepoSyncTask)
+TASK_CACHE = 20_000                   # tasks read that a run keeps (compact, ~0.3 KiB each), oldest dropped
 FLAGGED_MAX = 100                     # flagged records listed in one summary (all are counted and logged)
 
 
@@ -118,24 +119,61 @@ class RuleTaskStep:
 
 # ---- planning: reads and decisions, no writes -----------------------------------------------------
 
-class RecentTasks:
-    """The newest tasks seen by the scan, at most ``limit`` (oldest dropped): flat memory, fewer reads."""
+@dataclass(frozen=True, slots=True)
+class SeenTask:
+    """What reconcile needs of a task it has read, in a few hundred bytes (a ``SyncTask`` is ~5 KiB)."""
 
-    def __init__(self, limit: int = RECENT_TASKS):
+    task_id: str
+    status: str
+    issue: str | None
+    rule_id: str | None
+    batch_id: str | None
+    created_ms: int
+    source_instance: str
+    namespace: str
+    repo: str
+    tag: str
+    target_instance: str
+
+    @classmethod
+    def of(cls, t: SyncTask) -> SeenTask:
+        return cls(t.task_id, t.status, t.issue, t.rule_id, t.batch_id, t.created_ms, t.source.instance_id,
+                   t.source.namespace, t.source.repo, t.source.tag, t.target.instance_id)
+
+    def task(self) -> SyncTask:
+        return SyncTask(task_id=self.task_id, status=self.status, issue=self.issue, rule_id=self.rule_id,
+                        batch_id=self.batch_id, created_ms=self.created_ms,
+                        source=ImageSide(instance_id=self.source_instance, namespace=self.namespace,
+                                         repo=self.repo, tag=self.tag),
+                        target=ImageSide(instance_id=self.target_instance))
+
+
+class TaskCache:
+    """The tasks a run has read, at most ``limit`` (the oldest read dropped first): flat memory whatever
+    the number of tasks read, and a page read for one batch of records still serves the next batch."""
+
+    def __init__(self, limit: int = TASK_CACHE):
         self._limit = limit
-        self._tasks: OrderedDict[str, SyncTask] = OrderedDict()
+        self._tasks: OrderedDict[str, SeenTask] = OrderedDict()
 
     def add(self, task: SyncTask) -> None:
-        self._tasks[task.task_id] = task
+        self._tasks[task.task_id] = SeenTask.of(task)
         self._tasks.move_to_end(task.task_id)
         while len(self._tasks) > self._limit:
             self._tasks.popitem(last=False)
 
-    def get(self, task_id: str) -> SyncTask | None:
-        return self._tasks.get(task_id)
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._tasks
 
-    def values(self) -> list[SyncTask]:
-        return list(self._tasks.values())
+    def get(self, task_id: str) -> SyncTask | None:
+        seen = self._tasks.get(task_id)
+        return None if seen is None else seen.task()
+
+    def manual_for(self, namespace: str, repo: str, tag: str) -> list[SyncTask]:
+        """Manual tasks of one tag (orphan candidates), oldest first."""
+        hits = [t for t in self._tasks.values()
+                if not t.rule_id and t.tag == tag and t.repo == repo and t.namespace == namespace]
+        return [t.task() for t in sorted(hits, key=lambda t: t.created_ms)]
 
 
 class Planner:
@@ -146,7 +184,7 @@ class Planner:
         self.config = deps.config
         self.summary = summary
         self.instance = deps.config.source.instance_id
-        self.recent = RecentTasks()
+        self.tasks = TaskCache()
         self.targets = {t.name: t for t in deps.config.targets}
         self.targets_by_instance = {t.instance_id: t for t in deps.config.targets}
         self._verdicts: dict[str, bool] = {}
@@ -166,7 +204,7 @@ class Planner:
             tasks, total = self.deps.acr.list_repo_sync_tasks(self.instance, page_no=page, page_size=page_size)
             steps = []
             for task in tasks:
-                self.recent.add(task)
+                self.tasks.add(task)
                 self.high_water = max(self.high_water, task.created_ms)
                 step = self.rule_task_step(task)
                 if step is not None:
@@ -205,8 +243,7 @@ class Planner:
 
     def plan_batch(self, records: list[Record]) -> list[RecordStep] | None:
         """The steps for one batch; None when the budget ran out before the batch was planned."""
-        tasks = self.fetch_tasks(records)
-        if tasks is None:
+        if not self.fetch_tasks(records):
             return None
         steps = []
         taken: set[str] = set()          # orphan tasks already given to a record of this batch
@@ -214,21 +251,20 @@ class Planner:
             if not self.time_left():
                 return None
             self.summary.records_seen += 1
-            step = self.plan_record(rec, tasks, taken)
+            step = self.plan_record(rec, taken)
             if step is not None:
                 steps.append(step)
         return steps
 
-    def fetch_tasks(self, records: list[Record]) -> dict[str, SyncTask] | None:
-        """The tasks these records need, read the cheaper way per repository: task id -> task. Kept: the
-        records' own tasks, and manual tasks that could be a QUEUED record's orphan; nothing else."""
+    def fetch_tasks(self, records: list[Record]) -> bool:
+        """Read the tasks these records need into the cache, the cheaper way per repository; False when the
+        budget ran out first."""
         groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
         for rec in records:
-            if rec.task_id and self.recent.get(rec.task_id) is None:
+            if rec.task_id and rec.task_id not in self.tasks:
                 groups[(rec.image.namespace, rec.image.repo)].append(rec)
             elif rec.task_id is None and rec.status is Status.QUEUED:
                 groups[(rec.image.namespace, rec.image.repo)].append(rec)   # orphan candidates
-        found: dict[str, SyncTask] = {}
         page_size = self.config.reconcile.page_size
         for (ns, repo), recs in groups.items():
             wanted = {r.task_id for r in recs if r.task_id}
@@ -239,23 +275,22 @@ class Planner:
             page = 1
             while True:
                 if not self.time_left():
-                    return None
+                    return False
                 tasks, total = self.deps.acr.list_repo_sync_tasks(self.instance, namespace=ns, repo=repo,
                                                                   page_no=page, page_size=page_size)
                 for t in tasks:
-                    if t.task_id in wanted or (not t.rule_id and t.source.tag in orphan_tags):
-                        found[t.task_id] = t
+                    self.tasks.add(t)
                     wanted.discard(t.task_id)
                 if (not tasks or page * page_size >= total or not wanted and not orphan_tags
                         or tasks[-1].created_ms < oldest_ms):
                     break
                 page += 1
-        return found
+        return True
 
-    def task_of(self, rec: Record, tasks: dict[str, SyncTask]) -> SyncTask | None:
+    def task_of(self, rec: Record) -> SyncTask | None:
         if rec.task_id is None:
             return None
-        task = tasks.get(rec.task_id) or self.recent.get(rec.task_id)
+        task = self.tasks.get(rec.task_id)
         if task is None:
             try:
                 task = self.deps.acr.get_repo_sync_task(self.instance, rec.task_id)
@@ -278,14 +313,14 @@ class Planner:
                                  grants_clean=self.grants_clean(target) if needs_grants and target else None,
                                  rand=self.deps.rand.random())
 
-    def plan_record(self, rec: Record, tasks: dict[str, SyncTask], taken: set[str]) -> RecordStep | None:
+    def plan_record(self, rec: Record, taken: set[str]) -> RecordStep | None:
         target = self.targets.get(rec.target)
         if target is None:
             return None    # a target removed from the config: its records stay as they are
         adopted = None
         changes = lifecycle.NO_CHANGES
         if rec.task_id is None and rec.status is Status.QUEUED:
-            adopted = self.find_orphan(rec, target.instance_id, tasks, taken)
+            adopted = self.find_orphan(rec, target.instance_id, taken)
             if adopted is not None:
                 taken.add(adopted.task_id)
                 changes = lifecycle.adopt(rec, adopted)
@@ -295,7 +330,7 @@ class Planner:
                                   f"adopted orphan task {adopted.task_id}; {decision.why}", adopted=adopted,
                                   stuck_found=decision.stuck_found, gave_up=decision.gave_up,
                                   flags=decision.flags)
-        task = self.task_of(rec, tasks)
+        task = self.task_of(rec)
         decision = lifecycle.decide(rec, task, self.context(rec, target))
         step = RecordStep(rec, target, decision.changes, decision.action, decision.why,
                           stuck_found=decision.stuck_found, gave_up=decision.gave_up, flags=decision.flags)
@@ -303,12 +338,10 @@ class Planner:
             return step                  # reported even when nothing is written
         return step if step.does_something else None
 
-    def find_orphan(self, rec: Record, target_instance: str, tasks: dict[str, SyncTask],
-                    taken: set[str]) -> SyncTask | None:
+    def find_orphan(self, rec: Record, target_instance: str, taken: set[str]) -> SyncTask | None:
         if not lifecycle.due(rec, self.context()):
             return None   # too young: the push that made it may still be creating its task
-        candidates = {t.task_id: t for t in [*self.recent.values(), *tasks.values()]}
-        for t in sorted(candidates.values(), key=lambda t: t.created_ms):
+        for t in self.tasks.manual_for(rec.image.namespace, rec.image.repo, rec.image.tag):
             if (t.task_id not in taken and lifecycle.matches_orphan(rec, t, target_instance)
                     and self.deps.ledger.get_by_task(t.task_id) is None):
                 return t
