@@ -147,7 +147,8 @@ def due(record: Record, ctx: Context) -> bool:
 
 def adopt(record: Record, task: SyncTask) -> RecordChanges:
     """Changes that link a record to a task found in ACR (an orphan after a crash, or a rule's task), with
-    the task's status when acrsync knows it."""
+    the task's status; a status acrsync does not know is recorded as PENDING (in progress), so the record
+    stays open and reconcile keeps reading the task (and flags it) until its status is one it knows."""
     history = record.history
     if all(a.task_id != task.task_id for a in history):
         history = [*history, Attempt(task_id=task.task_id, status=task.status, created_at=task.created_ms / 1000,
@@ -155,8 +156,7 @@ def adopt(record: Record, task: SyncTask) -> RecordChanges:
     changes = RecordChanges(task_id=task.task_id, batch_id=task.batch_id or record.batch_id,
                             rule_id=task.rule_id or record.rule_id, attempts=max(record.attempts, len(history)),
                             history=history, task_issue=task.issue)
-    status = record_status(task.status)
-    return changes if status is None else changes.merged(RecordChanges(status=status))
+    return changes.merged(RecordChanges(status=record_status(task.status) or Status.PENDING))
 
 
 def decide(record: Record, task: SyncTask | None, ctx: Context) -> Decision:

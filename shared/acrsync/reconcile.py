@@ -431,14 +431,11 @@ class Applier:
             if self.write(step.covered, lifecycle.adopt(step.covered, task), "rule task attached") is not None:
                 self.summary.rule_tasks_imported += 1
             return
-        status = lifecycle.record_status(task.status)
-        if status is None:
-            return          # a status acrsync does not know: imported once it has one it knows
         now = self.deps.clock.now()
         src = task.source
         image = ImageRef(instance_id=self.instance, namespace=src.namespace, repo=src.repo, tag=src.tag,
                          digest=None)
-        rec = Record(image=image, target=target.name, origin=Origin.RULE, status=status,
+        rec = Record(image=image, target=target.name, origin=Origin.RULE, status=Status.QUEUED,
                      created_at=task.created_ms / 1000 if task.created_ms else now, updated_at=now)
         created, _ = self.deps.ledger.create_if_absent(lifecycle.adopt(rec, task).apply(rec, now=now))
         if created:

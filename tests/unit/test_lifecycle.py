@@ -199,3 +199,10 @@ def test_changes_are_validated_when_applied():
         RecordChanges(status=None).apply(r, now=NOW)                      # a record always has a status
     with pytest.raises(ValueError):
         RecordChanges(no_such_field=1)
+
+
+def test_adopting_a_task_in_an_unknown_status_keeps_the_record_open_as_in_progress():
+    r = rec(status=Status.COVERED, task_id=None, history=[], attempts=0)
+    ch = adopt(r, task("RUNNING", task_id="rst-7", rule_id="crsr-1"))
+    assert ch.status is Status.PENDING and ch.task_id == "rst-7" and ch.history[0].status == "RUNNING"
+    assert ch.apply(r, now=NOW).is_open
