@@ -53,14 +53,11 @@ class Outcome(str, Enum):
     FAILED = "failed"                # nothing to replicate (gone from the source) or the event failed
 
 
-OUTCOMES = tuple(o.value for o in Outcome)
-
-
 @dataclass
 class Summary:
     """What one invocation did: per target, how many images went each way; plus rejected events."""
 
-    per_target: dict[str, Counter] = field(default_factory=dict)
+    per_target: dict[str, Counter[Outcome]] = field(default_factory=dict)
     rejected: int = 0
     sync_updates: int = 0
     timers: int = 0
