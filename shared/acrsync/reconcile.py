@@ -44,7 +44,7 @@ SCAN_OVERLAP_MS = 15 * 60 * 1000      # tasks can become visible slightly out of
 FIRST_SCAN_PAGES = 10                 # how far back the very first run looks for rule-made tasks
 WRAP_UP_SECONDS = 5.0                 # budget kept to save the cursor and the report after the last step
 OPEN_BATCH = 5000                     # open records read (and their tasks fetched) per batch
-TASK_CACHE = 20_000                   # tasks read that a run keeps (compact, ~0.3 KiB each), oldest dropped
+TASK_CACHE = 2 * OPEN_BATCH            # tasks read that a run keeps (compact, ~0.6 KiB each), oldest dropped
 FLAGGED_MAX = 100                     # flagged records listed in one summary (all are counted and logged)
 
 
@@ -121,7 +121,7 @@ class RuleTaskStep:
 
 @dataclass(frozen=True, slots=True)
 class SeenTask:
-    """What reconcile needs of a task it has read, in a few hundred bytes (a ``SyncTask`` is ~5 KiB)."""
+    """What reconcile needs of a task it has read, in about 0.6 KiB (a ``SyncTask`` is ~5 KiB)."""
 
     task_id: str
     status: str
