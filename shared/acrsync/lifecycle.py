@@ -50,7 +50,7 @@ class Flag(str, Enum):
 
 
 def record_status(task_status: str | None) -> Status | None:
-    """The ledger status for a task status; None for a status acrsync does not know (the record keeps its own)."""
+    """The ledger status for a task status; None for a status acrsync does not know."""
     if TaskPhase.of(task_status) is TaskPhase.UNKNOWN:
         return None
     return Status((task_status or "").upper())
@@ -120,7 +120,8 @@ class Context:
 
     @property
     def claim_after_seconds(self) -> float:
-        """A QUEUED record younger than this may still be in a push's hands (``reconcile.claim_after_seconds``)."""
+        """A QUEUED record younger than this may still be in a push's hands
+        (``reconcile.claim_after_seconds``)."""
         return self.policy.claim_after_seconds
 
 
@@ -154,7 +155,8 @@ def adopt(record: Record, task: SyncTask) -> RecordChanges:
         history = [*history, Attempt(task_id=task.task_id, status=task.status, created_at=task.created_ms / 1000,
                                      issue=task.issue)]
     changes = RecordChanges(task_id=task.task_id, batch_id=task.batch_id or record.batch_id,
-                            rule_id=task.rule_id or record.rule_id, attempts=max(record.attempts, len(history)),
+                            rule_id=task.rule_id or record.rule_id,
+                            attempts=max(record.attempts, len(history)),
                             history=history, task_issue=task.issue)
     return changes.merged(RecordChanges(status=record_status(task.status) or Status.PENDING))
 
@@ -198,7 +200,8 @@ def decide(record: Record, task: SyncTask | None, ctx: Context) -> Decision:
         return Decision(_changes(base), why="replicated")
 
     # ERROR or CANCELED
-    if record.status.value in ("ERROR", "CANCELED") and record.next_retry_at is not None and "status" not in base:
+    retrying = record.status in (Status.ERROR, Status.CANCELED) and record.next_retry_at is not None
+    if retrying and "status" not in base:
         # Already decided to retry this failure: wait for the back-off, then make a new task.
         if record.next_retry_at <= ctx.now:
             if ctx.grants_clean is False:

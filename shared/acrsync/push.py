@@ -67,7 +67,8 @@ class Summary:
 
     def to_dict(self) -> dict:
         return {
-            "targets": {t: {o.value: c.get(o, 0) for o in Outcome} for t, c in sorted(self.per_target.items())},
+            "targets": {t: {o.value: c.get(o, 0) for o in Outcome}
+                        for t, c in sorted(self.per_target.items())},
             "rejected": self.rejected,
             "sync_updates": self.sync_updates,
             "timers": self.timers,
@@ -205,7 +206,8 @@ def replicate(image: ImageRef, repo_id: str, target: Target, deps: Deps, *, orig
         if rec.status is Status.BLOCKED and rec.task_id is None:
             # Grants turned clean since: claim the record with compare-and-set; one claimant wins.
             try:
-                rec = deps.ledger.update(RecordChanges(status=Status.QUEUED, finding=None).apply(rec, now=now))
+                claim = RecordChanges(status=Status.QUEUED, finding=None)
+                rec = deps.ledger.update(claim.apply(rec, now=now))
             except VersionConflict:
                 _log(rec, Outcome.DUPLICATE)
                 return Outcome.DUPLICATE
@@ -248,9 +250,9 @@ def create_task(rec: Record, repo_id: str, target: Target, deps: Deps) -> Outcom
         c = classify(e.code, http_status=e.http_status)
         now = deps.clock.now()
         if c.blocks:
-            _save(deps, rec, RecordChanges(status=Status.BLOCKED, last_error=_err(e),
-                                           finding={"code": c.code, "kind": c.kind.value, "message": e.message,
-                                                    "fix": c.hint.format(target=target.name)}))
+            finding = {"code": c.code, "kind": c.kind.value, "message": e.message,
+                       "fix": c.hint.format(target=target.name)}
+            _save(deps, rec, RecordChanges(status=Status.BLOCKED, last_error=_err(e), finding=finding))
             _log(rec, Outcome.BLOCKED, code=e.code)
             return Outcome.BLOCKED
         delay = backoff_seconds(1, cfg.reconcile.backoff_base_seconds, cfg.reconcile.backoff_max_seconds,
@@ -284,7 +286,8 @@ def handle_sync_completed(event: SyncCompleted, deps: Deps, summary: Summary) ->
                      status=task.status, phase=TaskPhase.UNKNOWN.value)
         return
     try:
-        deps.ledger.update(RecordChanges(status=status, task_issue=task.issue).apply(rec, now=deps.clock.now()))
+        changes = RecordChanges(status=status, task_issue=task.issue)
+        deps.ledger.update(changes.apply(rec, now=deps.clock.now()))
         summary.sync_updates += 1
     except VersionConflict:
         pass  # reconcile wrote it first; it read the same truth
@@ -338,4 +341,5 @@ def _raw_text(event: PushCompleted) -> str:
 
 
 def _log(rec: Record, decision: Outcome | str, **fields) -> None:
-    log_decision(log, decision=decision.value if isinstance(decision, Outcome) else decision, key=rec.key, target=rec.target, event_id=rec.event_id, **fields)
+    name = decision.value if isinstance(decision, Outcome) else decision
+    log_decision(log, decision=name, key=rec.key, target=rec.target, event_id=rec.event_id, **fields)

@@ -201,7 +201,8 @@ class Planner:
         page_size = self.config.reconcile.page_size
         page = 1
         while self.time_left():
-            tasks, total = self.deps.acr.list_repo_sync_tasks(self.instance, page_no=page, page_size=page_size)
+            tasks, total = self.deps.acr.list_repo_sync_tasks(self.instance, page_no=page,
+                                                              page_size=page_size)
             steps = []
             for task in tasks:
                 self.tasks.add(task)
@@ -372,7 +373,8 @@ class Applier:
             self.summary.conflicts += 1
             return None
         self.summary.updated += 1
-        log_decision(log, decision="update", key=rec.key, why=why, status=new.status.value, task_id=new.task_id)
+        log_decision(log, decision="update", key=rec.key, why=why, status=new.status.value,
+                     task_id=new.task_id)
         return new
 
     def record_step(self, step: RecordStep) -> None:
@@ -428,7 +430,8 @@ class Applier:
     def rule_task_step(self, step: RuleTaskStep) -> None:
         task, target = step.task, step.target
         if step.covered is not None:
-            if self.write(step.covered, lifecycle.adopt(step.covered, task), "rule task attached") is not None:
+            attached = self.write(step.covered, lifecycle.adopt(step.covered, task), "rule task attached")
+            if attached is not None:
                 self.summary.rule_tasks_imported += 1
             return
         now = self.deps.clock.now()

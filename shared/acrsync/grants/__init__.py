@@ -30,6 +30,7 @@ from acrsync.grants.findings import (
     has_errors,
 )
 
-__all__ = ["CODES", "UNPROVEN_CODES", "Evidence", "Finding", "Fix", "GrantCache", "PolicyName", "Plan", "Step",
-           "Verdict", "blocking", "check_grants", "check_prerequisites", "check_target", "check_with_session",
-           "code_blocks", "execute", "finding", "fixes", "has_errors", "plan", "session_checker"]
+__all__ = ["CODES", "UNPROVEN_CODES", "Evidence", "Finding", "Fix", "GrantCache", "PolicyName", "Plan",
+           "Step", "Verdict", "blocking", "check_grants", "check_prerequisites", "check_target",
+           "check_with_session", "code_blocks", "execute", "finding", "fixes", "has_errors", "plan",
+           "session_checker"]

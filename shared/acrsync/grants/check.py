@@ -31,9 +31,9 @@ T = TypeVar("T")
 SOURCE_EDITIONS = ("Enterprise_Advanced",)
 TARGET_EDITIONS = ("Enterprise_Basic", "Enterprise_Advanced")
 DISPUTED_EDITION = "Enterprise_Standard"
-EDITION_DISAGREEMENT = ("acrsync follows the replication guide it is built on, which names only Advanced "
-                        "(Premium) as a source and Basic or Advanced as a target; another version of the guide "
-                        "also lists Standard")
+EDITION_DISAGREEMENT = ("acrsync follows the replication guide it is built on, which names only "
+                        "Advanced (Premium) as a source and Basic or Advanced as a target; another "
+                        "version of the guide also lists Standard")
 # What a reader role that cannot be assumed keeps from being checked (reported as "not checked").
 TARGET_SIDE_CHECKS = ("the target instance's edition", "the target namespaces and repositories")
 GRANT_CHECKS = (f"the role {P.SYNC_ROLE_NAME}", "its trust policy", "the policies attached to it")
@@ -104,9 +104,9 @@ class _Reads:
                 raise
             self.unusable = finding(                   # AssumeRole: the reader role itself is missing
                 "READER_ROLE_CANNOT_READ", t.name,
-                f"the reader role {t.reader_role_arn} cannot be assumed: it does not exist ({e.code}); create "
-                f"it in account {t.account_id} with the trust and read-only policy below. Nothing in account "
-                f"{t.account_id} was checked",
+                f"the reader role {t.reader_role_arn} cannot be assumed: it does not exist ({e.code}); "
+                f"create it in account {t.account_id} with the trust and read-only policy below. Nothing in "
+                f"account {t.account_id} was checked",
                 evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
                 fix=fixes.reader_fix(self.config, t))
             raise _ReaderUnusable() from None
@@ -189,15 +189,16 @@ def _check_grants(config: Config, target: Target, ram: RamReader, reads: _Reads)
         info = reads.via_reader(f"read {pname.label}", "ram:GetPolicy", ram.get_policy, ref.name, ref.type)
         if info is None:
             out.append(finding("POLICY_UNREADABLE", name,
-                               f"{pname.label} is attached to {role.name} but GetPolicy found no document; it is "
-                               "left out of the evaluation", evidence=[Evidence(source=pname.label, policy=pname)]))
+                               f"{pname.label} is attached to {role.name} but GetPolicy found no document; "
+                               "it is left out of the evaluation",
+                               evidence=[Evidence(source=pname.label, policy=pname)]))
             continue
         try:
             attached.add(pname, P.parse_policy(info.document, pname.label))
         except P.PolicyError as e:
             out.append(finding("POLICY_MALFORMED", name, f"{e}; it is left out of the evaluation",
-                               severity="warning", evidence=[Evidence(source=pname.label, detail=info.document,
-                                                                      policy=pname)]))
+                               severity="warning",
+                               evidence=[Evidence(source=pname.label, detail=info.document, policy=pname)]))
     gaps = [g for a in P.SYNC_ACTIONS if (g := _action_gap(config, target, attached, a, bool(refs)))]
     out.extend(_gap_finding(target, group) for group in _group_gaps(gaps))
     return out
@@ -215,7 +216,8 @@ class _Attached:
         self.names[parsed.name] = pname
 
     def evidence(self, e: P.Evidence) -> Evidence:
-        return Evidence(source=e.policy, statement=e.statement, detail=e.text, policy=self.names.get(e.policy))
+        return Evidence(source=e.policy, statement=e.statement, detail=e.text,
+                        policy=self.names.get(e.policy))
 
     def has(self, policy_name: str) -> bool:
         return any(p.name == policy_name for p in self.names.values())
@@ -269,7 +271,8 @@ def _role_missing(config: Config, target: Target, ram: RamReader, reads: _Reads)
     commonest mistake is found without ram:ListRoles; ListRoles, when allowed, finds rarer near misses.
     """
     name = target.name
-    found = [reads.via_reader(f"read the role {n}", "ram:GetRole", ram.get_role, n) for n in P.likely_misspellings()]
+    found = [reads.via_reader(f"read the role {n}", "ram:GetRole", ram.get_role, n)
+             for n in P.likely_misspellings()]
     near = list(dict.fromkeys(r.name for r in found if r is not None))
     unseen = ""
     if not near:
@@ -352,15 +355,15 @@ def _action_gap(config: Config, target: Target, attached: _Attached, action: str
     evidence = tuple(attached.evidence(e) for e in v.evidence)
     if v.decision == "denied":
         st = v.evidence[0]
-        cause = (f"on {v.resource}; an explicit Deny wins over every Allow, so remove or narrow that statement "
-                 "(acrsync does not edit other policies)")
+        cause = (f"on {v.resource}; an explicit Deny wins over every Allow, so remove or narrow that "
+                 "statement (acrsync does not edit other policies)")
         return _Gap("DENIED_BY_STATEMENT", action, evidence, cause, deny_policy=attached.names[st.policy],
                     deny_statement=f"{st.policy} statement {st.statement}")
     if v.decision == "unknown":
         return _Gap("CONDITION_UNKNOWN", action, evidence,
-                    f"depends on conditions acrsync cannot evaluate: {'; '.join(v.conditions)}. ACR's request "
-                    "may or may not meet them, so the grant is not proven; grant it without a condition to be "
-                    "sure", fix)
+                    f"depends on conditions acrsync cannot evaluate: {'; '.join(v.conditions)}. ACR's "
+                    "request may or may not meet them, so the grant is not proven; grant it without a "
+                    "condition to be sure", fix)
     elsewhere = P.allows_action_elsewhere(attached.policies, action)
     if elsewhere:
         hints = [_mismatch_hint(e, target) for e in elsewhere]
@@ -602,8 +605,8 @@ def check_target(config: Config, target: Target, *, ram: RamReader | None, sourc
 
 
 def check_with_session(config: Config, target: Target, session: Session) -> list[Finding]:
-    """``check_target`` under ``session`` (a CloudSession): account B is read through the target's reader role,
-    the source instance with the session's own keys (the function role in account A)."""
+    """``check_target`` under ``session`` (a CloudSession): account B is read through the target's reader
+    role, the source instance with the session's own keys (the function role in account A)."""
     source_acr = session.acr(config.source.region)
     cross = target.account_id != config.source.account_id
     if cross and not target.reader_role_arn:

@@ -95,8 +95,8 @@ class Finding(BaseModel):
     message: str
     evidence: list[Evidence] = Field(default_factory=list)
     fix: Fix | None = None
-    not_checked: list[str] = Field(default_factory=list,
-                                   description="checks this failure kept from running (not clean, not failed)")
+    not_checked: list[str] = Field(
+        default_factory=list, description="checks this failure kept from running (not clean, not failed)")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
