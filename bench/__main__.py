@@ -68,7 +68,10 @@ def _push(quick: bool):
 def _reconcile(quick: bool):
     from bench import reconcile_bench
 
-    return reconcile_bench.run(repos=40 if quick else 200, per_repo=50)
+    rows, raw = reconcile_bench.run(repos=40 if quick else 200, per_repo=50)
+    counts = (2_000, 20_000) if quick else (10_000, 100_000)
+    memory_rows, memory_raw = reconcile_bench.memory_by_count(counts)
+    return rows + memory_rows, {**raw, "memory_by_count": memory_raw}
 
 
 def _ledger(quick: bool):

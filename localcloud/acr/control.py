@@ -31,13 +31,17 @@ def _fault_view(fault: TaskFault) -> dict:
 
 def task_faults(backend: AcrBackend, body: dict) -> dict:
     """``{"clear": true}``; ``{"stuck": true, <match>}``: matching tasks stay SYNCHRONIZING until cleared;
-    ``{"fail_next": N, "issue": "NETWORK_ERROR", <match>}``: the next N matching tasks end ERROR.
+    ``{"fail_next": N, "issue": "NETWORK_ERROR", <match>}``: the next N matching tasks end ERROR;
+    ``{"status": "RUNNING", <match>}``: matching tasks report that status, which no document lists, once they
+    start (to test a client against a status it does not know).
     ``<match>``: any of instance_id (the source instance), namespace, repo, tag, target_instance_id."""
     if body.get("clear"):
         backend.faults.clear()
         return {"faults": []}
     match = {key: _text(body, key, required=False) for key in FAULT_MATCH_KEYS}
-    if body.get("stuck"):
+    if body.get("status") is not None:
+        fault = TaskFault(status=_text(body, "status"), **match)
+    elif body.get("stuck"):
         fault = TaskFault(stuck=True, **match)
     else:
         count = body.get("fail_next")

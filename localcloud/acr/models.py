@@ -186,6 +186,7 @@ class TaskFault:
     issue: str = "NETWORK_ERROR"
     remaining: int = 0
     stuck: bool = False
+    status: str | None = None      # report this status (one ACR never documented) instead of SYNCHRONIZING
     instance_id: str | None = None
     namespace: str | None = None
     repo: str | None = None
@@ -461,11 +462,11 @@ class AcrBackend:
             target_repo=target_repo, target_tag=target_tag, cross_user=cross, override=override,
             priority=priority, created=now, seq=next(self._seq), modified=now)
         for fault in self.faults:
-            if not fault.stuck and fault.remaining > 0 and fault.matches(task):
+            if not fault.stuck and not fault.status and fault.remaining > 0 and fault.matches(task):
                 fault.remaining -= 1
                 task.planned_issue = fault.issue
                 break
-        self.faults = [f for f in self.faults if f.stuck or f.remaining > 0]
+        self.faults = [f for f in self.faults if f.stuck or f.status or f.remaining > 0]
         self.tasks[task.task_id] = task
         self._open[task.task_id] = task
         return task
@@ -567,6 +568,11 @@ class AcrBackend:
                     return
             task.status = SYNCHRONIZING
             task.modified = started
+        if task.status == SYNCHRONIZING:
+            odd = next((f.status for f in self.faults if f.status and f.matches(task)), None)
+            if odd:
+                task.status = odd      # an undocumented status: the task is no longer moved by the clock
+                return
         if task.status == SYNCHRONIZING and now >= finished:
             if any(f.stuck and f.matches(task) for f in self.faults):
                 return

@@ -24,11 +24,11 @@ from acrsync.cloud.clients import CloudSession, Endpoints
 from acrsync.cloud.errors import CloudError
 from acrsync.cloud.retry import Budget
 from acrsync.config import Config, load_config, with_env_overrides
-from acrsync.grants import GrantCache, session_checker
+from acrsync.deps import Deps
+from acrsync.grants import GrantCache, check_with_session
 from acrsync.jsonlog import install, log_decision, reset_request_id, set_request_id
 from acrsync.ledger import Ledger
 from acrsync.ledger.factory import open_ledger
-from acrsync.push import PushDeps
 from acrsync.source import ImageResolver, RuleCache
 
 log = logging.getLogger("acrsync")
@@ -68,7 +68,8 @@ def config_path() -> str | None:
 
 
 class App:
-    """One per process: long-lived state shared by invocations."""
+    """One per process: long-lived state shared by invocations. Nothing here belongs to one invocation:
+    ``deps(budget)`` builds what an invocation uses and changes nothing on the App."""
 
     def __init__(self, config: Config, session: CloudSession, ledger: Ledger, *, clock: Clock = SYSTEM,
                  credentials: InvocationCredentials | None = None):
@@ -79,9 +80,8 @@ class App:
         self._credentials = credentials
         self.rules = RuleCache(config.source.instance_id, config.rules_cache_ttl_seconds, clock)
         self.resolver = ImageResolver(config.source.instance_id)
-        self._session_now = session
-        self.grants = GrantCache(lambda target: session_checker(self._session_now, config)(target),
-                                 config.grants, clock)
+        self.grants = GrantCache(lambda target, invocation_session: check_with_session(
+            config, target, invocation_session), config.grants, clock)
         self.rand = random.Random()
 
     # ---- construction ---------------------------------------------------------------------------
@@ -102,12 +102,13 @@ class App:
         return cls(config, session, open_ledger(config.ledger, session), clock=clock)
 
     # ---- per invocation ---------------------------------------------------------------------------
-    def deps(self, budget: Budget | None = None) -> PushDeps:
+    def deps(self, budget: Budget | None = None) -> Deps:
+        """What one invocation works with: a session scoped to ``budget`` (its one deadline) and the shared
+        caches. Free of side effects: concurrent invocations each keep their own session."""
         session = self.session.scoped(budget) if budget is not None else self.session
-        self._session_now = session
-        return PushDeps(config=self.config, ledger=self.ledger, acr=session.acr(self.config.source.region),
-                        rules=self.rules, resolver=self.resolver, grants=self.grants, clock=self.clock,
-                        rand=self.rand)
+        return Deps(config=self.config, ledger=self.ledger, session=session,
+                    acr=session.acr(self.config.source.region), rules=self.rules, resolver=self.resolver,
+                    grants=self.grants, clock=self.clock, rand=self.rand)
 
     def _begin(self, context: Any) -> tuple[Budget, Any]:
         started = time.time()
@@ -149,8 +150,7 @@ class App:
     def handle_reconcile(self, event: Any = None, context: Any = None, *, dry_run: bool = False) -> dict:
         budget, token = self._begin(context)
         try:
-            summary = reconcile.run(self.deps(budget), deadline=budget.deadline, dry_run=dry_run,
-                                    calls=self.session.calls)
+            summary = reconcile.run(self.deps(budget), dry_run=dry_run, calls=self.session.calls)
             return summary.to_dict()
         finally:
             reset_request_id(token)

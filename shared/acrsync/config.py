@@ -173,6 +173,9 @@ class ReconcileConfig(_Strict):
     stuck_after_seconds: float = Field(default=3600, gt=0,
                                        description="PENDING/SYNCHRONIZING longer than this is flagged stuck")
     cancel_stuck: bool = Field(default=False, description="cancel stuck tasks and retry them")
+    claim_after_seconds: float = Field(
+        default=300, gt=0, description="a QUEUED record without a task is left this long to the push that "
+                                       "made it before reconcile creates or adopts its task")
     page_size: int = Field(default=100, ge=1, le=100)
 
 

@@ -1,8 +1,9 @@
 """What a failure means: worth retrying, or blocked until a person fixes a grant or a prerequisite.
 
 ACR reports task failures as a free-form ``TaskIssue`` and API failures as error codes; neither list
-is documented in full (apis.md 1.3, 2.9), so the classification is by known names and keywords, and
-anything unknown is treated as transient: it is retried with back-off, a bounded number of times.
+is documented in full (the API reference of GetRepoSyncTask lists no TaskIssue values), so the
+classification is by known names and keywords, and anything unknown is treated as transient: it is
+retried with back-off, a bounded number of times.
 """
 
 from __future__ import annotations

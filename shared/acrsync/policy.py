@@ -383,6 +383,20 @@ def near_miss_role_names(names: Iterable[str], wanted: str = SYNC_ROLE_NAME,
     return [n for _, n in sorted(scored)]
 
 
+def likely_misspellings(wanted: str = SYNC_ROLE_NAME) -> list[str]:
+    """The names someone most likely gave the sync role instead of ``wanted``, to look up with GetRole.
+
+    First the corrected spelling ("account" for ACR's "accout"), then the CamelCase forms of both as the
+    console's role names are often written. Looking these up needs only ram:GetRole, not ram:ListRoles.
+    """
+    corrected = wanted.replace("accout", "account")
+    camel = {"aliyuncontainerregistrycrossaccoutsyncrole": "AliyunContainerRegistryCrossAccoutSyncRole"}
+    names = [corrected]
+    if wanted in camel:
+        names += [camel[wanted].replace("Accout", "Account"), camel[wanted]]
+    return [n for n in dict.fromkeys(names) if n != wanted]
+
+
 def _squash(name: str) -> str:
     """Lower-case without separators, so ``cross-accout-sync`` compares equal to ``crossaccoutsync``."""
     return re.sub(r"[^a-z0-9]", "", name.lower())

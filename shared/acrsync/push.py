@@ -7,65 +7,61 @@ EventBridge delivers at least once and FC may run the same event twice at the sa
 caller that creates the record creates the task. Anything that fails after the record exists leaves
 it QUEUED (or ERROR) for reconcile, so nothing is lost and nothing is created twice.
 
-No SDK imports here: the adapters are injected (``PushDeps``).
+No SDK imports here: the adapters are injected (``acrsync.deps.Deps``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
 
 from acrsync import coverage, scope
-from acrsync.clock import SYSTEM, Clock
 from acrsync.cloud.errors import BudgetExhausted, CloudError, NotFound
-from acrsync.config import Config, Target
+from acrsync.config import Target
+from acrsync.deps import Deps
 from acrsync.errors import AcrsyncError
 from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick
 from acrsync.failures import backoff_seconds, classify
 from acrsync.grants.findings import Finding
 from acrsync.jsonlog import log_decision
-from acrsync.ledger import Ledger, VersionConflict
+from acrsync.ledger import VersionConflict
+from acrsync.lifecycle import RecordChanges, TaskPhase, record_status
 from acrsync.records import Attempt, ErrorInfo, ImageRef, Origin, Record, Status, blocking_finding
-from acrsync.source import ImageResolver, RuleCache
 
 log = logging.getLogger("acrsync.push")
 
-OUTCOMES = ("created", "covered", "out_of_scope", "blocked", "queued", "duplicate", "failed")
 
+class Outcome(str, Enum):
+    """What happened to one image for one target."""
 
-@dataclass
-class PushDeps:
-    """Everything the push path talks to; built once per function instance."""
-
-    config: Config
-    ledger: Ledger
-    acr: Any                     # acrsync.cloud.acr.Acr for the source region
-    rules: RuleCache
-    resolver: ImageResolver
-    grants: Any                  # has verdict(target) -> object with .clean and .findings
-    clock: Clock = SYSTEM
-    rand: random.Random = field(default_factory=random.Random)
+    CREATED = "created"              # a manual sync task was made
+    COVERED = "covered"              # a sync rule replicates it
+    OUT_OF_SCOPE = "out_of_scope"    # the target does not want it
+    BLOCKED = "blocked"              # a grant or prerequisite fails; recorded BLOCKED
+    QUEUED = "queued"                # recorded; reconcile makes the task
+    DUPLICATE = "duplicate"          # another delivery of the same image already has a record
+    FAILED = "failed"                # nothing to replicate (gone from the source) or the event failed
 
 
 @dataclass
 class Summary:
     """What one invocation did: per target, how many images went each way; plus rejected events."""
 
-    per_target: dict[str, Counter] = field(default_factory=dict)
+    per_target: dict[str, Counter[Outcome]] = field(default_factory=dict)
     rejected: int = 0
     sync_updates: int = 0
     timers: int = 0
 
-    def count(self, target: str, outcome: str) -> None:
-        self.per_target.setdefault(target, Counter())[outcome] += 1
+    def count(self, target: str, outcome: Outcome) -> None:
+        self.per_target.setdefault(target, Counter())[Outcome(outcome)] += 1
 
     def to_dict(self) -> dict:
         return {
-            "targets": {t: {o: c.get(o, 0) for o in OUTCOMES} for t, c in sorted(self.per_target.items())},
+            "targets": {t: {o.value: c.get(o, 0) for o in Outcome}
+                        for t, c in sorted(self.per_target.items())},
             "rejected": self.rejected,
             "sync_updates": self.sync_updates,
             "timers": self.timers,
@@ -84,7 +80,7 @@ class DeliveryFailed(AcrsyncError):
                          + "; ".join(errors[:3]))
 
 
-def handle(items: list, deps: PushDeps) -> Summary:
+def handle(items: list, deps: Deps) -> Summary:
     """Handle parsed events (``acrsync.events.detect_and_parse`` output).
 
     Bad input never raises: it is stored as rejected and acknowledged. One item failing never stops the
@@ -107,14 +103,14 @@ def handle(items: list, deps: PushDeps) -> Summary:
             log.exception("event handling failed")
             log_decision(log, decision="error", event_id=getattr(item, "event_id", None),
                          error=f"{type(e).__name__}: {e}")
-            summary.count("*", "failed")
+            summary.count("*", Outcome.FAILED)
             failures.append(f"{getattr(item, 'event_id', None) or type(item).__name__}: {type(e).__name__}: {e}")
     if failures:
         raise DeliveryFailed(summary, failures)
     return summary
 
 
-def reject(item: Rejected, deps: PushDeps, summary: Summary, request_id: str | None = None) -> None:
+def reject(item: Rejected, deps: Deps, summary: Summary, request_id: str | None = None) -> None:
     """Store a malformed or unauthenticated event with its reason; it is acknowledged, never retried.
 
     The id is stable (the event id, or a hash of the payload), so a redelivered or replayed bad event
@@ -126,7 +122,7 @@ def reject(item: Rejected, deps: PushDeps, summary: Summary, request_id: str | N
     log_decision(log, decision="rejected", event_id=stored.id, reason=item.reason, source=item.source)
 
 
-def handle_push(event: PushCompleted, deps: PushDeps, summary: Summary) -> None:
+def handle_push(event: PushCompleted, deps: Deps, summary: Summary) -> None:
     cfg = deps.config
     if event.instance_id and event.instance_id != cfg.source.instance_id:
         reject(Rejected(reason=f"push from instance {event.instance_id}, but the configured source is "
@@ -140,7 +136,7 @@ def handle_push(event: PushCompleted, deps: PushDeps, summary: Summary) -> None:
         if decision.in_scope:
             wanted.append(target)
         else:
-            summary.count(target.name, "out_of_scope")
+            summary.count(target.name, Outcome.OUT_OF_SCOPE)
             log_decision(log, decision="out_of_scope", target=target.name, image=_image_str(event),
                          reason=decision.reason, event_id=event.event_id)
     if not wanted:
@@ -149,7 +145,7 @@ def handle_push(event: PushCompleted, deps: PushDeps, summary: Summary) -> None:
     def gone(decision: str, reason: str) -> None:
         """The image is no longer on the source: nothing to replicate (counted, logged, acknowledged)."""
         for target in wanted:
-            summary.count(target.name, "failed")
+            summary.count(target.name, Outcome.FAILED)
         log_decision(log, decision=decision, image=_image_str(event), event_id=event.event_id, reason=reason)
 
     repo = deps.resolver.repository(deps.acr, event.namespace, event.repo, event.repo_id)
@@ -172,11 +168,11 @@ def handle_push(event: PushCompleted, deps: PushDeps, summary: Summary) -> None:
         summary.count(target.name, outcome)
 
 
-def replicate(image: ImageRef, repo_id: str, target: Target, deps: PushDeps, *, origin: Origin,
-              event_id: str | None = None, pushed_at_ms: int | None = None) -> str:
+def replicate(image: ImageRef, repo_id: str, target: Target, deps: Deps, *, origin: Origin,
+              event_id: str | None = None, pushed_at_ms: int | None = None) -> Outcome:
     """Make sure ``image`` reaches ``target``: covered by a rule, blocked, or one manual task.
 
-    Shared by the push path and the backfill. Returns the outcome name (one of ``OUTCOMES``).
+    Shared by the push path and the backfill.
     """
     now = deps.clock.now()
     rule = coverage.covering_rule(deps.rules.rules(deps.acr), target, image.namespace, image.repo, image.tag,
@@ -185,34 +181,36 @@ def replicate(image: ImageRef, repo_id: str, target: Target, deps: PushDeps, *, 
     if rule is not None:
         created, rec = deps.ledger.create_if_absent(
             Record(origin=Origin.RULE, status=Status.COVERED, rule_id=rule.rule_id, **base))
-        _log(rec, "covered" if created else "duplicate", rule_id=rule.rule_id)
-        return "covered" if created else "duplicate"
+        outcome = Outcome.COVERED if created else Outcome.DUPLICATE
+        _log(rec, outcome, rule_id=rule.rule_id)
+        return outcome
 
-    verdict = deps.grants.verdict(target)
+    verdict = deps.grants.verdict(target, deps.session)
     if not verdict.clean:
         finding = _first_error(verdict.findings)
         created, rec = deps.ledger.create_if_absent(
             Record(origin=origin, status=Status.BLOCKED, finding=finding, **base))
-        _log(rec, "blocked" if created else "duplicate", finding=finding.code if finding else None)
-        return "blocked" if created else "duplicate"
+        outcome = Outcome.BLOCKED if created else Outcome.DUPLICATE
+        _log(rec, outcome, finding=finding.code if finding else None)
+        return outcome
 
     created, rec = deps.ledger.create_if_absent(Record(origin=origin, status=Status.QUEUED, **base))
     if not created:
         if rec.status is Status.BLOCKED and rec.task_id is None:
             # Grants turned clean since: claim the record with compare-and-set; one claimant wins.
             try:
-                rec = deps.ledger.update(rec.model_copy(update={"status": Status.QUEUED, "finding": None,
-                                                                "updated_at": now}))
+                claim = RecordChanges(status=Status.QUEUED, finding=None)
+                rec = deps.ledger.update(claim.apply(rec, now=now))
             except VersionConflict:
-                _log(rec, "duplicate")
-                return "duplicate"
+                _log(rec, Outcome.DUPLICATE)
+                return Outcome.DUPLICATE
         else:
-            _log(rec, "duplicate")
-            return "duplicate"
+            _log(rec, Outcome.DUPLICATE)
+            return Outcome.DUPLICATE
     return create_task(rec, repo_id, target, deps)
 
 
-def create_task(rec: Record, repo_id: str, target: Target, deps: PushDeps) -> str:
+def create_task(rec: Record, repo_id: str, target: Target, deps: Deps) -> Outcome:
     """CreateRepoSyncTask for a record this caller owns (it created or claimed it), then record the id."""
     cfg = deps.config
     tns, trepo = scope.target_names(target, rec.image.namespace, rec.image.repo)
@@ -230,48 +228,58 @@ def create_task(rec: Record, repo_id: str, target: Target, deps: PushDeps) -> st
             task_id = create(repo_id)
         except NotFound as e:
             # A RepoId from the event (or the cache) may be stale: re-resolve by name once.
-            if "REPO" not in (e.code or "").upper():
+            if e.service != "cr" or "REPO" not in (e.code or "").upper():
                 raise
             fresh = deps.resolver.refresh(deps.acr, rec.image.namespace, rec.image.repo)
             if fresh is None or fresh.repo_id == repo_id:
                 raise
             task_id = create(fresh.repo_id)
     except BudgetExhausted as e:
-        _save(deps, rec, status=Status.QUEUED, last_error=_err(e.last), next_retry_at=deps.clock.now())
-        _log(rec, "queued", reason="time budget ran out; reconcile creates the task")
-        return "queued"
+        _save(deps, rec, RecordChanges(status=Status.QUEUED, last_error=_err(e.last),
+                                       next_retry_at=deps.clock.now()))
+        _log(rec, Outcome.QUEUED, reason="time budget ran out; reconcile creates the task")
+        return Outcome.QUEUED
     except CloudError as e:
         c = classify(e.code, http_status=e.http_status)
         now = deps.clock.now()
         if c.blocks:
-            _save(deps, rec, status=Status.BLOCKED, last_error=_err(e),
-                  finding=blocking_finding(target.name, c.code, e.message, c.hint.format(target=target.name)))
-            _log(rec, "blocked", code=e.code)
-            return "blocked"
+            finding = blocking_finding(target.name, c.code, e.message, c.hint.format(target=target.name))
+            _save(deps, rec, RecordChanges(status=Status.BLOCKED, last_error=_err(e), finding=finding))
+            _log(rec, Outcome.BLOCKED, code=e.code)
+            return Outcome.BLOCKED
         delay = backoff_seconds(1, cfg.reconcile.backoff_base_seconds, cfg.reconcile.backoff_max_seconds,
                                 deps.rand.random())
-        _save(deps, rec, status=Status.QUEUED, last_error=_err(e), next_retry_at=now + delay)
-        _log(rec, "queued", code=e.code, reason="CreateRepoSyncTask failed; reconcile retries it")
-        return "queued"
+        _save(deps, rec, RecordChanges(status=Status.QUEUED, last_error=_err(e), next_retry_at=now + delay))
+        _log(rec, Outcome.QUEUED, code=e.code, reason="CreateRepoSyncTask failed; reconcile retries it")
+        return Outcome.QUEUED
     now = deps.clock.now()
-    saved = _save(deps, rec, status=Status.PENDING, task_id=task_id, attempts=rec.attempts + 1,
-                  history=[*rec.history, Attempt(task_id=task_id, status="PENDING", created_at=now)],
-                  last_error=None, next_retry_at=None)
-    _log(saved or rec, "created", task_id=task_id)
-    return "created"
+    saved = _save(deps, rec, RecordChanges(
+        status=Status.PENDING, task_id=task_id, attempts=rec.attempts + 1,
+        history=[*rec.history, Attempt(task_id=task_id, status="PENDING", created_at=now)],
+        last_error=None, next_retry_at=None))
+    _log(saved or rec, Outcome.CREATED, task_id=task_id)
+    return Outcome.CREATED
 
 
-def handle_sync_completed(event: SyncCompleted, deps: PushDeps, summary: Summary) -> None:
-    """A task finished: read its status from ACR (the event's schema is unconfirmed) and record it."""
+def handle_sync_completed(event: SyncCompleted, deps: Deps, summary: Summary) -> None:
+    """A task finished: read its status from ACR (the event's schema is unconfirmed) and record it.
+
+    A status acrsync does not know is not recorded: the record stays as it is and reconcile, which
+    treats such a task as still running, reports it (UNKNOWN_STATUS)."""
     if not event.task_id:
         return
     rec = deps.ledger.get_by_task(event.task_id)
     if rec is None or rec.task_id != event.task_id:
         return  # not ours, or an older attempt: reconcile owns rule-made and stale tasks
     task = deps.acr.get_repo_sync_task(deps.config.source.instance_id, event.task_id)
+    status = record_status(task.status)
+    if status is None:
+        log_decision(log, decision="unknown_status", flag="UNKNOWN_STATUS", key=rec.key, task_id=task.task_id,
+                     status=task.status, phase=TaskPhase.UNKNOWN.value)
+        return
     try:
-        deps.ledger.update(rec.model_copy(update={"status": Status(task.status), "task_issue": task.issue,
-                                                  "updated_at": deps.clock.now()}))
+        changes = RecordChanges(status=status, task_issue=task.issue)
+        deps.ledger.update(changes.apply(rec, now=deps.clock.now()))
         summary.sync_updates += 1
     except VersionConflict:
         pass  # reconcile wrote it first; it read the same truth
@@ -279,19 +287,18 @@ def handle_sync_completed(event: SyncCompleted, deps: PushDeps, summary: Summary
 
 # ---- helpers ----------------------------------------------------------------------------------------
 
-def _save(deps: PushDeps, rec: Record, **changes) -> Record | None:
+def _save(deps: Deps, rec: Record, changes: RecordChanges) -> Record | None:
     """Compare-and-set; on a conflict re-read once and re-apply (the task id must never be lost)."""
-    changes["updated_at"] = deps.clock.now()
     for _ in range(3):
         try:
-            return deps.ledger.update(rec.model_copy(update=changes))
+            return deps.ledger.update(changes.apply(rec, now=deps.clock.now()))
         except VersionConflict:
             fresh = deps.ledger.get(rec.key)
             if fresh is None:
                 return None
-            if fresh.task_id and "task_id" in changes and fresh.task_id != changes["task_id"]:
+            if fresh.task_id and "task_id" in changes.names and fresh.task_id != changes.task_id:
                 log.error("record %s already has task %s; task %s is extra", rec.key, fresh.task_id,
-                          changes["task_id"])
+                          changes.task_id)
                 return fresh
             rec = fresh
     log.error("could not record %s after 3 conflicts; reconcile adopts the task", rec.key)
@@ -304,9 +311,10 @@ def _err(e: CloudError | None) -> ErrorInfo | None:
     return ErrorInfo(code=e.code or "UNKNOWN", message=(e.message or "")[:500], request_id=e.request_id)
 
 
-def _first_error(findings) -> Finding | None:
-    for f in findings or []:
-        if f.severity == "error":
+def _first_error(findings: list[Finding]) -> Finding | None:
+    """The first finding that keeps the target from clean (an error, or an unproven grant), for the record."""
+    for f in findings:
+        if f.blocks:
             return f
     return None
 
@@ -324,5 +332,6 @@ def _raw_text(event: PushCompleted) -> str:
     return raw if isinstance(raw, str) else json.dumps(raw, default=str)
 
 
-def _log(rec: Record, decision: str, **fields) -> None:
-    log_decision(log, decision=decision, key=rec.key, target=rec.target, event_id=rec.event_id, **fields)
+def _log(rec: Record, decision: Outcome | str, **fields) -> None:
+    name = decision.value if isinstance(decision, Outcome) else decision
+    log_decision(log, decision=name, key=rec.key, target=rec.target, event_id=rec.event_id, **fields)

@@ -1,35 +1,40 @@
 """Reconcile: read the truth from ACR and repair the ledger, whatever events did or did not arrive.
 
-One run:
+One run, as much of it as fits in the invocation's ``Budget`` (its one deadline):
 1. scan the source instance's newest sync tasks down to the last run's high-water mark (one
-   ListRepoSyncTask page when nothing is new): this sees every task made since, rule-made or ours;
-2. read the open records in pages (oldest first, resuming at the cursor a budget-stopped run left)
-   and fetch their tasks' status the cheaper way per repository: a ListRepoSyncTask page covers many
-   records of one repository, a GetRepoSyncTask covers one;
-3. decide per record (``acrsync.lifecycle``, pure) and write with compare-and-set; create, retry or
-   cancel tasks as decided;
-4. attach rule-made tasks toward configured targets (COVERED records, or new records);
-5. stop before the deadline with a cursor; store and log a summary.
-Overlapping runs are harmless: every write is compare-and-set, and a task is created only by the
-run that won the claim on its record.
+   ListRepoSyncTask page when nothing is new), page by page: rule-made tasks toward configured targets
+   are attached to COVERED records or become new records;
+2. read the open records in batches (oldest first, resuming at the cursor a budget-stopped run left),
+   fetch their tasks' status the cheaper way per repository (a ListRepoSyncTask page covers many records
+   of one repository, a GetRepoSyncTask covers one), and decide per record (``acrsync.lifecycle``, pure);
+3. stop before the budget ends, with a cursor; store and log a summary.
+
+Each phase is split in two, as ``acrsync.grants.apply`` is: ``Planner`` reads and decides, returning
+steps; ``Applier`` writes them (compare-and-set) and creates, retries or cancels tasks. A dry run plans
+and prints the steps; nothing else differs. Memory stays flat in the number of tasks read: a run holds
+one scan page or one batch of records, and what it has read of tasks in a bounded cache of compact
+entries (``TaskCache``), so a repository page read for one batch still serves the next.
+Overlapping runs are harmless: every write is compare-and-set, and a task is created only by the run
+that won the claim on its record.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from acrsync import lifecycle
 from acrsync.cloud.errors import BudgetExhausted, CloudError, NotFound
+from acrsync.config import Target
+from acrsync.deps import Deps
 from acrsync.jsonlog import log_decision
 from acrsync.ledger import VersionConflict
-from acrsync.lifecycle import Action
-from acrsync.model import SyncTask
-from acrsync.push import PushDeps, create_task
+from acrsync.lifecycle import Action, Flag, RecordChanges
+from acrsync.model import ImageSide, SyncTask
+from acrsync.push import Outcome, create_task
 from acrsync.records import ImageRef, Origin, Record, Report, Status, blocking_finding
 
 log = logging.getLogger("acrsync.reconcile")
@@ -38,8 +43,10 @@ CURSOR = "reconcile.cursor"
 HIGH_WATER = "reconcile.scan_ms"
 SCAN_OVERLAP_MS = 15 * 60 * 1000      # tasks can become visible slightly out of order
 FIRST_SCAN_PAGES = 10                 # how far back the very first run looks for rule-made tasks
-SAFETY_SECONDS = 5.0                  # stop this long before the deadline
+WRAP_UP_SECONDS = 5.0                 # budget kept to save the cursor and the report after the last step
 OPEN_BATCH = 5000                     # open records read (and their tasks fetched) per batch
+TASK_CACHE = 2 * OPEN_BATCH            # tasks read that a run keeps (compact, ~0.6 KiB each), oldest dropped
+FLAGGED_MAX = 100                     # flagged records listed in one summary (all are counted and logged)
 
 
 @dataclass
@@ -55,287 +62,466 @@ class RunSummary:
     blocked: int = 0
     rule_tasks_imported: int = 0
     conflicts: int = 0
+    unknown_status: int = 0           # records whose task has a status acrsync does not know
     complete: bool = True             # False: stopped at the deadline, cursor saved
     calls: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     oldest_open_age_s: float | None = None
+    flagged: list[dict] = field(default_factory=list)   # e.g. {"flag": "UNKNOWN_STATUS", "key", ...}
     planned: list[dict] = field(default_factory=list)   # dry run: what would be done
 
+    def flag(self, flag: Flag, **fields: object) -> None:
+        if flag is Flag.UNKNOWN_STATUS:
+            self.unknown_status += 1
+        if len(self.flagged) < FLAGGED_MAX:
+            self.flagged.append({"flag": flag.value, **fields})
+
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if not (k == "planned" and not v)}
+        return {k: v for k, v in self.__dict__.items() if not (k in ("planned", "flagged") and not v)}
 
 
-def run(deps: PushDeps, *, deadline: float | None = None, dry_run: bool = False,
-        calls=None, now: Callable[[], float] = time.time) -> RunSummary:
-    """One reconcile pass (or as much of it as fits before ``deadline``, a time as ``now`` reads it:
-    wall-clock seconds, as FC's deadline is)."""
-    r = _Run(deps, deadline, dry_run, now)
-    before = Counter(calls) if calls is not None else None
-    try:
-        r.scan_new_tasks()
-        r.reconcile_open()
-        r.import_rule_tasks()
-    except BudgetExhausted:
-        r.s.complete = False
-        log.warning("reconcile stopped: time budget exhausted")
-    if not dry_run and r.s.complete:
-        deps.ledger.set_checkpoint(CURSOR, None)
-    if calls is not None:
-        r.s.calls = dict(Counter(calls) - before)
-    r.s.counts = deps.ledger.counts_by_status()
-    r.s.oldest_open_age_s = r.oldest_open_age()
-    if not dry_run:
-        now = deps.clock.now()
-        rid = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-        deps.ledger.put_report(Report(kind="reconcile", id=rid, created_at=now,
-                                      summary={k: v for k, v in r.s.to_dict().items() if k != "planned"}))
-    log_decision(log, decision="reconcile_summary", **{k: v for k, v in r.s.to_dict().items()
-                                                       if k != "planned"})
-    return r.s
+# ---- steps: what a plan holds ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RecordStep:
+    """What to do with one open record: a compare-and-set write, then maybe an action on its task."""
+
+    record: Record
+    target: Target
+    changes: RecordChanges
+    action: Action
+    why: str
+    adopted: SyncTask | None = None   # an orphan task this record is linked to
+    stuck_found: bool = False
+    gave_up: bool = False
+    flags: frozenset[Flag] = frozenset()
+
+    @property
+    def does_something(self) -> bool:
+        return bool(self.changes) or self.action is not Action.NONE
+
+    def describe(self) -> dict:
+        return {"key": self.record.key, "action": self.action.value, "why": self.why,
+                "changes": self.changes.names}
 
 
-class _Run:
-    def __init__(self, deps: PushDeps, deadline: float | None, dry_run: bool, now: Callable[[], float]):
-        self.d = deps
-        self._now = now
-        self.cfg = deps.config
-        self.deadline = deadline
-        self.dry = dry_run
-        self.s = RunSummary()
-        self.instance = self.cfg.source.instance_id
-        self.seen: dict[str, SyncTask] = {}          # task id -> task, from every read this run
-        self.targets_by_instance = {t.instance_id: t for t in self.cfg.targets}
-        self.targets = {t.name: t for t in self.cfg.targets}
+@dataclass(frozen=True)
+class RuleTaskStep:
+    """A rule-made task toward a configured target: attach it to a COVERED record, or record it anew."""
+
+    task: SyncTask
+    target: Target
+    covered: Record | None
+
+    def describe(self) -> dict:
+        return {"task": self.task.task_id, "action": "import_rule_task",
+                "key": self.covered.key if self.covered else None}
+
+
+# ---- planning: reads and decisions, no writes -----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SeenTask:
+    """What reconcile needs of a task it has read, in about 0.6 KiB (a ``SyncTask`` is ~5 KiB)."""
+
+    task_id: str
+    status: str
+    issue: str | None
+    rule_id: str | None
+    batch_id: str | None
+    created_ms: int
+    source_instance: str
+    namespace: str
+    repo: str
+    tag: str
+    target_instance: str
+
+    @classmethod
+    def of(cls, t: SyncTask) -> SeenTask:
+        return cls(t.task_id, t.status, t.issue, t.rule_id, t.batch_id, t.created_ms, t.source.instance_id,
+                   t.source.namespace, t.source.repo, t.source.tag, t.target.instance_id)
+
+    def task(self) -> SyncTask:
+        return SyncTask(task_id=self.task_id, status=self.status, issue=self.issue, rule_id=self.rule_id,
+                        batch_id=self.batch_id, created_ms=self.created_ms,
+                        source=ImageSide(instance_id=self.source_instance, namespace=self.namespace,
+                                         repo=self.repo, tag=self.tag),
+                        target=ImageSide(instance_id=self.target_instance))
+
+
+class TaskCache:
+    """The tasks a run has read, at most ``limit`` (the oldest read dropped first): flat memory whatever
+    the number of tasks read, and a page read for one batch of records still serves the next batch."""
+
+    def __init__(self, limit: int = TASK_CACHE):
+        self._limit = limit
+        self._tasks: OrderedDict[str, SeenTask] = OrderedDict()
+
+    def add(self, task: SyncTask) -> None:
+        self._tasks[task.task_id] = SeenTask.of(task)
+        self._tasks.move_to_end(task.task_id)
+        while len(self._tasks) > self._limit:
+            self._tasks.popitem(last=False)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._tasks
+
+    def get(self, task_id: str) -> SyncTask | None:
+        seen = self._tasks.get(task_id)
+        return None if seen is None else seen.task()
+
+    def manual_for(self, namespace: str, repo: str, tag: str) -> list[SyncTask]:
+        """Manual tasks of one tag (orphan candidates), oldest first."""
+        hits = [t for t in self._tasks.values()
+                if not t.rule_id and t.tag == tag and t.repo == repo and t.namespace == namespace]
+        return [t.task() for t in sorted(hits, key=lambda t: t.created_ms)]
+
+
+class Planner:
+    """Reads ACR and the ledger and decides; every write is left to the ``Applier``."""
+
+    def __init__(self, deps: Deps, summary: RunSummary):
+        self.deps = deps
+        self.config = deps.config
+        self.summary = summary
+        self.instance = deps.config.source.instance_id
+        self.tasks = TaskCache()
+        self.targets = {t.name: t for t in deps.config.targets}
+        self.targets_by_instance = {t.instance_id: t for t in deps.config.targets}
         self._verdicts: dict[str, bool] = {}
 
-    # -- budget ---------------------------------------------------------------------------------
     def time_left(self) -> bool:
-        return self.deadline is None or self._now() < self.deadline - SAFETY_SECONDS
+        return self.deps.budget.remaining() > WRAP_UP_SECONDS
 
-    # -- 1. new tasks ---------------------------------------------------------------------------
-    def scan_new_tasks(self) -> None:
-        mark = self.d.ledger.get_checkpoint(HIGH_WATER)
+    # -- 1. the scan of new tasks ---------------------------------------------------------------
+    def scan_pages(self) -> Iterator[list[RuleTaskStep]]:
+        """Per page of the newest tasks, the rule-made tasks to import; ``high_water`` afterwards."""
+        mark = self.deps.ledger.get_checkpoint(HIGH_WATER)
         floor_ms = int(mark) - SCAN_OVERLAP_MS if mark else None
-        newest = int(mark) if mark else 0
+        self.high_water = int(mark) if mark else 0
+        page_size = self.config.reconcile.page_size
         page = 1
         while self.time_left():
-            tasks, total = self.d.acr.list_repo_sync_tasks(self.instance, page_no=page,
-                                                           page_size=self.cfg.reconcile.page_size)
-            for t in tasks:
-                self.seen[t.task_id] = t
-                newest = max(newest, t.created_ms)
-            done = (not tasks or page * self.cfg.reconcile.page_size >= total
+            tasks, total = self.deps.acr.list_repo_sync_tasks(self.instance, page_no=page,
+                                                              page_size=page_size)
+            steps = []
+            for task in tasks:
+                self.tasks.add(task)
+                self.high_water = max(self.high_water, task.created_ms)
+                step = self.rule_task_step(task)
+                if step is not None:
+                    steps.append(step)
+            yield steps
+            if (not tasks or page * page_size >= total
                     or (floor_ms is not None and tasks[-1].created_ms < floor_ms)
-                    or (floor_ms is None and page >= FIRST_SCAN_PAGES))
-            if done:
-                break
+                    or (floor_ms is None and page >= FIRST_SCAN_PAGES)):
+                return
             page += 1
-        if newest and not self.dry:
-            self.d.ledger.set_checkpoint(HIGH_WATER, str(newest))
+        self.summary.complete = False
 
-    # -- 2/3. open records ----------------------------------------------------------------------
+    def rule_task_step(self, task: SyncTask) -> RuleTaskStep | None:
+        if not task.rule_id or task.source.instance_id not in ("", self.instance):
+            return None
+        target = self.targets_by_instance.get(task.target.instance_id)
+        if target is None or self.deps.ledger.get_by_task(task.task_id) is not None:
+            return None
+        src = task.source
+        covered = [r for r in self.deps.ledger.records_for(self.instance, src.namespace, src.repo, src.tag)
+                   if r.target == target.name and r.task_id is None and r.status is Status.COVERED]
+        return RuleTaskStep(task, target, covered[0] if covered else None)
+
+    # -- 2. open records ------------------------------------------------------------------------
     def next_batch(self, cursor: str | None) -> tuple[list[Record], str | None]:
         """Up to OPEN_BATCH open records from ``cursor`` (ledger reads are cheap; grouping many records
         per repository is what makes the ACR reads cheap)."""
         batch: list[Record] = []
         while len(batch) < OPEN_BATCH:
-            page = self.d.ledger.open_records(limit=min(1000, OPEN_BATCH - len(batch)), cursor=cursor)
+            page = self.deps.ledger.open_records(limit=min(1000, OPEN_BATCH - len(batch)), cursor=cursor)
             batch.extend(page.records)
             cursor = page.cursor
             if cursor is None:
                 break
         return batch, cursor
 
-    def reconcile_open(self) -> None:
-        start = self.d.ledger.get_checkpoint(CURSOR)
-        while self.time_left():
-            batch, after = self.next_batch(start)
-            self.fetch_tasks(batch)
-            for rec in batch:
-                if not self.time_left():
-                    # Resume at this batch: records done in it are closed or unchanged, so redoing is cheap.
-                    self._save_cursor(start)
-                    self.s.complete = False
-                    return
-                self.s.records_seen += 1
-                self.one(rec)
-            if after is None:
-                return
-            start = after
-            self._save_cursor(start)
-        self.s.complete = False
+    def plan_batch(self, records: list[Record]) -> list[RecordStep] | None:
+        """The steps for one batch; None when the budget ran out before the batch was planned."""
+        if not self.fetch_tasks(records):
+            return None
+        steps = []
+        taken: set[str] = set()          # orphan tasks already given to a record of this batch
+        for rec in records:
+            if not self.time_left():
+                return None
+            self.summary.records_seen += 1
+            step = self.plan_record(rec, taken)
+            if step is not None:
+                steps.append(step)
+        return steps
 
-    def _save_cursor(self, cursor: str | None) -> None:
-        if not self.dry:
-            self.d.ledger.set_checkpoint(CURSOR, cursor)
-
-    def fetch_tasks(self, records: list[Record]) -> None:
-        """Read the status of these records' tasks, choosing per repository the cheaper read."""
+    def fetch_tasks(self, records: list[Record]) -> bool:
+        """Read the tasks these records need into the cache, the cheaper way per repository; False when the
+        budget ran out first."""
         groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
         for rec in records:
-            if rec.task_id and rec.task_id not in self.seen:
+            if rec.task_id and rec.task_id not in self.tasks:
                 groups[(rec.image.namespace, rec.image.repo)].append(rec)
             elif rec.task_id is None and rec.status is Status.QUEUED:
                 groups[(rec.image.namespace, rec.image.repo)].append(rec)   # orphan candidates
+        page_size = self.config.reconcile.page_size
         for (ns, repo), recs in groups.items():
-            if not self.time_left():
-                return
             wanted = {r.task_id for r in recs if r.task_id}
-            orphans = [r for r in recs if r.task_id is None]
-            if len(wanted) < 2 and not orphans:
-                continue   # one task: GetRepoSyncTask in one() costs the same as a list page
+            orphan_tags = {r.image.tag for r in recs if r.task_id is None}
+            if len(wanted) < 2 and not orphan_tags:
+                continue   # one task: GetRepoSyncTask in plan_record costs the same as a list page
             oldest_ms = int(min(r.created_at for r in recs) * 1000) - SCAN_OVERLAP_MS
             page = 1
-            while self.time_left():
-                tasks, total = self.d.acr.list_repo_sync_tasks(self.instance, namespace=ns, repo=repo,
-                                                               page_no=page, page_size=self.cfg.reconcile.page_size)
+            while True:
+                if not self.time_left():
+                    return False
+                tasks, total = self.deps.acr.list_repo_sync_tasks(self.instance, namespace=ns, repo=repo,
+                                                                  page_no=page, page_size=page_size)
                 for t in tasks:
-                    self.seen[t.task_id] = t
+                    self.tasks.add(t)
                     wanted.discard(t.task_id)
-                if (not tasks or page * self.cfg.reconcile.page_size >= total or not wanted and not orphans
+                if (not tasks or page * page_size >= total or not wanted and not orphan_tags
                         or tasks[-1].created_ms < oldest_ms):
                     break
                 page += 1
+        return True
 
     def task_of(self, rec: Record) -> SyncTask | None:
         if rec.task_id is None:
             return None
-        t = self.seen.get(rec.task_id)
-        if t is None:
+        task = self.tasks.get(rec.task_id)
+        if task is None:
             try:
-                t = self.d.acr.get_repo_sync_task(self.instance, rec.task_id)
-            except NotFound:
+                task = self.deps.acr.get_repo_sync_task(self.instance, rec.task_id)
+            except NotFound as e:
+                if e.service != "cr":
+                    raise
                 return None
-            self.seen[t.task_id] = t
-        return t
+        return task
 
-    def grants_clean(self, target_name: str) -> bool:
-        if target_name not in self._verdicts:
-            target = self.targets.get(target_name)
-            self._verdicts[target_name] = bool(target and self.d.grants.verdict(target).clean)
-        return self._verdicts[target_name]
+    def grants_clean(self, target: Target) -> bool:
+        if target.name not in self._verdicts:
+            verdict = self.deps.grants.verdict(target, self.deps.session)
+            self._verdicts[target.name] = verdict.clean
+        return self._verdicts[target.name]
 
-    def one(self, rec: Record) -> None:
+    def context(self, rec: Record | None = None, target: Target | None = None) -> lifecycle.Context:
+        needs_grants = rec is not None and target is not None and rec.status in (
+            Status.BLOCKED, Status.QUEUED, Status.ERROR, Status.CANCELED)
+        return lifecycle.Context(now=self.deps.clock.now(), policy=self.config.reconcile,
+                                 grants_clean=self.grants_clean(target) if needs_grants and target else None,
+                                 rand=self.deps.rand.random())
+
+    def plan_record(self, rec: Record, taken: set[str]) -> RecordStep | None:
         target = self.targets.get(rec.target)
         if target is None:
-            return    # a target removed from the config: its records stay as they are
-        now = self.d.clock.now()
+            return None    # a target removed from the config: its records stay as they are
+        adopted = None
+        changes = lifecycle.NO_CHANGES
         if rec.task_id is None and rec.status is Status.QUEUED:
-            orphan = self.find_orphan(rec, target.instance_id)
-            if orphan is not None:
-                changes = lifecycle.adopt(rec, orphan)
-                rec = self.write(rec, {**changes, "status": Status(orphan.status)}, "adopted orphan task")
-                if rec is None:
-                    return
-                self.s.adopted += 1
+            adopted = self.find_orphan(rec, target.instance_id, taken)
+            if adopted is not None:
+                taken.add(adopted.task_id)
+                changes = lifecycle.adopt(rec, adopted)
+                rec_now = changes.apply(rec, now=rec.updated_at)   # decide on the record as adopted
+                decision = lifecycle.decide(rec_now, adopted, self.context(rec_now, target))
+                return RecordStep(rec, target, changes.merged(decision.changes), decision.action,
+                                  f"adopted orphan task {adopted.task_id}; {decision.why}", adopted=adopted,
+                                  stuck_found=decision.stuck_found, gave_up=decision.gave_up,
+                                  flags=decision.flags)
         task = self.task_of(rec)
-        needs_grants = rec.status in (Status.BLOCKED, Status.QUEUED, Status.ERROR, Status.CANCELED)
-        ctx = lifecycle.Context(now=now, policy=self.cfg.reconcile,
-                                grants_clean=self.grants_clean(rec.target) if needs_grants else None,
-                                rand=self.d.rand.random())
-        dec = lifecycle.decide(rec, task, ctx)
-        if self.dry:
-            if dec.writes or dec.action is not Action.NONE:
-                self.s.planned.append({"key": rec.key, "action": dec.action.value, "why": dec.why,
-                                       "changes": sorted(dec.changes)})
-            return
-        if dec.stuck_found:
-            self.s.stuck_found += 1
-            log_decision(log, decision="stuck", key=rec.key, task_id=rec.task_id, why=dec.why)
-        if dec.gave_up:
-            self.s.gave_up += 1
-        if dec.changes.get("status") is Status.BLOCKED:
-            self.s.blocked += 1
-        if dec.writes:
-            rec = self.write(rec, dec.changes, dec.why)
-            if rec is None:
-                return
-        if dec.action is Action.CREATE_TASK:
-            self.create(rec, target)
-        elif dec.action is Action.CANCEL_TASK:
-            self.cancel(rec)
+        decision = lifecycle.decide(rec, task, self.context(rec, target))
+        step = RecordStep(rec, target, decision.changes, decision.action, decision.why,
+                          stuck_found=decision.stuck_found, gave_up=decision.gave_up, flags=decision.flags)
+        if Flag.UNKNOWN_STATUS in step.flags:
+            return step                  # reported even when nothing is written
+        return step if step.does_something else None
 
-    def find_orphan(self, rec: Record, target_instance: str) -> SyncTask | None:
-        if not lifecycle.due(rec, lifecycle.Context(now=self.d.clock.now(), policy=self.cfg.reconcile,
-                                                    grants_clean=None, rand=0.0)):
+    def find_orphan(self, rec: Record, target_instance: str, taken: set[str]) -> SyncTask | None:
+        if not lifecycle.due(rec, self.context()):
             return None   # too young: the push that made it may still be creating its task
-        for t in sorted(self.seen.values(), key=lambda t: t.created_ms):
-            if lifecycle.matches_orphan(rec, t, target_instance) and self.d.ledger.get_by_task(t.task_id) is None:
+        for t in self.tasks.manual_for(rec.image.namespace, rec.image.repo, rec.image.tag):
+            if (t.task_id not in taken and lifecycle.matches_orphan(rec, t, target_instance)
+                    and self.deps.ledger.get_by_task(t.task_id) is None):
                 return t
         return None
 
-    def write(self, rec: Record, changes: dict, why: str) -> Record | None:
+
+# ---- applying: the writes and the task actions ----------------------------------------------------
+
+class Applier:
+    """Carries out a plan: compare-and-set writes, task creation (after a claim), cancellation."""
+
+    def __init__(self, deps: Deps, summary: RunSummary):
+        self.deps = deps
+        self.summary = summary
+        self.instance = deps.config.source.instance_id
+
+    def save_cursor(self, cursor: str | None) -> None:
+        self.deps.ledger.set_checkpoint(CURSOR, cursor)
+
+    def save_high_water(self, mark_ms: int) -> None:
+        if mark_ms:
+            self.deps.ledger.set_checkpoint(HIGH_WATER, str(mark_ms))
+
+    def write(self, rec: Record, changes: RecordChanges, why: str) -> Record | None:
         try:
-            new = self.d.ledger.update(rec.model_copy(update={**changes, "updated_at": self.d.clock.now()}))
+            new = self.deps.ledger.update(changes.apply(rec, now=self.deps.clock.now()))
         except VersionConflict:
-            self.s.conflicts += 1
+            self.summary.conflicts += 1
             return None
-        self.s.updated += 1
-        log_decision(log, decision="update", key=rec.key, why=why,
-                     status=new.status.value, task_id=new.task_id)
+        self.summary.updated += 1
+        log_decision(log, decision="update", key=rec.key, why=why, status=new.status.value,
+                     task_id=new.task_id)
         return new
 
-    def create(self, rec: Record, target) -> None:
-        # Claim: bump the version so a concurrent run's claim fails; only the winner creates a task.
-        claimed = self.write(rec, {"status": Status.QUEUED, "next_retry_at": None}, "claim for a new task")
-        if claimed is None:
-            return
-        repo = self.d.resolver.repository(self.d.acr, rec.image.namespace, rec.image.repo)
+    def record_step(self, step: RecordStep) -> None:
+        rec = step.record
+        if step.stuck_found:
+            self.summary.stuck_found += 1
+            log_decision(log, decision="stuck", key=rec.key, task_id=rec.task_id, why=step.why)
+        if step.gave_up:
+            self.summary.gave_up += 1
+        if step.changes.status is Status.BLOCKED:
+            self.summary.blocked += 1
+        changes = step.changes
+        if step.action is Action.CREATE_TASK:
+            # Claim with the same write: it bumps the version, so a concurrent run's claim fails and only
+            # the winner creates a task.
+            changes = changes.merged(RecordChanges(status=Status.QUEUED, next_retry_at=None))
+        if changes:
+            written = self.write(rec, changes, step.why)
+            if written is None:
+                return
+            rec = written
+            if step.adopted is not None:
+                self.summary.adopted += 1
+        if step.action is Action.CREATE_TASK:
+            self.create(rec, step.target)
+        elif step.action is Action.CANCEL_TASK:
+            self.cancel(rec)
+
+    def create(self, rec: Record, target: Target) -> None:
+        repo = self.deps.resolver.repository(self.deps.acr, rec.image.namespace, rec.image.repo)
         if repo is None:
-            self.write(claimed, {"status": Status.BLOCKED, "finding": blocking_finding(
-                claimed.target, "SOURCE_REPO_MISSING", "the repository no longer exists on the source",
-                "nothing to replicate; the record can be ignored")}, "source repository missing")
+            self.write(rec, RecordChanges(status=Status.BLOCKED, finding=blocking_finding(
+                rec.target, "SOURCE_REPO_MISSING", "the repository no longer exists on the source",
+                "nothing to replicate; the record can be ignored")), "source repository missing")
             return
-        retry = claimed.attempts > 0
-        outcome = create_task(claimed, repo.repo_id, target, self.d)
-        if outcome == "created":
-            self.s.created += 1
+        retry = rec.attempts > 0
+        if create_task(rec, repo.repo_id, target, self.deps) is Outcome.CREATED:
+            self.summary.created += 1
             if retry:
-                self.s.retried += 1
+                self.summary.retried += 1
 
     def cancel(self, rec: Record) -> None:
+        if rec.task_id is None:
+            return
         try:
-            self.d.acr.cancel_repo_sync_task(self.instance, rec.task_id)
+            self.deps.acr.cancel_repo_sync_task(self.instance, rec.task_id)
         except CloudError as e:
             log_decision(log, decision="cancel_failed", key=rec.key, code=e.code)
             return
-        self.s.cancelled += 1
-        self.write(rec, {"status": Status.CANCELED}, "cancelled a stuck task")
+        self.summary.cancelled += 1
+        self.write(rec, RecordChanges(status=Status.CANCELED), "cancelled a stuck task")
 
-    # -- 4. rule-made tasks ---------------------------------------------------------------------
-    def import_rule_tasks(self) -> None:
-        for t in sorted(self.seen.values(), key=lambda t: t.created_ms):
-            if not self.time_left():
-                self.s.complete = False
+    def rule_task_step(self, step: RuleTaskStep) -> None:
+        task, target = step.task, step.target
+        if step.covered is not None:
+            attached = self.write(step.covered, lifecycle.adopt(step.covered, task), "rule task attached")
+            if attached is not None:
+                self.summary.rule_tasks_imported += 1
+            return
+        now = self.deps.clock.now()
+        src = task.source
+        image = ImageRef(instance_id=self.instance, namespace=src.namespace, repo=src.repo, tag=src.tag,
+                         digest=None)
+        rec = Record(image=image, target=target.name, origin=Origin.RULE, status=Status.QUEUED,
+                     created_at=task.created_ms / 1000 if task.created_ms else now, updated_at=now)
+        created, _ = self.deps.ledger.create_if_absent(lifecycle.adopt(rec, task).apply(rec, now=now))
+        if created:
+            self.summary.rule_tasks_imported += 1
+
+
+# ---- the run ----------------------------------------------------------------------------------------
+
+def run(deps: Deps, *, dry_run: bool = False, calls: Counter[str] | None = None) -> RunSummary:
+    """One reconcile pass, or as much of it as fits in ``deps.budget``. ``dry_run``: plan and print the
+    steps (``RunSummary.planned``), change nothing."""
+    summary = RunSummary()
+    planner = Planner(deps, summary)
+    applier = None if dry_run else Applier(deps, summary)
+    before = Counter(calls) if calls is not None else None
+    try:
+        _scan(planner, applier)
+        _open_records(planner, applier)
+    except BudgetExhausted:
+        summary.complete = False
+        log.warning("reconcile stopped: time budget exhausted")
+    if applier is not None and summary.complete:
+        applier.save_cursor(None)
+    if calls is not None and before is not None:
+        summary.calls = dict(Counter(calls) - before)
+    summary.counts = deps.ledger.counts_by_status()
+    summary.oldest_open_age_s = _oldest_open_age(deps)
+    reported = {k: v for k, v in summary.to_dict().items() if k != "planned"}
+    if applier is not None:
+        now = deps.clock.now()
+        rid = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        deps.ledger.put_report(Report(kind="reconcile", id=rid, created_at=now, summary=reported))
+    log_decision(log, decision="reconcile_summary", **reported)
+    return summary
+
+
+def _scan(planner: Planner, applier: Applier | None) -> None:
+    for steps in planner.scan_pages():
+        for step in steps:
+            if applier is None:
+                planner.summary.planned.append(step.describe())
+            else:
+                applier.rule_task_step(step)
+    if applier is not None:
+        applier.save_high_water(planner.high_water)
+
+
+def _open_records(planner: Planner, applier: Applier | None) -> None:
+    summary = planner.summary
+    start = planner.deps.ledger.get_checkpoint(CURSOR)
+    while planner.time_left():
+        records, after = planner.next_batch(start)
+        steps = planner.plan_batch(records)
+        del records
+        if steps is None:
+            summary.complete = False        # resume at this batch's start next time
+            return
+        for step in steps:
+            for flag in step.flags:
+                summary.flag(flag, key=step.record.key, task_id=step.record.task_id, why=step.why)
+                log_decision(log, decision="flag", flag=flag.value, key=step.record.key,
+                             task_id=step.record.task_id, why=step.why)
+            if applier is None:
+                if step.does_something:
+                    summary.planned.append(step.describe())
+                continue
+            if not planner.time_left():
+                # Resume at this batch: records done in it are closed or unchanged, so redoing is cheap.
+                summary.complete = False
+                applier.save_cursor(start)
                 return
-            if not t.rule_id or t.source.instance_id not in ("", self.instance):
-                continue
-            target = self.targets_by_instance.get(t.target.instance_id)
-            if target is None or self.d.ledger.get_by_task(t.task_id) is not None:
-                continue
-            ns, repo, tag = t.source.namespace, t.source.repo, t.source.tag
-            candidates = [r for r in self.d.ledger.records_for(self.instance, ns, repo, tag)
-                          if r.target == target.name and r.task_id is None and r.status is Status.COVERED]
-            if self.dry:
-                self.s.planned.append({"task": t.task_id, "action": "import_rule_task"})
-                continue
-            if candidates:
-                rec = candidates[0]
-                if self.write(rec, {**lifecycle.adopt(rec, t), "status": Status(t.status),
-                                    "task_issue": t.issue}, "rule task attached") is not None:
-                    self.s.rule_tasks_imported += 1
-                continue
-            now = self.d.clock.now()
-            image = ImageRef(instance_id=self.instance, namespace=ns, repo=repo, tag=tag, digest=None)
-            rec = Record(image=image, target=target.name, origin=Origin.RULE, status=Status(t.status),
-                         created_at=t.created_ms / 1000 if t.created_ms else now, updated_at=now)
-            rec = rec.model_copy(update=lifecycle.adopt(rec, t))
-            created, _ = self.d.ledger.create_if_absent(rec)
-            if created:
-                self.s.rule_tasks_imported += 1
+            applier.record_step(step)
+        if after is None:
+            return
+        start = after
+        if applier is not None:
+            applier.save_cursor(start)
+    summary.complete = False
 
-    def oldest_open_age(self) -> float | None:
-        page = self.d.ledger.open_records(limit=1)
-        if not page.records:
-            return None
-        return max(0.0, self.d.clock.now() - page.records[0].created_at)
+
+def _oldest_open_age(deps: Deps) -> float | None:
+    page = deps.ledger.open_records(limit=1)
+    if not page.records:
+        return None
+    return max(0.0, deps.clock.now() - page.records[0].created_at)

@@ -93,3 +93,19 @@ def test_creating_an_existing_role_is_not_retried(session_b):
         session_b.ram().create_role(SYNC_ROLE, TRUST_A)
     assert e.value.code == "EntityAlreadyExists.Role" and not isinstance(e.value, NotFound)
     assert session_b.calls["ram:CreateRole"] == 1
+
+
+def test_a_reader_role_that_does_not_exist_is_not_an_absent_role_or_namespace(session):
+    # STS answers 404 (EntityNotExist.Role) for the reader role itself: that says nothing about the
+    # role, policy or namespace asked for, so the adapters raise it instead of returning None.
+    missing_reader = f"acs:ram::{ACCOUNT_B}:role/no-such-reader"
+    with pytest.raises(CloudError) as got:
+        session.ram(role_arn=missing_reader).get_role(SYNC_ROLE)
+    assert got.value.service == "sts"
+    with pytest.raises(CloudError) as got:
+        session.ram(role_arn=missing_reader).get_policy(SYNC_POLICY, "Custom")
+    assert got.value.service == "sts"
+    with pytest.raises(CloudError) as got:
+        session.acr(TARGET_REGION, role_arn=missing_reader).get_namespace(TARGET_INSTANCE, "team-a")
+    assert got.value.service == "sts"
+    assert "ram:GetRole" not in session.calls and "cr:GetNamespace" not in session.calls

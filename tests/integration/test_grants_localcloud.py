@@ -143,6 +143,12 @@ def target_standard(sc):
     _instance(sc, TARGET_INSTANCE)["edition"] = "Enterprise_Standard"
 
 
+def policy_conditional(sc):
+    doc = _sync_policy(sc)
+    doc["Statement"][0]["Condition"] = {"IpAddress": {"acs:SourceIp": ["10.0.0.0/8"]}}
+    _set_sync_policy(sc, doc)
+
+
 def trust_too_wide(sc):
     trust = json.loads(_role(sc)["trust_policy"])
     trust["Statement"][0]["Principal"]["RAM"] = ["acs:ram::3333333333333333:root"]
@@ -169,8 +175,10 @@ BROKEN: dict[str, tuple[Callable, str, bool, bool]] = {
 }
 # extra `grants apply` flags a case needs
 APPLY_FLAGS = {"policy_deny": ("--detach-conflicting",)}
-WARNINGS = {"target_standard": (target_standard, "TARGET_EDITION"),
-            "trust_too_wide": (trust_too_wide, "TRUST_TOO_WIDE")}
+WARNINGS = {"trust_too_wide": (trust_too_wide, "TRUST_TOO_WIDE")}
+# not clean although nothing is proven wrong (unproven grant), or wrong by the replication guide
+NOT_CLEAN = {"target_standard": (target_standard, "TARGET_EDITION"),
+             "policy_conditional": (policy_conditional, "CONDITION_UNKNOWN")}
 
 
 # ---- fixtures ------------------------------------------------------------------------------------
@@ -377,6 +385,25 @@ def test_warnings_do_not_fail_verify(start, config_file, case):
     edit, code = WARNINGS[case]
     cloud = start(edit)
     assert verify(cloud, config_file) == (0, [code])
+
+
+@pytest.mark.parametrize("case", sorted(NOT_CLEAN))
+def test_unproven_grants_and_a_standard_target_fail_verify(start, config_file, case):
+    edit, code = NOT_CLEAN[case]
+    cloud = start(edit)
+    assert verify(cloud, config_file) == (1, [code])
+
+
+@pytest.mark.parametrize("case", ["reader_missing", "reader_not_trusted", "reader_and_role_missing"])
+def test_a_reader_role_that_cannot_be_assumed_says_only_that(start, config_file, case):
+    cloud = start(BROKEN[case][0])
+    r = CliRunner().invoke(app, ["grants", "verify", "-o", "json"],
+                           env=_env(cloud, config_file, A_KEY_ID, A_SECRET))
+    assert r.exit_code == 1, r.output
+    (only,) = json.loads(r.stdout)["targets"]["beijing"]
+    assert only["code"] == "READER_ROLE_CANNOT_READ" and "cannot be assumed" in only["message"]
+    assert f"the role {SYNC_ROLE}" in only["not_checked"], only
+    assert "GetRole" not in cloud.stats()          # nothing in account B was read, so nothing is guessed
 
 
 def test_reader_findings_name_the_missing_permission(start, config_file):

@@ -161,6 +161,20 @@ def test_sync_completed_event_updates_the_ledger_at_once(app, cloud):
     assert rec.status is Status.SUCCESS
 
 
+def test_sync_completed_for_a_task_in_an_unknown_status_is_acknowledged_and_changes_nothing(app, cloud):
+    from tests.integration.e2e import acr_control
+
+    acr_control(cloud, "task-faults", {"repo": "web", "tag": "v1.7.1", "status": "RUNNING"})
+    app.handle_on_push(push_event(cloud, "team-a", "web", "v1.7.1"), fc_context())
+    cloud.advance(10)
+    (rec,) = app.ledger.records_for("cri-demosource01", "team-a", "web", "v1.7.1")
+    event = json.loads((ROOT / "events" / "sync_completed.json").read_text())
+    event["data"]["SyncTaskId"] = rec.task_id          # a delivery about a task ACR says is RUNNING
+    summary = app.handle_on_push(json.dumps(event).encode(), fc_context())   # no DeliveryFailed: acknowledged
+    assert summary["sync_updates"] == 0
+    assert app.ledger.get(rec.key) == rec
+
+
 def _webhook(token: str | None, tag: str = "v1.8.0") -> bytes:
     sample = json.loads((ROOT / "events" / "webhook_http.json").read_text())
     body = json.loads(sample["body"])

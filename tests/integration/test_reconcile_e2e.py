@@ -252,18 +252,24 @@ def test_dry_run_changes_nothing(app, cloud):
 
 def test_a_run_stops_before_the_deadline_and_the_next_continues(app, cloud, monkeypatch):
     from acrsync import reconcile as rec_mod
+    from acrsync.cloud.retry import Budget
 
     monkeypatch.setattr(rec_mod, "OPEN_BATCH", 4)
     tags = [f"v10.{i}.0" for i in range(12)]
     for tag in tags:
         app.handle_on_push(push_event(cloud, "team-a", "web", tag), fc_context())
     cloud.advance(10)
-    ticks = iter(range(10_000))
 
-    def slow_now():                      # every look at the clock costs a "second"
-        return float(next(ticks))
+    class SlowClock:                     # every look at the budget's clock costs a "second"
+        def __init__(self):
+            self.t = 0.0
 
-    first = rec_mod.run(app.deps(), deadline=rec_mod.SAFETY_SECONDS + 12, now=slow_now)
+        def now(self):
+            self.t += 1.0
+            return self.t
+
+    budget = Budget(rec_mod.WRAP_UP_SECONDS + 20, SlowClock())     # the invocation's one deadline
+    first = rec_mod.run(app.deps(budget))
     assert not first.complete
     assert app.ledger.get_checkpoint(rec_mod.CURSOR) is not None     # past the first batch of 4
     done_first = sum(1 for t in tags if record(app, "web", t).status is Status.SUCCESS)
@@ -291,3 +297,25 @@ def test_reconcile_cli_once_and_dry_run(cloud, tmp_path, monkeypatch):
     once = CliRunner().invoke(cli, ["reconcile", "--once", "--config", str(cfg)])
     assert once.exit_code == 0, once.output
     assert record(app, "web", "v11.0.0").status is Status.SUCCESS
+
+
+def test_an_unknown_task_status_is_never_retried_and_is_left_to_the_stuck_rule(app, cloud):
+    # localcloud reports a status no document lists (RUNNING) for this tag's tasks
+    acr_control(cloud, "task-faults", {"repo": "web", "tag": "v12.0.0", "status": "RUNNING"})
+    app.handle_on_push(push_event(cloud, "team-a", "web", "v12.0.0"), fc_context())
+    cloud.advance(10)
+    summary = reconcile(app)
+    assert summary["unknown_status"] == 1
+    (flagged,) = summary["flagged"]
+    assert flagged["flag"] == "UNKNOWN_STATUS" and "RUNNING" in flagged["why"]
+    rec = record(app, "web", "v12.0.0")
+    assert rec.status is Status.PENDING and rec.history[-1].status == "RUNNING"   # treated as in progress
+    for _ in range(3):                          # well past every back-off: still no retry
+        cloud.advance(150)
+        assert reconcile(app)["created"] == 0
+    assert len(tasks_for(cloud, "web", "v12.0.0")) == 1
+    cloud.advance(200)                          # past stuck_after_seconds (600 in the test config)
+    summary = reconcile(app)
+    assert summary["stuck_found"] == 1 and summary["unknown_status"] == 1
+    assert record(app, "web", "v12.0.0").stuck
+    assert len(tasks_for(cloud, "web", "v12.0.0")) == 1

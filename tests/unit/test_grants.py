@@ -7,8 +7,9 @@ import json
 import pytest
 
 from acrsync import policy as P
-from acrsync.cloud.errors import AccessDenied, ServerError
+from acrsync.cloud.errors import AccessDenied, NotFound, ServerError
 from acrsync.grants import CODES, check_target, fixes
+from acrsync.grants import check as check_mod
 from tests.unit.test_grants_fakes import (
     SOURCE_ACCOUNT,
     TARGET_ACCOUNT,
@@ -89,6 +90,16 @@ def test_role_with_corrected_spelling_is_misspelt():
     f = found[0]
     assert "aliyuncontainerregistrycrossaccountsyncrole" in f.message and "accout" in f.message
     assert f.evidence[0].source == "role aliyuncontainerregistrycrossaccountsyncrole"
+
+
+def test_corrected_spelling_is_found_with_get_role_alone():
+    ram, _, _ = healthy()
+    ram.roles.clear()
+    ram.add_role("AliyunContainerRegistryCrossAccountSyncRole")
+    ram.deny.add("list_roles")
+    f = only(run(ram=ram), "ROLE_NAME_MISSPELT")
+    assert "AliyunContainerRegistryCrossAccountSyncRole" in f.message
+    assert "ListRoles" not in ram.calls_made
 
 
 def test_role_missing_when_roles_cannot_be_listed_says_so():
@@ -250,8 +261,21 @@ def test_reader_role_that_cannot_be_assumed():
     dst = FakeAcr(TARGET_ACCOUNT)
     dst.fail = ram.fail
     found = run(ram=ram, dst=dst)
-    assert codes(found) == ["READER_ROLE_CANNOT_READ", "READER_ROLE_CANNOT_READ"]
-    assert "cannot be assumed" in found[0].message and SOURCE_ACCOUNT in found[0].fix.trust_json
+    assert codes(found) == ["READER_ROLE_CANNOT_READ"]       # one finding, no guess about account B
+    f = found[0]
+    assert "cannot be assumed" in f.message and SOURCE_ACCOUNT in f.fix.trust_json
+    assert f.not_checked == [*check_mod.TARGET_SIDE_CHECKS, *check_mod.GRANT_CHECKS]
+    assert len(dst.calls_made) == 1 and ram.calls_made == []     # nothing more tried once AssumeRole failed
+
+
+def test_reader_role_that_does_not_exist_is_not_a_missing_sync_role():
+    ram, _, _ = healthy()
+    ram.fail = NotFound("role gone", service="sts", action="AssumeRole", code="EntityNotExist.Role")
+    dst = FakeAcr(TARGET_ACCOUNT)
+    dst.fail = ram.fail
+    found = run(ram=ram, dst=dst)
+    assert codes(found) == ["READER_ROLE_CANNOT_READ"] and "does not exist" in found[0].message
+    assert f"the role {P.SYNC_ROLE_NAME}" in found[0].not_checked
 
 
 def test_reader_role_lacking_cr_get_instance_on_target():
@@ -270,22 +294,22 @@ def test_transient_failure_is_check_failed():
 
 # ---- prerequisites -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("edition, severity", [("Enterprise_Basic", "error"), ("Enterprise_Standard", "warning")])
-def test_source_edition(edition, severity):
+@pytest.mark.parametrize("edition", ["Enterprise_Basic", "Enterprise_Standard"])
+def test_source_edition_must_be_advanced(edition):
     _, src, _ = healthy()
     src.add_instance("cri-source0001", edition)
     f = only(run(src=src), "SOURCE_EDITION")
-    assert f.severity == severity and edition in f.message
+    assert f.severity == "error" and f.blocks and edition in f.message
     if edition == "Enterprise_Standard":
-        assert "Chinese guide" in f.message
+        assert "another version of the guide" in f.message
 
 
-@pytest.mark.parametrize("edition, severity", [("Enterprise_Standard", "warning"), ("Personal", "error")])
-def test_target_edition(edition, severity):
+@pytest.mark.parametrize("edition", ["Enterprise_Standard", "Personal"])
+def test_target_edition_must_be_basic_or_advanced(edition):
     _, _, dst = healthy()
     dst.add_instance("cri-target0001", edition)
     f = only(run(dst=dst), "TARGET_EDITION")
-    assert f.severity == severity
+    assert f.severity == "error" and f.blocks
 
 
 def test_advanced_target_is_fine():

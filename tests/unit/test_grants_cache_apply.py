@@ -31,25 +31,42 @@ class Switchable:
     def __init__(self):
         self.broken = False
         self.runs = 0
+        self.sessions = []
 
-    def __call__(self, target):
+    def __call__(self, target, session):
         self.runs += 1
+        self.sessions.append(session)
         if self.broken:
             return [finding("ROLE_MISSING", target.name, "no role")]
         return [finding("TRUST_TOO_WIDE", target.name, "wide")]     # a warning: still clean
+
+
+SESSION = object()      # the checker receives the caller's session as it is; the cache never keeps it
+
+
+def test_the_check_runs_under_the_session_of_the_caller_that_missed():
+    clock, checker = ManualClock(), Switchable()
+    cache = GrantCache(checker, GrantsConfig(cache_ttl_seconds=900, blocked_ttl_seconds=60), clock)
+    t = make_config().targets[0]
+    first, second = object(), object()
+    cache.verdict(t, first)
+    cache.verdict(t, second)                 # cached: no check, so no session used
+    clock.advance(900)
+    cache.verdict(t, second)
+    assert checker.sessions == [first, second]
 
 
 def test_clean_verdict_is_cached_for_the_long_ttl():
     clock, checker = ManualClock(), Switchable()
     cache = GrantCache(checker, GrantsConfig(cache_ttl_seconds=900, blocked_ttl_seconds=60), clock)
     t = make_config().targets[0]
-    v = cache.verdict(t)
+    v = cache.verdict(t, SESSION)
     assert v.clean and [f.code for f in v.findings] == ["TRUST_TOO_WIDE"]
     checker.broken = True
     clock.advance(899)
-    assert cache.verdict(t).clean and checker.runs == 1
+    assert cache.verdict(t, SESSION).clean and checker.runs == 1
     clock.advance(1)
-    assert not cache.verdict(t).clean and checker.runs == 2
+    assert not cache.verdict(t, SESSION).clean and checker.runs == 2
 
 
 def test_blocked_verdict_is_rechecked_soon_so_a_fix_unblocks_within_minutes():
@@ -57,13 +74,13 @@ def test_blocked_verdict_is_rechecked_soon_so_a_fix_unblocks_within_minutes():
     checker.broken = True
     cache = GrantCache(checker, GrantsConfig(cache_ttl_seconds=900, blocked_ttl_seconds=60), clock)
     t = make_config().targets[0]
-    v = cache.verdict(t)
+    v = cache.verdict(t, SESSION)
     assert not v.clean and v.expires_at == v.checked_at + 60
     checker.broken = False
     clock.advance(59)
-    assert not cache.verdict(t).clean
+    assert not cache.verdict(t, SESSION).clean
     clock.advance(1)
-    assert cache.verdict(t).clean and checker.runs == 2
+    assert cache.verdict(t, SESSION).clean and checker.runs == 2
 
 
 def test_cache_is_per_target_and_can_be_invalidated():
@@ -71,12 +88,12 @@ def test_cache_is_per_target_and_can_be_invalidated():
     cache = GrantCache(checker, GrantsConfig(), clock)
     a = make_config().targets[0]
     b = a.model_copy(update={"name": "other"})
-    cache.verdict(a)
-    cache.verdict(b)
-    cache.verdict(a)
+    cache.verdict(a, SESSION)
+    cache.verdict(b, SESSION)
+    cache.verdict(a, SESSION)
     assert checker.runs == 2
     cache.invalidate("beijing")
-    cache.verdict(a)
+    cache.verdict(a, SESSION)
     assert checker.runs == 3 and cache.checks == 3
 
 

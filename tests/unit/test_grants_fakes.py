@@ -51,6 +51,7 @@ class FakeRam:
         self.deny: set[str] = set()
         self.fail: Exception | None = None
         self.writes: list[str] = []
+        self.calls_made: list[str] = []          # every read tried, in order (a failing one too)
 
     # -- setup helpers
     def add_role(self, name: str = SYNC_ROLE_NAME, trust: str | None = None) -> FakeRam:
@@ -66,6 +67,7 @@ class FakeRam:
         return self
 
     def _gate(self, method: str) -> None:
+        self.calls_made.append(self.API[method])
         if self.fail is not None:
             raise self.fail
         if method in self.deny:
@@ -126,6 +128,7 @@ class FakeAcr:
         self.repos: dict[tuple[str, str, str], RepoInfo] = {}
         self.deny: set[str] = set()
         self.fail: Exception | None = None
+        self.calls_made: list[str] = []          # every read tried, in order (a failing one too)
 
     def add_instance(self, instance_id: str, edition: str = "Enterprise_Advanced") -> FakeAcr:
         self.instances[instance_id] = InstanceInfo(instance_id=instance_id, edition=edition)
@@ -145,6 +148,7 @@ class FakeAcr:
         return self
 
     def _gate(self, api: str) -> None:
+        self.calls_made.append(api)
         if self.fail is not None:
             raise self.fail
         if api in self.deny:

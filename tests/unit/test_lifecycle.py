@@ -4,7 +4,7 @@ import pytest
 
 from acrsync.config import ReconcileConfig
 from acrsync.failures import Kind, backoff_seconds, classify
-from acrsync.lifecycle import Action, Context, adopt, decide, due, matches_orphan
+from acrsync.lifecycle import Action, Context, Flag, RecordChanges, adopt, decide, due, matches_orphan
 from acrsync.model import ImageSide, SyncTask
 from acrsync.records import Attempt, ImageRef, Origin, Record, Status
 
@@ -34,7 +34,7 @@ def ctx(grants=True, policy=POLICY, rand=0.5) -> Context:
 
 def test_in_progress_status_is_copied():
     d = decide(rec(status=Status.PENDING), task("SYNCHRONIZING"), ctx())
-    assert d.changes["status"] is Status.SYNCHRONIZING
+    assert d.changes.status is Status.SYNCHRONIZING
     assert d.action is Action.NONE
 
 
@@ -45,14 +45,14 @@ def test_unchanged_in_progress_writes_nothing():
 
 def test_success_closes_and_clears_retry_state():
     d = decide(rec(status=Status.SYNCHRONIZING, next_retry_at=NOW, stuck=True), task("SUCCESS"), ctx())
-    assert d.changes["status"] is Status.SUCCESS
-    assert d.changes["stuck"] is False and d.changes["next_retry_at"] is None
+    assert d.changes.status is Status.SUCCESS
+    assert d.changes.stuck is False and d.changes.next_retry_at is None
 
 
 def test_transient_error_schedules_a_retry_with_backoff():
     d = decide(rec(), task("ERROR", issue="NETWORK_ERROR"), ctx(rand=0.0))
-    assert d.changes["status"] is Status.ERROR
-    assert d.changes["next_retry_at"] == pytest.approx(NOW + 6.0)   # 60 s window, 10% floor
+    assert d.changes.status is Status.ERROR
+    assert d.changes.next_retry_at == pytest.approx(NOW + 6.0)   # 60 s window, 10% floor
     assert d.action is Action.NONE
 
 
@@ -70,19 +70,19 @@ def test_retry_not_yet_due_waits():
 def test_due_retry_with_failing_grants_blocks_instead():
     r = rec(status=Status.ERROR, next_retry_at=NOW - 1, task_issue="NETWORK_ERROR")
     d = decide(r, task("ERROR", issue="NETWORK_ERROR"), ctx(grants=False))
-    assert d.changes["status"] is Status.BLOCKED and d.action is Action.NONE
+    assert d.changes.status is Status.BLOCKED and d.action is Action.NONE
 
 
 def test_attempts_exhausted_gives_up():
     d = decide(rec(attempts=3), task("ERROR", issue="NETWORK_ERROR"), ctx())
-    assert d.gave_up and d.changes["gave_up"] is True
+    assert d.gave_up and d.changes.gave_up is True
 
 
 @pytest.mark.parametrize("issue", ["CROSS_ACCOUNT_AUTH_FAILED", "NAMESPACE_NOT_EXIST", "TAG_IMMUTABLE"])
 def test_failures_a_retry_cannot_fix_block_with_a_finding(issue):
     d = decide(rec(), task("ERROR", issue=issue), ctx())
-    assert d.changes["status"] is Status.BLOCKED
-    assert d.changes["finding"].code == issue
+    assert d.changes.status is Status.BLOCKED
+    assert d.changes.finding.code == issue
     assert d.action is Action.NONE
 
 
@@ -93,13 +93,13 @@ def test_cancel_outside_acrsync_is_final():
 
 def test_cancelled_because_stuck_is_retried():
     d = decide(rec(stuck=True, status=Status.CANCELED), task("CANCELED"), ctx())
-    assert not d.gave_up and d.changes["next_retry_at"] > NOW
+    assert not d.gave_up and d.changes.next_retry_at > NOW
 
 
 def test_stuck_is_flagged_once():
     old = task("SYNCHRONIZING", created=NOW - 4000)
     d = decide(rec(status=Status.SYNCHRONIZING), old, ctx())
-    assert d.stuck_found and d.changes["stuck"] is True and d.action is Action.NONE
+    assert d.stuck_found and d.changes.stuck is True and d.action is Action.NONE
     synced = [Attempt(task_id="rst-1", status="SYNCHRONIZING", created_at=NOW - 4000)]
     again = decide(rec(status=Status.SYNCHRONIZING, stuck=True, history=synced), old, ctx())
     assert not again.stuck_found and not again.writes
@@ -115,7 +115,7 @@ def test_blocked_record_unblocks_when_grants_turn_clean():
     r = rec(status=Status.BLOCKED, task_id=None, history=[], attempts=0, finding={"code": "ROLE_MISSING"})
     assert decide(r, None, ctx(grants=False)).action is Action.NONE
     d = decide(r, None, ctx(grants=True))
-    assert d.action is Action.CREATE_TASK and d.changes["status"] is Status.QUEUED
+    assert d.action is Action.CREATE_TASK and d.changes.status is Status.QUEUED
 
 
 def test_young_queued_record_is_left_to_its_push():
@@ -133,7 +133,7 @@ def test_queued_with_retry_time_due_creates():
 
 def test_task_unknown_to_acr_requeues():
     d = decide(rec(), None, ctx())
-    assert d.changes["status"] is Status.QUEUED and d.changes["task_id"] is None
+    assert d.changes.status is Status.QUEUED and d.changes.task_id is None
 
 
 def test_covered_waits_for_its_rule_task():
@@ -144,7 +144,7 @@ def test_covered_waits_for_its_rule_task():
 def test_adopt_links_task_and_counts_attempt():
     r = rec(status=Status.QUEUED, task_id=None, history=[], attempts=0)
     ch = adopt(r, task("PENDING", task_id="rst-9"))
-    assert ch["task_id"] == "rst-9" and ch["attempts"] == 1 and ch["history"][0].task_id == "rst-9"
+    assert ch.task_id == "rst-9" and ch.attempts == 1 and ch.history[0].task_id == "rst-9"
 
 
 def test_orphan_matching():
@@ -173,3 +173,36 @@ def test_backoff_grows_and_is_capped():
     assert backoff_seconds(1, 60, 600, 0.999) < backoff_seconds(3, 60, 600, 0.999)
     assert backoff_seconds(20, 60, 600, 0.999) <= 600
     assert backoff_seconds(1, 60, 600, 0.0) == pytest.approx(6.0)
+
+
+def test_claim_period_comes_from_the_config():
+    r = rec(status=Status.QUEUED, task_id=None, history=[], attempts=0, updated_at=NOW - 40)
+    assert ReconcileConfig().claim_after_seconds == 300
+    assert not due(r, ctx())                                          # 40 s < the default 300 s
+    short = POLICY.model_copy(update={"claim_after_seconds": 30})
+    assert due(r, ctx(policy=short)) and decide(r, None, ctx(policy=short)).action is Action.CREATE_TASK
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "QUEUEING", "", "synchronizing?"])
+def test_a_status_acrsync_does_not_know_is_in_progress_never_a_retry(status):
+    d = decide(rec(status=Status.PENDING), task(status), ctx())
+    assert d.action is Action.NONE and Flag.UNKNOWN_STATUS in d.flags
+    assert d.changes.status is None and "status" not in d.changes.names    # the record keeps its status
+    old = decide(rec(status=Status.PENDING), task(status, created=NOW - 4000), ctx())
+    assert old.stuck_found and old.changes.stuck is True                   # left to the stuck rule
+
+
+def test_changes_are_validated_when_applied():
+    r = rec()
+    assert RecordChanges(attempts=2).apply(r, now=NOW).attempts == 2
+    with pytest.raises(ValueError):
+        RecordChanges(status=None).apply(r, now=NOW)                      # a record always has a status
+    with pytest.raises(ValueError):
+        RecordChanges(no_such_field=1)
+
+
+def test_adopting_a_task_in_an_unknown_status_keeps_the_record_open_as_in_progress():
+    r = rec(status=Status.COVERED, task_id=None, history=[], attempts=0)
+    ch = adopt(r, task("RUNNING", task_id="rst-7", rule_id="crsr-1"))
+    assert ch.status is Status.PENDING and ch.task_id == "rst-7" and ch.history[0].status == "RUNNING"
+    assert ch.apply(r, now=NOW).is_open

@@ -139,7 +139,9 @@ class Acr(Adapter):
         try:
             d = self._body("get_namespace", request(m.GetNamespaceRequest, InstanceId=instance_id,
                                                         NamespaceName=name))
-        except NotFound:
+        except NotFound as e:
+            if e.service != self.service:     # e.g. STS: the role could not be assumed
+                raise
             return None
         return _namespace(d, instance_id)
 
@@ -178,7 +180,9 @@ class Acr(Adapter):
         try:
             d = self._body("get_repository", request(m.GetRepositoryRequest, InstanceId=instance_id,
                                                          RepoNamespaceName=namespace, RepoName=repo))
-        except NotFound:
+        except NotFound as e:
+            if e.service != self.service:     # e.g. STS: the role could not be assumed
+                raise
             return None
         return _repo(d, instance_id)
 
@@ -201,7 +205,9 @@ class Acr(Adapter):
         try:
             d = self._body("get_repo_tag", request(m.GetRepoTagRequest, InstanceId=instance_id,
                                                        RepoId=repo_id, Tag=tag))
-        except NotFound:
+        except NotFound as e:
+            if e.service != self.service:     # e.g. STS: the role could not be assumed
+                raise
             return None
         return _tag(d)
 

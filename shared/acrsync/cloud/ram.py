@@ -27,11 +27,18 @@ class Ram(Adapter):
     def __init__(self, session, role_arn: str | None = None):
         super().__init__(session, None, role_arn)
 
+    def _absent(self, e: NotFound) -> bool:
+        """A NotFound from RAM itself means the thing asked about is absent. One from STS (the role this
+        adapter signs as cannot be assumed) means nothing of the sort: the caller must see it."""
+        return e.service == self.service
+
     def get_role(self, name: str) -> RoleInfo | None:
         """None when the role does not exist (EntityNotExist.Role)."""
         try:
             d = self._body("get_role", request(m.GetRoleRequest, RoleName=name))
-        except NotFound:
+        except NotFound as e:
+            if not self._absent(e):
+                raise
             return None
         return _role(d.get("Role"))
 
@@ -55,7 +62,9 @@ class Ram(Adapter):
         """The policy with its default version's document; None when it does not exist."""
         try:
             d = self._body("get_policy", request(m.GetPolicyRequest, PolicyName=name, PolicyType=type))
-        except NotFound:
+        except NotFound as e:
+            if not self._absent(e):
+                raise
             return None
         p = d.get("Policy") or {}
         v = d.get("DefaultPolicyVersion") or {}

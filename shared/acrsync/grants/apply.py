@@ -426,7 +426,9 @@ def _namespaces(target: Target, acr: AcrReader, steps: list[Step], notes: list[s
         return
     try:
         inst = acr.get_instance(target.instance_id)
-    except NotFound:
+    except NotFound as e:
+        if e.service != "cr":         # not the instance: e.g. a role that could not be assumed
+            raise
         notes.append(f"the target instance {target.instance_id} was not found in {target.region} of account "
                      f"{target.account_id}: check targets.{target.name}.instance_id and region; no namespace "
                      "is changed")

@@ -10,25 +10,33 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from acrsync import policy as P
 from acrsync.cloud.errors import AccessDenied, CloudError, NotFound
 from acrsync.cloud.permissions import TABLE
 from acrsync.config import Config, Target
 from acrsync.grants import fixes
-from acrsync.grants.findings import Evidence, Finding, Fix, finding
+from acrsync.grants.findings import Evidence, Finding, Fix, PolicyName, finding
 from acrsync.model import InstanceInfo, NamespaceInfo, PolicyInfo, PolicyRef, RepoInfo, RoleInfo
 from acrsync.regions import PUBLIC_TO_RESTRICTED_RULE, replication_allowed
+
+if TYPE_CHECKING:
+    from acrsync.deps import Session
 
 T = TypeVar("T")
 
 SOURCE_EDITIONS = ("Enterprise_Advanced",)
 TARGET_EDITIONS = ("Enterprise_Basic", "Enterprise_Advanced")
 DISPUTED_EDITION = "Enterprise_Standard"
-EDITION_DISAGREEMENT = ("the English replication guide names only Advanced (Premium) as a source and "
-                        "Basic or Advanced as a target; the Chinese guide also allows Standard")
+EDITION_DISAGREEMENT = ("acrsync follows the replication guide it is built on, which names only "
+                        "Advanced (Premium) as a source and Basic or Advanced as a target; another "
+                        "version of the guide also lists Standard")
+# What a reader role that cannot be assumed keeps from being checked (reported as "not checked").
+TARGET_SIDE_CHECKS = ("the target instance's edition", "the target namespaces and repositories")
+GRANT_CHECKS = (f"the role {P.SYNC_ROLE_NAME}", "its trust policy", "the policies attached to it")
 
 
 class RamReader(Protocol):
@@ -58,38 +66,64 @@ def _ram_action(err: CloudError, fallback: str) -> str:
     return (decl.ram_action if decl and decl.ram_action else None) or fallback
 
 
+class _ReaderUnusable(Exception):
+    """The reader role cannot be assumed: nothing in account B can be read, so nothing there is checked."""
+
+
 class _Reads:
-    """Runs the reads of one check and turns their failures into findings."""
+    """Runs the reads of one check and turns their failures into findings.
+
+    A failure to assume the reader role is remembered: later reads through it are not attempted, and the
+    checks they belong to are listed as not checked in one READER_ROLE_CANNOT_READ finding.
+    """
 
     def __init__(self, config: Config, target: Target):
         self.config = config
         self.target = target
+        self.unusable: Finding | None = None
+        self.not_checked: list[str] = []
+
+    def prevented(self, checks: Iterable[str]) -> None:
+        self.not_checked.extend(c for c in checks if c not in self.not_checked)
+
+    def unusable_finding(self) -> list[Finding]:
+        """The one finding for a reader role that could not be assumed, with what it kept unchecked."""
+        if self.unusable is None:
+            return []
+        return [self.unusable.model_copy(update={"not_checked": list(self.not_checked)})]
 
     def via_reader(self, what: str, ram_action: str, fn: Callable[..., T], *args: Any) -> T:
         """A read in account B through the reader role: a refusal is the reader's missing permission."""
         t = self.target
+        if self.unusable is not None:
+            raise _ReaderUnusable()
         try:
             return fn(*args)
         except NotFound as e:
             if e.service != "sts":
                 raise
-            raise _Stop(finding(                       # AssumeRole: the reader role itself is missing
+            self.unusable = finding(                   # AssumeRole: the reader role itself is missing
                 "READER_ROLE_CANNOT_READ", t.name,
-                f"the reader role {t.reader_role_arn} does not exist ({e.code}); create it in account "
-                f"{t.account_id} with the trust and read-only policy below",
+                f"the reader role {t.reader_role_arn} cannot be assumed: it does not exist ({e.code}); "
+                f"create it in account {t.account_id} with the trust and read-only policy below. Nothing in "
+                f"account {t.account_id} was checked",
                 evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
-                fix=fixes.reader_fix(self.config, t))) from None
+                fix=fixes.reader_fix(self.config, t))
+            raise _ReaderUnusable() from None
         except AccessDenied as e:
             if e.service == "sts":
-                msg = (f"the reader role {t.reader_role_arn} cannot be assumed from account "
-                       f"{self.config.source.account_id} ({e.code}: {e.message}); its trust policy must "
-                       f"trust account {self.config.source.account_id} and the function role needs "
-                       "sts:AssumeRole on it")
-                missing = None
-            else:
-                missing = _ram_action(e, ram_action)
-                msg = (f"the reader role {t.reader_role_arn} may not {what}: it lacks {missing} "
-                       f"({e.code}); attach the reader policy below")
+                self.unusable = finding(
+                    "READER_ROLE_CANNOT_READ", t.name,
+                    f"the reader role {t.reader_role_arn} cannot be assumed from account "
+                    f"{self.config.source.account_id} ({e.code}: {e.message}); its trust policy must trust "
+                    f"account {self.config.source.account_id} and the function role needs sts:AssumeRole on "
+                    f"it. Nothing in account {t.account_id} was checked",
+                    evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
+                    fix=fixes.reader_fix(self.config, t))
+                raise _ReaderUnusable() from None
+            missing = _ram_action(e, ram_action)
+            msg = (f"the reader role {t.reader_role_arn} may not {what}: it lacks {missing} "
+                   f"({e.code}); attach the reader policy below")
             raise _Stop(finding("READER_ROLE_CANNOT_READ", t.name, msg,
                                 evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
                                 fix=fixes.reader_fix(self.config, t, missing))) from None
@@ -104,6 +138,11 @@ class _Reads:
 
 def check_grants(config: Config, target: Target, ram: RamReader | None) -> list[Finding]:
     """Is account B's role set up so ACR acting for account A may sync into the target instance."""
+    reads = _Reads(config, target)
+    return _grants(config, target, ram, reads) + reads.unusable_finding()
+
+
+def _grants(config: Config, target: Target, ram: RamReader | None, reads: _Reads) -> list[Finding]:
     src, name = config.source, target.name
     if target.account_id == src.account_id:
         return []                                   # same account: ACR needs no cross-account role
@@ -115,11 +154,13 @@ def check_grants(config: Config, target: Target, ram: RamReader | None) -> list[
             "tasks are still attempted; a missing grant shows up later as an ERROR task. Create a "
             "read-only role in the target account and set targets[].reader_role_arn",
             fix=fixes.reader_fix(config, target))]
-    reads = _Reads(config, target)
     try:
         return _check_grants(config, target, ram, reads)
     except _Stop as s:
         return [s.finding]
+    except _ReaderUnusable:
+        reads.prevented(GRANT_CHECKS)
+        return []
 
 
 def _check_grants(config: Config, target: Target, ram: RamReader, reads: _Reads) -> list[Finding]:
@@ -142,48 +183,104 @@ def _check_grants(config: Config, target: Target, ram: RamReader, reads: _Reads)
 
     refs = reads.via_reader(f"list the policies of {role.name}", "ram:ListPoliciesForRole",
                             ram.list_policies_for_role, role.name)
-    policies: list[P.Policy] = []
+    attached = _Attached()
     for ref in refs:
-        label = f"policy {ref.name} ({ref.type})"
-        info = reads.via_reader(f"read {label}", "ram:GetPolicy", ram.get_policy, ref.name, ref.type)
+        pname = PolicyName(name=ref.name, type=ref.type)
+        info = reads.via_reader(f"read {pname.label}", "ram:GetPolicy", ram.get_policy, ref.name, ref.type)
         if info is None:
             out.append(finding("POLICY_UNREADABLE", name,
-                               f"{label} is attached to {role.name} but GetPolicy found no document; it is left "
-                               "out of the evaluation", evidence=[Evidence(source=label)]))
+                               f"{pname.label} is attached to {role.name} but GetPolicy found no document; "
+                               "it is left out of the evaluation",
+                               evidence=[Evidence(source=pname.label, policy=pname)]))
             continue
         try:
-            policies.append(P.parse_policy(info.document, label))
+            attached.add(pname, P.parse_policy(info.document, pname.label))
         except P.PolicyError as e:
             out.append(finding("POLICY_MALFORMED", name, f"{e}; it is left out of the evaluation",
-                               severity="warning", evidence=[Evidence(source=label, detail=info.document)]))
-    per_action = [_action_findings(config, target, policies, a, bool(refs)) for a in P.SYNC_ACTIONS]
-    out.extend(_merge_actions(per_action))
+                               severity="warning",
+                               evidence=[Evidence(source=pname.label, detail=info.document, policy=pname)]))
+    gaps = [g for a in P.SYNC_ACTIONS if (g := _action_gap(config, target, attached, a, bool(refs)))]
+    out.extend(_gap_finding(target, group) for group in _group_gaps(gaps))
     return out
 
 
-def _merge_actions(per_action: list[list[Finding]]) -> list[Finding]:
-    """One finding instead of two when both actions fail the same way on the same statements."""
-    first, second = per_action
-    a1, a2 = P.SYNC_ACTIONS
-    if (len(first) == len(second) == 1 and first[0].code == second[0].code
-            and first[0].evidence == second[0].evidence
-            and first[0].message.replace(a1, a2) == second[0].message):
-        both = f"{a1} and {a2}"
-        msg = first[0].message
-        msg = (msg.replace(f"{a1} is allowed", f"{both} are allowed", 1) if f"{a1} is allowed" in msg
-               else msg.replace(a1, both, 1))
-        return [first[0].model_copy(update={"message": msg})]
-    return first + second
+class _Attached:
+    """The parsed policies attached to the sync role, each with its name and type kept as data."""
+
+    def __init__(self) -> None:
+        self.policies: list[P.Policy] = []
+        self.names: dict[str, PolicyName] = {}          # P.Policy.name (its label) -> the policy
+
+    def add(self, pname: PolicyName, parsed: P.Policy) -> None:
+        self.policies.append(parsed)
+        self.names[parsed.name] = pname
+
+    def evidence(self, e: P.Evidence) -> Evidence:
+        return Evidence(source=e.policy, statement=e.statement, detail=e.text,
+                        policy=self.names.get(e.policy))
+
+    def has(self, policy_name: str) -> bool:
+        return any(p.name == policy_name for p in self.names.values())
+
+
+@dataclass(frozen=True)
+class _Gap:
+    """Why one sync action is not granted on the target, as data; worded once per group of actions."""
+
+    code: str
+    action: str
+    evidence: tuple[Evidence, ...]
+    cause: str                       # what the message says after the action(s); equal causes merge
+    fix: Fix | None = None
+    deny_policy: PolicyName | None = None   # DENIED_BY_STATEMENT: the policy holding the Deny
+    deny_statement: str = ""                # DENIED_BY_STATEMENT: "<policy label> statement <n>"
+
+
+def _group_gaps(gaps: list[_Gap]) -> list[list[_Gap]]:
+    """One group per (code, evidence, cause): both actions failing the same way become one finding."""
+    groups: dict[tuple, list[_Gap]] = {}
+    for g in gaps:
+        groups.setdefault((g.code, g.evidence, g.cause, g.deny_statement), []).append(g)
+    return list(groups.values())
+
+
+def _gap_finding(target: Target, group: list[_Gap]) -> Finding:
+    first = group[0]
+    actions = " and ".join(g.action for g in group)
+    verb = "are" if len(group) > 1 else "is"
+    if first.code == "DENIED_BY_STATEMENT" and first.deny_policy is not None:
+        message = f"{first.deny_statement} denies {actions} {first.cause}"
+        pol = first.deny_policy
+        fix = fixes.deny_fix(pol.label, pol.name, pol.type, actions, target)
+    elif first.code == "CONDITION_UNKNOWN":
+        message = f"{actions} on {target.instance_id} {first.cause}"
+        fix = first.fix
+    elif first.code == "RESOURCE_MISMATCH":
+        message = f"{actions} {verb} allowed, but not on the target instance {first.cause}"
+        fix = first.fix
+    else:
+        message = f"{P.SYNC_ROLE_NAME} may not {actions} on {target.instance_id}: {first.cause}"
+        fix = first.fix
+    return finding(first.code, target.name, message, evidence=list(first.evidence), fix=fix)
 
 
 def _role_missing(config: Config, target: Target, ram: RamReader, reads: _Reads) -> Finding:
+    """The sync role is not there: is a near-miss spelling of it there instead?
+
+    GetRole on the likeliest misspellings needs only the ram:GetRole the reader already uses, so the
+    commonest mistake is found without ram:ListRoles; ListRoles, when allowed, finds rarer near misses.
+    """
     name = target.name
-    try:
-        roles = reads.via_reader("list roles", "ram:ListRoles", ram.list_roles)
-        unseen = ""
-    except _Stop as s:
-        roles, unseen = [], f" (near-miss names were not looked for: {s.finding.message})"
-    near = P.near_miss_role_names([r.name for r in roles])
+    found = [reads.via_reader(f"read the role {n}", "ram:GetRole", ram.get_role, n)
+             for n in P.likely_misspellings()]
+    near = list(dict.fromkeys(r.name for r in found if r is not None))
+    unseen = ""
+    if not near:
+        try:
+            roles = reads.via_reader("list roles", "ram:ListRoles", ram.list_roles)
+        except _Stop as s:
+            roles, unseen = [], f" (other near-miss names were not looked for: {s.finding.message})"
+        near = P.near_miss_role_names([r.name for r in roles])
     fix = fixes.role_fix(config.source, target)
     if near:
         return finding(
@@ -225,8 +322,8 @@ def _trust_findings(config: Config, target: Target, trust: P.TrustVerdict, role:
         out.append(finding(
             "CONDITION_UNKNOWN", name,
             f"the trust policy of {role.name} lets {trust.principal} assume it only under conditions "
-            f"acrsync cannot evaluate: {'; '.join(trust.conditions)}. Make sure ACR's requests meet them, "
-            "or drop the condition", evidence=[_ev(e) for e in trust.evidence]))
+            f"acrsync cannot evaluate: {'; '.join(trust.conditions)}, so the trust is not proven. Make sure "
+            "ACR's requests meet them, or drop the condition", evidence=[_ev(e) for e in trust.evidence]))
     for w in trust.warnings:
         out.append(finding(
             "TRUST_TOO_WIDE", name,
@@ -247,50 +344,35 @@ def _merged_trust(current: str, source) -> dict:
     return {"Version": "1", "Statement": [*statements, *ours["Statement"]]}
 
 
-def _action_findings(config: Config, target: Target, policies: list[P.Policy], action: str,
-                     any_attached: bool) -> list[Finding]:
-    src, name = config.source, target.name
+def _action_gap(config: Config, target: Target, attached: _Attached, action: str,
+                any_attached: bool) -> _Gap | None:
+    src = config.source
     forms = P.target_resources(target.region, target.account_id, target.instance_id)
-    v = P.evaluate_any(policies, action, forms)
-    exists = any(p.name.startswith(f"policy {fixes.sync_policy_name(target)} ") for p in policies)
-    fix = fixes.policy_fix(src, target, exists=exists)
+    v = P.evaluate_any(attached.policies, action, forms)
+    fix = fixes.policy_fix(src, target, exists=attached.has(fixes.sync_policy_name(target)))
     if v.decision == "allowed":
-        return []
+        return None
+    evidence = tuple(attached.evidence(e) for e in v.evidence)
     if v.decision == "denied":
         st = v.evidence[0]
-        return [finding(
-            "DENIED_BY_STATEMENT", name,
-            f"{st.policy} statement {st.statement} denies {action} on {v.resource}; an explicit Deny wins over "
-            f"every Allow, so remove or narrow that statement (acrsync does not edit other policies)",
-            evidence=[_ev(e) for e in v.evidence], fix=_deny_fix(st.policy, action, target))]
+        cause = (f"on {v.resource}; an explicit Deny wins over every Allow, so remove or narrow that "
+                 "statement (acrsync does not edit other policies)")
+        return _Gap("DENIED_BY_STATEMENT", action, evidence, cause, deny_policy=attached.names[st.policy],
+                    deny_statement=f"{st.policy} statement {st.statement}")
     if v.decision == "unknown":
-        return [finding(
-            "CONDITION_UNKNOWN", name,
-            f"{action} on {target.instance_id} depends on conditions acrsync cannot evaluate: "
-            f"{'; '.join(v.conditions)}. ACR's request may or may not meet them; grant it without a condition "
-            "to be sure", evidence=[_ev(e) for e in v.evidence], fix=fix)]
-    elsewhere = P.allows_action_elsewhere(policies, action)
+        return _Gap("CONDITION_UNKNOWN", action, evidence,
+                    f"depends on conditions acrsync cannot evaluate: {'; '.join(v.conditions)}. ACR's "
+                    "request may or may not meet them, so the grant is not proven; grant it without a "
+                    "condition to be sure", fix)
+    elsewhere = P.allows_action_elsewhere(attached.policies, action)
     if elsewhere:
         hints = [_mismatch_hint(e, target) for e in elsewhere]
-        return [finding(
-            "RESOURCE_MISMATCH", name,
-            f"{action} is allowed, but not on the target instance "
-            f"{forms[0]}: " + "; ".join(hints),
-            evidence=[_ev(e) for e in elsewhere], fix=fix)]
+        return _Gap("RESOURCE_MISMATCH", action, tuple(attached.evidence(e) for e in elsewhere),
+                    f"{forms[0]}: " + "; ".join(hints), fix)
     why = "no policy is attached to it" if not any_attached else "no attached policy allows it"
-    return [finding("ACTION_NOT_ALLOWED", name,
-                    f"{P.SYNC_ROLE_NAME} may not {action} on {target.instance_id}: {why}",
-                    evidence=[Evidence(source=p.name) for p in policies], fix=fix)]
-
-
-_LABEL = re.compile(r"policy (?P<name>.+) \((?P<type>[A-Za-z]+)\)")
-
-
-def _deny_fix(label: str, action: str, target: Target) -> Fix:
-    """The fix for a Deny in an attached policy named by its evidence label ``policy <name> (<type>)``."""
-    m = _LABEL.fullmatch(label)
-    name, ptype = (m.group("name"), m.group("type")) if m else (label, "Custom")
-    return fixes.deny_fix(label, name, ptype, action, target)
+    return _Gap("ACTION_NOT_ALLOWED", action,
+                tuple(Evidence(source=p.name, policy=attached.names.get(p.name)) for p in attached.policies),
+                why, fix)
 
 
 _ARN = re.compile(r"acs:cr:(?P<region>[^:]*):(?P<account>[^:]*):(?P<kind>instance|repository)/(?P<id>[^/]*)")
@@ -323,6 +405,12 @@ def _mismatch_hint(e: P.Evidence, target: Target) -> str:
 def check_prerequisites(config: Config, target: Target, *, source_acr: AcrReader,
                         target_acr: AcrReader | None) -> list[Finding]:
     """Editions, the region rule, and the target namespaces/repositories the sync lands in."""
+    reads = _Reads(config, target)
+    return _prerequisites(config, target, source_acr, target_acr, reads) + reads.unusable_finding()
+
+
+def _prerequisites(config: Config, target: Target, source_acr: AcrReader, target_acr: AcrReader | None,
+                   reads: _Reads) -> list[Finding]:
     src, name = config.source, target.name
     out: list[Finding] = []
     if not replication_allowed(src.region, target.region):
@@ -330,15 +418,21 @@ def check_prerequisites(config: Config, target: Target, *, source_acr: AcrReader
                            f"{src.region} is a public region and {target.region} a Finance/Gov region: "
                            f"\"{PUBLIC_TO_RESTRICTED_RULE}\" Choose a target instance in a public region"))
     out.extend(_source_edition(config, target, source_acr))
-    if target_acr is None:
-        return out
-    cross = target.account_id != src.account_id
-    reads = _Reads(config, target)
-    try:
-        out.extend(_target_side(config, target, source_acr, target_acr, reads, cross))
-    except _Stop as s:
-        out.append(s.finding)
+    if target_acr is not None:
+        out.extend(_target(config, target, source_acr, target_acr, reads))
     return out
+
+
+def _target(config: Config, target: Target, source_acr: AcrReader, target_acr: AcrReader,
+            reads: _Reads) -> list[Finding]:
+    cross = target.account_id != config.source.account_id
+    try:
+        return _target_side(config, target, source_acr, target_acr, reads, cross)
+    except _Stop as s:
+        return [s.finding]
+    except _ReaderUnusable:
+        reads.prevented(TARGET_SIDE_CHECKS)
+        return []
 
 
 def _source_edition(config: Config, target: Target, acr: AcrReader) -> list[Finding]:
@@ -346,7 +440,8 @@ def _source_edition(config: Config, target: Target, acr: AcrReader) -> list[Find
     try:
         inst = acr.get_instance(src.instance_id)
     except CloudError as e:
-        why = ("does not exist in this account and region" if isinstance(e, NotFound) else
+        gone = isinstance(e, NotFound) and e.service == "cr"     # the instance, not some other thing
+        why = ("does not exist in this account and region" if gone else
                "cannot be read: the function role lacks cr:GetInstance" if isinstance(e, AccessDenied) else
                f"cannot be read ({e})")
         return [finding("SOURCE_INSTANCE_UNREADABLE", name,
@@ -358,14 +453,10 @@ def _source_edition(config: Config, target: Target, acr: AcrReader) -> list[Find
         return []
     fix = Fix(summary=f"upgrade {src.instance_id} to Advanced Edition (console: Instances > the instance "
                       "card > Upgrade)")
-    if inst.edition == DISPUTED_EDITION:
-        return [finding("SOURCE_EDITION", name,
-                        f"the source instance {src.instance_id} is {inst.edition}: {EDITION_DISAGREEMENT}. "
-                        "It may work; Advanced is the edition both guides accept",
-                        severity="warning", evidence=ev, fix=fix)]
+    note = f" ({EDITION_DISAGREEMENT})" if inst.edition == DISPUTED_EDITION else ""
     return [finding("SOURCE_EDITION", name,
-                    f"the source instance {src.instance_id} is {inst.edition}; cross-account replication "
-                    "needs an Advanced Edition source", evidence=ev, fix=fix)]
+                    f"the source instance {src.instance_id} is {inst.edition}; replication needs an Advanced "
+                    f"Edition source{note}", evidence=ev, fix=fix)]
 
 
 def _target_side(config: Config, target: Target, source_acr: AcrReader, target_acr: AcrReader,
@@ -377,17 +468,15 @@ def _target_side(config: Config, target: Target, source_acr: AcrReader, target_a
         inst = read(f"read the target instance {target.instance_id}", "cr:GetInstance",
                     target_acr.get_instance, target.instance_id)
     except NotFound as e:
+        if e.service != "cr":
+            raise
         raise _Stop(_target_unreadable(target, str(e))) from None
     ev = [Evidence(source=f"GetInstance {target.instance_id}", detail=f"InstanceSpecification={inst.edition}")]
-    if inst.edition == DISPUTED_EDITION:
+    if inst.edition not in TARGET_EDITIONS:
+        note = f" ({EDITION_DISAGREEMENT})" if inst.edition == DISPUTED_EDITION else ""
         out.append(finding("TARGET_EDITION", name,
-                           f"the target instance {target.instance_id} is {inst.edition}: {EDITION_DISAGREEMENT}. "
-                           "It may work; Basic or Advanced is accepted by both guides",
-                           severity="warning", evidence=ev))
-    elif inst.edition not in TARGET_EDITIONS:
-        out.append(finding("TARGET_EDITION", name,
-                           f"the target instance {target.instance_id} is {inst.edition}; a cross-account "
-                           "target must be Basic or Advanced Edition", evidence=ev))
+                           f"the target instance {target.instance_id} is {inst.edition}; the target must be "
+                           f"Basic or Advanced Edition{note}", evidence=ev))
 
     if target.namespaces and not target.repositories:
         for ns in _namespaces(target, src.instance_id, source_acr):
@@ -496,35 +585,44 @@ def _repo_findings(config: Config, target: Target, ns: str, repo: str, source_ac
 
 def check_target(config: Config, target: Target, *, ram: RamReader | None, source_acr: AcrReader,
                  target_acr: AcrReader | None) -> list[Finding]:
-    """Every grant and prerequisite finding for one target, errors first."""
+    """Every grant and prerequisite finding for one target, blocking ones first.
+
+    A reader role that cannot be assumed gives one READER_ROLE_CANNOT_READ listing every check it kept
+    from running, and nothing else about account B (no guess that a role there is missing).
+    """
+    reads = _Reads(config, target)
     try:
-        found = check_prerequisites(config, target, source_acr=source_acr, target_acr=target_acr)
-        found += check_grants(config, target, ram)
+        found = _prerequisites(config, target, source_acr, target_acr, reads)
+        found += _grants(config, target, ram, reads)
+        found += reads.unusable_finding()
     except CloudError as e:
         found = [finding("CHECK_FAILED", target.name,
                          f"the check could not finish: {e}. Run it again; if it persists, check the "
                          "credentials, endpoint and network",
                          evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))])]
     order = {"error": 0, "warning": 1, "info": 2}
-    return sorted(found, key=lambda f: order[f.severity])
+    return sorted(found, key=lambda f: (not f.blocks, order[f.severity]))
 
 
-def session_checker(session: Any, config: Config) -> Callable[[Target], list[Finding]]:
-    """``check_target`` wired to a CloudSession: account B is read through each target's reader role.
-
-    The source instance is read with the session's own keys (the function role in account A).
-    """
+def check_with_session(config: Config, target: Target, session: Session) -> list[Finding]:
+    """``check_target`` under ``session`` (a CloudSession): account B is read through the target's reader
+    role, the source instance with the session's own keys (the function role in account A)."""
     source_acr = session.acr(config.source.region)
+    cross = target.account_id != config.source.account_id
+    if cross and not target.reader_role_arn:
+        ram, target_acr = None, None
+    elif cross:
+        ram = session.ram(role_arn=target.reader_role_arn)
+        target_acr = session.acr(target.region, role_arn=target.reader_role_arn)
+    else:
+        ram, target_acr = None, session.acr(target.region)
+    return check_target(config, target, ram=ram, source_acr=source_acr, target_acr=target_acr)
+
+
+def session_checker(session: Session, config: Config) -> Callable[[Target], list[Finding]]:
+    """``check_with_session`` bound to one session (the CLI's, which lives as long as the command)."""
 
     def check(target: Target) -> list[Finding]:
-        cross = target.account_id != config.source.account_id
-        if cross and not target.reader_role_arn:
-            ram, target_acr = None, None
-        elif cross:
-            ram = session.ram(role_arn=target.reader_role_arn)
-            target_acr = session.acr(target.region, role_arn=target.reader_role_arn)
-        else:
-            ram, target_acr = None, session.acr(target.region)
-        return check_target(config, target, ram=ram, source_acr=source_acr, target_acr=target_acr)
+        return check_with_session(config, target, session)
 
     return check

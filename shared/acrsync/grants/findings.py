@@ -1,13 +1,17 @@
 """What a grant or prerequisite check reports: one ``Finding`` per thing to change, with its fix.
 
 Codes are stable (scripts and the ledger's BLOCKED records key on them); messages are for people.
+
+A finding *blocks* (the target is not clean: `grants verify` exits 1, the push path records BLOCKED) when
+it is an error, or when it says a grant is unproven: it holds only under a condition acrsync cannot
+evaluate (``UNPROVEN_CODES``). Warnings that are advice only (e.g. trust wider than needed) never block.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 Severity = Literal["error", "warning", "info"]
 
@@ -38,6 +42,26 @@ CODES: dict[str, Severity] = {
     "CHECK_FAILED": "error",
 }
 
+# Not proven is not clean: these block although their severity says "we do not know", not "wrong".
+UNPROVEN_CODES: frozenset[str] = frozenset({"CONDITION_UNKNOWN"})
+
+
+def code_blocks(code: str, severity: Severity | None = None) -> bool:
+    """Does a finding with this code (and severity, default the code's own) keep a target from clean?"""
+    return (severity or CODES[code]) == "error" or code in UNPROVEN_CODES
+
+
+class PolicyName(BaseModel):
+    """A RAM policy by name and type, as ListPoliciesForRole returns it (never parsed back out of prose)."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    type: str = Field(description="System | Custom")
+
+    @property
+    def label(self) -> str:
+        return f"policy {self.name} ({self.type})"
+
 
 class Evidence(BaseModel):
     """Where the finding comes from: a policy statement, a role, an API reply."""
@@ -45,6 +69,7 @@ class Evidence(BaseModel):
     model_config = ConfigDict(frozen=True)
     source: str = Field(description="e.g. 'policy acrsync-sync-cri-x (Custom)', 'trust policy of role r', "
                                     "'GetInstance cri-x'")
+    policy: PolicyName | None = Field(default=None, description="the attached policy this evidence is from")
     statement: int | None = Field(default=None, description="0-based index in the document's Statement list")
     detail: str = Field(default="", description="the statement JSON, the condition, or the value read")
 
@@ -70,16 +95,31 @@ class Finding(BaseModel):
     message: str
     evidence: list[Evidence] = Field(default_factory=list)
     fix: Fix | None = None
+    not_checked: list[str] = Field(
+        default_factory=list, description="checks this failure kept from running (not clean, not failed)")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def blocks(self) -> bool:
+        """True when this finding keeps the target from clean (an error, or an unproven grant)."""
+        return code_blocks(self.code, self.severity)
 
 
 def finding(code: str, target: str, message: str, *, evidence: list[Evidence] | None = None,
-            fix: Fix | None = None, severity: Severity | None = None) -> Finding:
+            fix: Fix | None = None, severity: Severity | None = None,
+            not_checked: list[str] | None = None) -> Finding:
     """Build a finding with the code's default severity (a typo in a code fails loudly here)."""
     if code not in CODES:
         raise KeyError(f"unknown finding code {code!r}; add it to acrsync.grants.findings.CODES")
     return Finding(code=code, severity=severity or CODES[code], target=target, message=message,
-                   evidence=evidence or [], fix=fix)
+                   evidence=evidence or [], fix=fix, not_checked=not_checked or [])
+
+
+def blocking(findings: list[Finding]) -> bool:
+    """Is any finding blocking (an error or an unproven grant)? Then the target is not clean."""
+    return any(f.blocks for f in findings)
 
 
 def has_errors(findings: list[Finding]) -> bool:
-    return any(f.severity == "error" for f in findings)
+    """The exit-code rule of `grants verify` and the push path's: the same as ``blocking``."""
+    return blocking(findings)
