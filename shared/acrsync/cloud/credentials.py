@@ -61,8 +61,8 @@ class StaticCredentials:
 
 def _no_credentials(detail: str) -> NoCredentials:
     return NoCredentials(
-        f"no Alibaba Cloud credentials ({detail}); set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} "
-        f"(plus {ENV_SECURITY_TOKEN} for STS keys), or run `aliyun configure` for a CLI profile")
+        f"no Alibaba Cloud credentials ({detail}). Fix: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} "
+        f"(plus {ENV_SECURITY_TOKEN} for STS keys) to a RAM user's AccessKey, or pass --profile NAME")
 
 
 class ChainCredentials:
@@ -80,7 +80,8 @@ class ChainCredentials:
             with _quiet_library():
                 m = self._client.get_credential()
         except Exception as e:       # the chain raises its own CredentialException with the providers tried
-            raise _no_credentials(f"the default credential chain found none: {_first_line(e)}") from e
+            raise _no_credentials("the default chain of environment, aliyun CLI profile, profile file and ECS "
+                                  "metadata found none") from e
         if not m.access_key_id or not m.access_key_secret:
             raise _no_credentials("the default credential chain returned empty keys")
         return Creds(m.access_key_id, m.access_key_secret, m.security_token or None)
@@ -117,17 +118,18 @@ class _quiet_library:
     """alibabacloud_credentials logs each failed provider of its chain with a traceback: keep them off the
     user's terminal (the one error that results says what to do)."""
 
+    NAMES = ("credentials", "alibabacloud_credentials")      # the library logs as 'credentials'
+
     def __enter__(self) -> None:
         import logging
 
-        self._logger = logging.getLogger("alibabacloud_credentials")
-        self._saved = (self._logger.level, self._logger.propagate)
-        self._logger.setLevel(logging.CRITICAL + 1)
-        self._logger.propagate = False
+        self._saved = [(lg, lg.disabled) for lg in map(logging.getLogger, self.NAMES)]
+        for lg, _ in self._saved:
+            lg.disabled = True
 
     def __exit__(self, *exc: object) -> None:
-        self._logger.setLevel(self._saved[0])
-        self._logger.propagate = self._saved[1]
+        for lg, was in self._saved:
+            lg.disabled = was
 
 
 def from_env(env: Mapping[str, str]) -> Creds | None:
