@@ -53,7 +53,7 @@ def run_cli(cloud, *args: str):
 
 def test_invoke_remote_runs_the_deployed_on_push_which_creates_the_sync_task(remote):
     cloud, config = remote
-    result = run_cli(cloud, "on_push", "--event", str(EVENT), "--remote", "--config", str(config))
+    result = run_cli(cloud, "on_push", "--event", str(EVENT), "--remote", "--config", str(config), "-o", "json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["targets"]["beijing"]["created"] == 1

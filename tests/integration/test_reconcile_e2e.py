@@ -284,7 +284,7 @@ def test_reconcile_cli_once_and_dry_run(cloud, tmp_path, monkeypatch):
     app = make_app(cloud, tmp_path / "ledger.db")
     app.handle_on_push(push_event(cloud, "team-a", "web", "v11.0.0"), fc_context())
     cloud.advance(10)
-    dry = CliRunner().invoke(cli, ["reconcile", "--dry-run", "--config", str(cfg)])
+    dry = CliRunner().invoke(cli, ["reconcile", "--dry-run", "-o", "json", "--config", str(cfg)])
     assert dry.exit_code == 0, dry.output
     assert json.loads(dry.output)["planned"]
     assert record(app, "web", "v11.0.0").status is Status.PENDING
