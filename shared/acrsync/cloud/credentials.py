@@ -62,7 +62,7 @@ class StaticCredentials:
 def _no_credentials(detail: str) -> NoCredentials:
     return NoCredentials(
         f"no Alibaba Cloud credentials ({detail}). Fix: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} "
-        f"(plus {ENV_SECURITY_TOKEN} for STS keys) to a RAM user's AccessKey, or pass --profile NAME")
+        f"(plus {ENV_SECURITY_TOKEN} for STS keys) to a RAM user's AccessKey, or make a profile with `aliyun configure` and pass --profile NAME")
 
 
 class ChainCredentials:
