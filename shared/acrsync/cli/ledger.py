@@ -379,9 +379,11 @@ def rejected(limit: int = typer.Option(20, "--limit", "-n", min=1, help="at most
         typer.echo(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
         return
     console = _console()
-    table = Table("received", "source", "reason", "id", "payload", box=None, pad_edge=False, show_edge=False)
+    table = Table("received", "source", "id", "reason", "payload", box=None, pad_edge=False, show_edge=False)
+    for name in ("received", "source", "id"):
+        table.columns[[c.header for c in table.columns].index(name)].no_wrap = True
     for e in events:
-        table.add_row(_when(e.received_at), e.source, e.reason, e.id, middle(e.payload, 60))
+        table.add_row(_when(e.received_at), e.source, e.id, e.reason, middle(" ".join(e.payload.split()), 40))
     if events:
         console.print(table)
     typer.echo(f"{len(events)} event(s)")
