@@ -409,6 +409,7 @@ def register(app: typer.Typer) -> None:
             result = application.handle_reconcile(event[0].read_bytes(), local_context("reconcile"))
             raise typer.Exit(_show(function, result, output, dry_run=False))
         payloads = _events(event)
+        application.session.credentials()      # no keys is a config error (2), not a failed event per item
         with progress("on_push", total=len(payloads)) as bar:
             result = _on_push_local(application, payloads, bar)
         raise typer.Exit(_show(function, result, output, dry_run=False))
