@@ -187,28 +187,31 @@ def resolve(ledger: Ledger, cfg: Config, text: str) -> list[Record]:
 
 
 def fit_table(headers: list[str], rows: list[list[str]], width: int, *, drop: tuple[str, ...]) -> Table:
-    """A borderless table as wide as ``width``: columns in ``drop`` go first (in that order) while the
-    key would get under 40 characters, then the key's name is cut in the middle (its ``@digest#target``
-    end, what identifies it, stays whole)."""
+    """A borderless table as wide as ``width``: columns in ``drop`` go first (in that order) until the key
+    fits with at least a dozen characters of its name, then the key's name is cut in the middle (its
+    ``@digest#target`` end, what identifies the record, stays whole)."""
     cols = list(range(len(headers)))
 
     def natural(i: int) -> int:
         return max([len(headers[i])] + [len(row[i]) for row in rows])
 
-    def others(keep: list[int]) -> int:
-        return sum(natural(i) + 2 for i in keep if i != 0)
+    def others() -> int:
+        return sum(natural(i) + 2 for i in cols if i != 0)
 
+    tail = max([len(row[0].partition("@")[2]) + 1 for row in rows] or [0])
+    need = min(natural(0), tail + 12)
     for name in drop:
-        if width - others(cols) >= min(40, natural(0)):
+        if width - others() >= need:
             break
         cols.remove(headers.index(name))
-    budget = max(24, width - others(cols))
+    budget = max(need, width - others())
     table = Table(*(headers[i] for i in cols), box=None, pad_edge=False, show_edge=False)
     for c in table.columns:
         c.no_wrap = True
+    table.columns[0].min_width = min(budget, natural(0))
     for row in rows:
-        name, _, tail = row[0].partition("@")
-        key = middle(name, max(8, budget - len(tail) - 1)) + "@" + tail if len(row[0]) > budget else row[0]
+        name, _, rest = row[0].partition("@")
+        key = middle(name, max(8, budget - len(rest) - 1)) + "@" + rest if len(row[0]) > budget else row[0]
         table.add_row(key, *(row[i] for i in cols if i != 0))
     return table
 
@@ -224,13 +227,14 @@ def init(config: Path | None = ConfigOpt, profile: str | None = ProfileOpt, regi
     cfg = _config(config)
     ledger = _ledger(cfg, flags)
     try:
-        ledger.init()
+        ledger.init()                                        # creates what is missing, changes nothing else
+        counts = ledger.counts_by_status()                   # reads every record: finds a corrupt table ...
+        ledger.list_rejected(1)
         stamp = f"{time.time():.6f}"
-        ledger.set_checkpoint(PROBE, stamp)                  # a write ...
-        if ledger.get_checkpoint(PROBE) != stamp:            # ... that reads back
+        ledger.set_checkpoint(PROBE, stamp)                  # ... before this write,
+        if ledger.get_checkpoint(PROBE) != stamp:            # which must read back
             raise LedgerError(f"a test write to {_where(cfg)} did not read back; the ledger is not usable")
         ledger.set_checkpoint(PROBE, None)
-        counts = ledger.counts_by_status()                   # reads every record: finds a corrupt table
     except Exception as e:       # LedgerError, or a backend error that escaped as its own type
         raise _fail(e, cfg) from None
     total = sum(counts.values())
@@ -307,7 +311,7 @@ def list_(status: Status | None = typer.Option(None, "--status", "-s", case_sens
         rows.append([short_key(r), r.status.value + mark, str(r.attempts), r.task_id or "", r.origin.value,
                      _when(r.created_at), _when(r.next_retry_at), note or ""])
     table = fit_table(["key", "status", "tries", "task", "origin", "created", "next retry", "issue / finding"],
-                      rows, console.width, drop=("origin", "next retry", "created", "task"))
+                      rows, console.width, drop=("origin", "next retry", "created", "task", "issue / finding", "tries"))
     if records:
         console.print(table)
     shown = f"{len(records):,} of {total:,} record(s)"
