@@ -35,8 +35,10 @@ SCENARIO = ROOT / "scenarios" / "demo.yaml"
 
 # Made-up demo identities (they exist only inside localcloud's demo scenario).
 ACCOUNT_A, ACCOUNT_B, ACCOUNT_C = "1111111111111111", "2222222222222222", "3333333333333333"
-A_KEYS = ("LTAIDEMOACCOUNTAROOT0001", "made-up-demo-secret-account-a-root")
-C_KEYS = ("LTAIDEMOACCOUNTCROOT0001", "made-up-demo-secret-account-c-root")
+# acrsync never runs with an account's root key: the CLI is the RAM user acrsync-cli of account A, and
+# `grants apply` in account C is run by C's administrator, the RAM user acrsync-admin.
+CLI_KEYS = ("LTAIDEMOACRSYNCCLI0001", "made-up-demo-secret-acrsync-cli-not-a-real-key")
+C_ADMIN_KEYS = ("LTAIDEMOACCOUNTCADMIN01", "made-up-demo-secret-account-c-admin-not-a-real-key")
 FC_ROLE_ARN = f"acs:ram::{ACCOUNT_A}:role/acrsync-fc"
 
 console = Console(highlight=False, width=max(110, Console().width))
@@ -163,18 +165,16 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
 
     os.environ.update({"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(cfg_path),
                        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
-    root_a = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou")
-    role = root_a.sts().assume_role(FC_ROLE_ARN, "acrsync-demo", 3600)
-    console.print(f"the functions run as role acrsync-fc in account A (temporary key {role.access_key_id[:10]}...)")
-    fn_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": role.access_key_id,
-              "ALIBABA_CLOUD_ACCESS_KEY_SECRET": role.access_key_secret,
-              "ALIBABA_CLOUD_SECURITY_TOKEN": role.security_token or ""}
-    cli("ledger", "init", env=fn_env, check=True)
+    console.print(f"the functions run as role {FC_ROLE_ARN} (FC hands them its temporary keys); the CLI runs "
+                  f"as the RAM user acrsync-cli of account A (key {CLI_KEYS[0]})")
+    cli_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": CLI_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CLI_KEYS[1],
+              "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
+    cli("ledger", "init", env=cli_env, check=True)
 
     step("2. Check the grants before anything fails")
-    cli("grants", "verify", env=fn_env)
+    cli("grants", "verify", env=cli_env)
 
-    fc = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou").fc("cn-hangzhou")
+    fc = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou").fc("cn-hangzhou")
     seen: set[str] = set()
 
     def settle() -> list[dict]:
@@ -223,7 +223,7 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     step("4. Reconcile: task status into the ledger")
     advance(10)
     reconcile_now()
-    cli("ledger", "list", env=fn_env)
+    cli("ledger", "list", env=cli_env)
 
     step("5. A task fails, is retried with back-off, and succeeds")
     cloud.control("acr/task-faults", {"repo": "api", "tag": "v2.0.0", "fail_next": 1, "issue": "NETWORK_ERROR"})
@@ -231,18 +231,16 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     push("team-a", "api", "v2.0.0")
     advance(10)
     reconcile_now()
-    cli("ledger", "list", "--repo", "team-a/api", env=fn_env)
+    cli("ledger", "list", "--repo", "team-a/api", env=cli_env)
     console.print("waiting for the back-off ...")
     time.sleep(4.5)
     reconcile_now()
     advance(10)
     reconcile_now()
-    cli("ledger", "list", "--repo", "team-a/api", env=fn_env)
+    cli("ledger", "list", "--repo", "team-a/api", env=cli_env)
 
     step("6. What ACR itself does when the grant is missing")
-    session = CloudSession.from_keys(role.access_key_id, role.access_key_secret, role.security_token,
-                                     region="cn-hangzhou")
-    acr = session.acr("cn-hangzhou")
+    acr = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou").acr("cn-hangzhou")
     repo = acr.get_repository("cri-demosource01", "team-a", "web")
     task_id = acr.create_repo_sync_task("cri-demosource01", repo.repo_id, "v1.2.0", target_region="cn-shanghai",
                                         target_instance_id="cri-demodrsite01", target_namespace="team-a",
@@ -254,11 +252,11 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
                   "acrsync blocked this image instead of creating a task that must fail.")
 
     step("7. Fix the grant in account C, and the blocked image goes through")
-    c_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": C_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_KEYS[1],
+    c_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": C_ADMIN_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_ADMIN_KEYS[1],
              "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
     cli("grants", "apply", "--target", "shanghai-dr", env=c_env)
     cli("grants", "apply", "--target", "shanghai-dr", "--yes", env=c_env, check=True)
-    cli("grants", "verify", "--target", "shanghai-dr", env=fn_env)
+    cli("grants", "verify", "--target", "shanghai-dr", env=cli_env)
     reconcile_now()
     advance(10)
     reconcile_now()
@@ -267,10 +265,10 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     bad = b'{"specversion": "1.0", "source": "acs.cr", "type": "cr:Artifact:PushCompleted", "id": "demo-broken-1",' \
           b' "data": "not an object"}'
     show_summary(json.loads(fc.invoke_function("acrsync-on-push", bad)))
-    cli("ledger", "rejected", env=fn_env)
+    cli("ledger", "rejected", env=cli_env)
 
     step("9. The ledger")
-    done = cli("ledger", "list", env=fn_env)
+    done = cli("ledger", "list", env=cli_env)
     console.print(Panel.fit("Done. The ledger above is Tablestore, served by localcloud. Try:\n"
                             "  acrsync emulator --scenario scenarios/demo.yaml   (and point ACRSYNC_ENDPOINT at it)\n"
                             "  acrsync grants print --target shanghai-dr", title="acrsync demo"))
