@@ -46,8 +46,10 @@ EXAMPLE_CONFIG = ROOT / "examples" / "localcloud.acrsync.yaml"
 
 # Made-up demo identities (they exist only inside localcloud's demo scenario).
 ACCOUNT_A, ACCOUNT_B, ACCOUNT_C = "1111111111111111", "2222222222222222", "3333333333333333"
-A_KEYS = ("LTAIDEMOACCOUNTAROOT0001", "made-up-demo-secret-account-a-root")
-C_KEYS = ("LTAIDEMOACCOUNTCROOT0001", "made-up-demo-secret-account-c-root")
+# acrsync never runs with an account's root key: the CLI is the RAM user acrsync-cli of account A, and
+# `grants apply` in account C is run by C's administrator, the RAM user acrsync-admin.
+CLI_KEYS = ("LTAIDEMOACRSYNCCLI0001", "made-up-demo-secret-acrsync-cli-not-a-real-key")
+C_ADMIN_KEYS = ("LTAIDEMOACCOUNTCADMIN01", "made-up-demo-secret-account-c-admin-not-a-real-key")
 FC_ROLE_ARN = f"acs:ram::{ACCOUNT_A}:role/acrsync-fc"
 
 console = Console(highlight=False, width=max(110, Console().width))
@@ -169,8 +171,7 @@ class Demo:
 
     cloud: LocalCloudProcess
     cfg_path: Path
-    cli_env: dict[str, str]                 # the CLI's keys in account A
-    fn_keys: tuple[str, str, str]           # the function role's temporary keys
+    cli_env: dict[str, str]                 # the CLI's keys: the RAM user acrsync-cli of account A
     seen: set[str] = field(default_factory=set)
     _app: Any = None
 
@@ -218,13 +219,14 @@ class Demo:
         console.print(f"[dim](localcloud clock advanced {seconds} s: sync tasks move on)[/dim]")
 
     def app(self):
-        """The reconcile function's code with the function role's keys (built once, as a warm instance)."""
+        """The reconcile function's code (built once, as a warm instance), here with the CLI user's keys: in
+        the cloud its timer runs it as the role acrsync-fc, which only Function Compute may assume."""
         if self._app is None:
             from acrsync.app import App
             from acrsync.cloud import CloudSession
             from acrsync.config import load_config
 
-            session = CloudSession.from_keys(*self.fn_keys, region="cn-hangzhou")
+            session = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou")
             self._app = App.for_cli(load_config(self.cfg_path), session)
         return self._app
 
@@ -296,7 +298,7 @@ def retry(d: Demo) -> None:
 def acr_without_grant(d: Demo) -> None:
     from acrsync.cloud import CloudSession
 
-    acr = CloudSession.from_keys(*d.fn_keys, region="cn-hangzhou").acr("cn-hangzhou")
+    acr = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou").acr("cn-hangzhou")
     repo = acr.get_repository("cri-demosource01", "team-a", "web")
     task_id = acr.create_repo_sync_task("cri-demosource01", repo.repo_id, "v1.2.0", target_region="cn-shanghai",
                                         target_instance_id="cri-demodrsite01", target_namespace="team-a",
@@ -309,7 +311,7 @@ def acr_without_grant(d: Demo) -> None:
 
 
 def fix_grant(d: Demo) -> None:
-    c_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": C_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_KEYS[1],
+    c_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": C_ADMIN_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_ADMIN_KEYS[1],
              "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
     d.cli("grants", "apply", "--target", "shanghai-dr", env=c_env)
     d.cli("grants", "apply", "--target", "shanghai-dr", "--yes", env=c_env, check=True)
@@ -392,18 +394,14 @@ def main() -> int:
 
 
 def start(cloud: LocalCloudProcess, cfg_path: Path) -> Demo:
-    """The identities: the function role's keys (as FC gives them), and the CLI's."""
-    from acrsync.cloud import CloudSession
-
+    """Who is who: the functions run as the role acrsync-fc (FC hands them its keys), the CLI as a RAM user."""
     os.environ.update({"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(cfg_path),
                        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
-    root_a = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou")
-    role = root_a.sts().assume_role(FC_ROLE_ARN, "acrsync-demo", 3600)
-    console.print(f"the functions run as role acrsync-fc in account A (temporary key {role.access_key_id[:10]}...)")
-    fn_keys = (role.access_key_id, role.access_key_secret, role.security_token or "")
-    cli_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": fn_keys[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": fn_keys[1],
-               "ALIBABA_CLOUD_SECURITY_TOKEN": fn_keys[2]}
-    return Demo(cloud, cfg_path, cli_env, fn_keys)
+    console.print(f"the functions run as role {FC_ROLE_ARN} (FC hands them its temporary keys); the CLI runs "
+                  f"as the RAM user acrsync-cli of account A (key {CLI_KEYS[0]})")
+    cli_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": CLI_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CLI_KEYS[1],
+               "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
+    return Demo(cloud, cfg_path, cli_env)
 
 
 if __name__ == "__main__":

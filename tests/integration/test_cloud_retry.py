@@ -19,11 +19,11 @@ from acrsync.cloud import (
     Throttled,
     Timeouts,
 )
-from tests.localcloud.conftest import A_KEY_ID, A_SECRET, SOURCE_INSTANCE, SOURCE_REGION, TARGET_INSTANCE
+from tests.demo_world import CLI_KEY_ID, CLI_SECRET, SOURCE_INSTANCE, SOURCE_REGION, TARGET_INSTANCE
 
 
 def test_a_wrong_secret_fails_once_with_signature_does_not_match(make_session):
-    s = make_session(A_KEY_ID, "made-up-wrong-secret")
+    s = make_session(CLI_KEY_ID, "made-up-wrong-secret")
     with pytest.raises(CloudError) as e:
         s.acr(SOURCE_REGION).get_instance(SOURCE_INSTANCE)
     assert type(e.value) is CloudError and e.value.code == "SignatureDoesNotMatch"
@@ -41,7 +41,7 @@ def test_throttled_twice_then_success_on_the_third_attempt(session, cloud, caplo
     assert [(r.action, r.code, r.attempt) for r in retries] == [
         ("cr:GetInstance", "Throttling.User", 1), ("cr:GetInstance", "Throttling.User", 2)]
     assert all(r.levelno == logging.INFO and r.delay >= 0 for r in retries)
-    assert A_SECRET not in caplog.text
+    assert CLI_SECRET not in caplog.text
 
 
 def test_server_errors_are_retried(session, cloud):

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acrsync.ledger import Status
+from tests.demo_world import DEMO_SCENARIO, SYNC_ROLE
 from tests.integration.e2e import (
     cli_config,
     fc_context,
@@ -20,7 +21,6 @@ from tests.integration.e2e import (
     scenario,
     tasks_for,
 )
-from tests.localcloud.conftest import DEMO_SCENARIO, SYNC_ROLE
 
 ROOT = Path(__file__).resolve().parents[2]
 
