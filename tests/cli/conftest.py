@@ -3,7 +3,7 @@ exit code, against a localcloud process (scenarios/demo.yaml: every account and 
 
 - ``acrsync(*args, env=..., cwd=..., timeout=...)``: run the command; returns a ``Done`` (code, out, err).
 - ``cloud``: one localcloud process per test module (``LocalCloudProcess``), stopped at the module's end.
-- ``fn_keys``: temporary keys of the functions' role acrsync-fc in account A, as the CLI's keys.
+- ``cli_env``: the CLI's keys (the RAM user acrsync-cli of account A) and ACRSYNC_ENDPOINT.
 - ``demo_config``: examples/localcloud.acrsync.yaml copied into a temporary directory.
 """
 
@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.demo_world import CLI_KEY_ID, CLI_SECRET
+
 ROOT = Path(__file__).resolve().parents[2]
 ACRSYNC = Path(sys.executable).parent / "acrsync"
 EXAMPLE = ROOT / "examples" / "localcloud.acrsync.yaml"
-A_ROOT = ("LTAIDEMOACCOUNTAROOT0001", "made-up-demo-secret-account-a-root")
-FC_ROLE_ARN = "acs:ram::1111111111111111:role/acrsync-fc"
 
 
 @dataclass
@@ -86,15 +86,10 @@ def cloud(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fn_keys(cloud) -> dict[str, str]:
-    from acrsync.cloud import CloudSession
-
-    env = {"ACRSYNC_ENDPOINT": cloud.url}
-    role = CloudSession.from_keys(*A_ROOT, env=env, region="cn-hangzhou").sts().assume_role(
-        FC_ROLE_ARN, "acrsync-cli-tests", 3600)
-    return {"ALIBABA_CLOUD_ACCESS_KEY_ID": role.access_key_id,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": role.access_key_secret,
-            "ALIBABA_CLOUD_SECURITY_TOKEN": role.security_token or "", "ACRSYNC_ENDPOINT": cloud.url}
+def cli_env(cloud) -> dict[str, str]:
+    """The CLI's keys (the RAM user acrsync-cli of account A) and the endpoint of this module's localcloud."""
+    return {"ALIBABA_CLOUD_ACCESS_KEY_ID": CLI_KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CLI_SECRET,
+            "ACRSYNC_ENDPOINT": cloud.url}
 
 
 @pytest.fixture

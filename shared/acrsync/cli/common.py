@@ -109,7 +109,7 @@ def one_line(err: BaseException) -> str:
         return (f"cannot reach {where} ({err.service}:{err.action}): nothing answered (connection refused "
                 "or no such host). Fix: check --endpoint / ACRSYNC_ENDPOINT, --region and the network")
     if isinstance(err, CredentialsInvalid):
-        key = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID") or "the configured key"
+        key = err.access_key_id or os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID") or "the configured key"
         return (f"{err.service}:{err.action} refused the access key {key} ({err.code}: {err.message}). Fix: "
                 "use a valid AccessKey pair of a RAM user (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or --profile)")
     if isinstance(err, NoCredentials):

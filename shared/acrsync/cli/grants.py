@@ -111,7 +111,7 @@ def _preflight(session, cfg: Config) -> tuple[Finding, int] | None:
     found = probe(session, cfg.source.region, expected_account=cfg.source.account_id)
     if found.ok:
         return None
-    f = finding(found.problem.value, "all targets", found.message,
+    f = finding(found.problem.value, "all targets", f"{found.message}; no check ran",
                 fix=Fix(summary=found.fix))
     return f, (EXIT_USAGE if found.problem is Problem.CREDENTIALS_INVALID else 1)
 

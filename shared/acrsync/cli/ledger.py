@@ -58,11 +58,14 @@ def _where(cfg: Config) -> str:
 
 class Cause(str, Enum):
     CORRUPT = "corrupt"
+    CREDENTIALS = "credentials"
     PERMISSION = "permission"
     OTHER = "other"
 
 
 _CORRUPT = re.compile(r"malformed|not a database|corrupt|file is encrypted|disk image", re.IGNORECASE)
+_CREDENTIALS = re.compile(r"AuthFailed|InvalidAccessKeyId|SignatureDoesNotMatch|InvalidSecurityToken|"
+                          r"no Alibaba Cloud credentials", re.IGNORECASE)
 _PERMISSION = re.compile(r"readonly|read-only|permission|denied|unable to open|attempt to write|"
                          r"operation not permitted|access ?denied|forbidden", re.IGNORECASE)
 
@@ -72,6 +75,8 @@ def cause(err: BaseException) -> Cause:
     text = f"{err} {err.__cause__ or ''}"
     if _CORRUPT.search(text):
         return Cause.CORRUPT
+    if _CREDENTIALS.search(text):
+        return Cause.CREDENTIALS
     if _PERMISSION.search(text):
         return Cause.PERMISSION
     return Cause.OTHER
@@ -91,6 +96,10 @@ def _fail(e: BaseException, cfg: Config) -> typer.Exit:
                if cfg.ledger.backend == "sqlite" else
                f"cannot write the ledger {_where(cfg)} ({why}). Fix: grant these keys write access to the "
                "Tablestore instance (`acrsync permissions`)")
+    elif found is Cause.CREDENTIALS:
+        typer.echo(f"acrsync: the ledger {_where(cfg)} refused these keys ({why}). Fix: use a valid AccessKey "
+                   "pair of a RAM user (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or --profile)", err=True)
+        return typer.Exit(EXIT_USAGE)
     else:
         msg = f"ledger {_where(cfg)} failed: {why}"
     typer.echo(f"acrsync: {msg}", err=True)

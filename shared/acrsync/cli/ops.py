@@ -64,10 +64,16 @@ def _config_path(config_path: Path | None) -> Path | None:
 
 
 def _app(config_path: Path | None, flags: CloudFlags):
+    """The functions' App with the CLI's session, once one call showed the cloud answers and takes the keys."""
     from acrsync.app import App
+    from acrsync.cloud.probe import probe
 
     cfg = load(_config_path(config_path))
-    return App.for_cli(cfg, flags.session(region=cfg.source.region))
+    session = flags.session(region=cfg.source.region)
+    found = probe(session, cfg.source.region, expected_account=cfg.source.account_id)
+    if found.error is not None:
+        raise found.error          # the CLI's one handler: one line, exit 2 for keys, the trace with --debug
+    return App.for_cli(cfg, session)
 
 
 # ---- what the handlers decided, from their decision lines ------------------------------------------
@@ -270,16 +276,22 @@ SUMMARY_KEYS = (("records_seen", "records checked"), ("updated", "updated"), ("c
                 ("cancelled", "cancelled"), ("gave_up", "gave up"), ("conflicts", "write conflicts"))
 
 
+def _action(p: dict) -> str:
+    """A planned step's action as a user reads it: lifecycle's "none" with changes is a record update."""
+    a = str(p.get("action") or "?")
+    return "update" if a == "none" else a
+
+
 def _render_reconcile(summary: dict, dry_run: bool) -> None:
     planned = summary.get("planned") or []
     if dry_run:
-        by_action = Counter(p.get("action", "?") for p in planned)
+        by_action = Counter(_action(p) for p in planned)
         typer.echo("dry run: nothing was changed. Would do: "
                    + (", ".join(f"{a} {n}" for a, n in sorted(by_action.items())) or "nothing"))
         for p in planned:
-            what = p.get("key") or p.get("task") or ""
+            what = _short(p["key"]) if p.get("key") else f"task {p.get('task', '')}"
             why = f": {p['why']}" if p.get("why") else ""
-            typer.echo(f"  {p.get('action')}: {what}{why}")
+            typer.echo(f"  {_action(p)}: {what}{why}")
         return
     done = [f"{label} {summary[k]}" for k, label in SUMMARY_KEYS if summary.get(k)]
     typer.echo("reconcile: " + (", ".join(done) or "nothing to do")
@@ -295,7 +307,7 @@ def _render_reconcile(summary: dict, dry_run: bool) -> None:
 def _dry_run_json(summary: dict) -> dict:
     """--dry-run as JSON: the counts by action first, then the details."""
     planned = summary.get("planned") or []
-    return {"dry_run": True, "would": dict(sorted(Counter(p.get("action", "?") for p in planned).items())),
+    return {"dry_run": True, "would": dict(sorted(Counter(_action(p) for p in planned).items())),
             **summary}
 
 
@@ -409,7 +421,6 @@ def register(app: typer.Typer) -> None:
             result = application.handle_reconcile(event[0].read_bytes(), local_context("reconcile"))
             raise typer.Exit(_show(function, result, output, dry_run=False))
         payloads = _events(event)
-        application.session.credentials()      # no keys is a config error (2), not a failed event per item
         with progress("on_push", total=len(payloads)) as bar:
             result = _on_push_local(application, payloads, bar)
         raise typer.Exit(_show(function, result, output, dry_run=False))

@@ -26,6 +26,7 @@ class ProbeResult:
     message: str = ""
     fix: str = ""
     account_id: str | None = None      # whose keys these are, when the cloud answered
+    error: Exception | None = None     # the failure itself (its trace, for --debug)
 
     @property
     def ok(self) -> bool:
@@ -39,13 +40,14 @@ def probe(session: Any, region: str | None, *, expected_account: str | None = No
     except Unreachable as e:
         where = e.endpoint or session.endpoint_for("sts", None) or f"sts.{region or 'aliyuncs'}.aliyuncs.com"
         return ProbeResult(Problem.CLOUD_UNREACHABLE,
-                           f"nothing answers at {where} (connection refused or no such host); no check could run",
-                           "check --endpoint / ACRSYNC_ENDPOINT, --region and the network, then run it again")
+                           f"cannot reach {where}: nothing answers there (connection refused or no such host)",
+                           "check --endpoint / ACRSYNC_ENDPOINT, --region and the network, then run it again",
+                           error=e)
     except CredentialsInvalid as e:
-        key = session.credentials().access_key_id
+        key = e.access_key_id = session.credentials().access_key_id
         whose = f" (expected a RAM user of account {expected_account})" if expected_account else ""
         return ProbeResult(Problem.CREDENTIALS_INVALID,
                            f"the access key {key}{whose} was refused: {e.code}: {e.message}",
                            "use a valid AccessKey pair of a RAM user (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or "
-                           "--profile); an STS token also needs ALIBABA_CLOUD_SECURITY_TOKEN")
+                           "--profile); an STS token also needs ALIBABA_CLOUD_SECURITY_TOKEN", error=e)
     return ProbeResult(None, account_id=me.account_id)
