@@ -1,4 +1,4 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger] [--quick] [--json PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,demo] [--quick] [--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
@@ -78,8 +78,14 @@ def _ledger(quick: bool):
     return ledger_rows(result), result
 
 
+def _demo(quick: bool):
+    from bench import demo_bench
+
+    return demo_bench.run(runs=1)
+
+
 BENCHES: dict[str, Callable[[bool], tuple[list[Row], dict]]] = {
-    "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger,
+    "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger, "demo": _demo,
 }
 
 
