@@ -185,6 +185,8 @@ class Demo:
         with _environ({**self.cli_env, **(env or {}), "COLUMNS": str(console.width)}), \
                 contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             code = run(list(args))
+        if _stopping:                             # the CLI turned the interrupt into its own exit code
+            raise KeyboardInterrupt
         text = out.getvalue().rstrip()
         if text:
             console.file.write(text + "\n")       # as printed: the CLI laid it out for this width
@@ -351,13 +353,20 @@ def try_lines(cfg_path: Path) -> str:
             f"      then, in another shell, the commands in the README's \"Trying it on localcloud\"")
 
 
+_stopping = False
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM and Ctrl-C end the demo (the CLI step running at that moment is cut short first)."""
+    global _stopping
+    _stopping = True
     raise KeyboardInterrupt
 
 
 def main() -> int:
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, _interrupt)            # SIGTERM ends the demo as Ctrl-C does
+    for sig in (signal.SIGTERM, signal.SIGINT):          # SIGTERM ends the demo as Ctrl-C does
+        signal.signal(sig, _interrupt)
     console.print(Panel.fit(
         "acrsync demo: cross-account ACR EE replication, run locally against localcloud.\n"
         f"Source: account A {ACCOUNT_A}, cri-demosource01 (cn-hangzhou, Advanced).\n"
