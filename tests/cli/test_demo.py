@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.cli.conftest import ROOT, base_env
 
 
@@ -67,7 +69,8 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_sigterm_stops_the_demo_and_its_localcloud_without_a_trace():
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_or_ctrl_c_stops_the_demo_and_its_localcloud_without_a_trace(sig):
     proc = demo()
     url, lines = None, []
     deadline = time.monotonic() + 120
@@ -81,7 +84,7 @@ def test_sigterm_stops_the_demo_and_its_localcloud_without_a_trace():
         if "Pushes reach" in line:
             break
     assert url and _listening(url), "".join(lines)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     rest, _ = proc.communicate(timeout=60)
     out = "".join(lines) + rest
     assert proc.returncode == 130, out[-2000:]
