@@ -234,11 +234,11 @@ class Demo:
 
     def reconcile(self) -> dict:
         """One reconcile run, as its timer starts it; what it did, with why, per record it changed."""
-        from acrsync.cli.ops import _collect, local_context
+        from acrsync.cli.ops import collect_decisions, local_context
         from acrsync.ledger import Record
 
         self.settle()
-        with _collect() as seen:
+        with collect_decisions() as seen:
             s = self.app().handle_reconcile(None, local_context("reconcile"))
         done = [f"{label} {s[k]}" for k, label in (
             ("records_seen", "open records checked"), ("created", "tasks created"), ("retried", "retried"),
@@ -259,9 +259,9 @@ class Demo:
 
 
 def _short(key: str) -> str:
-    from acrsync.cli.ops import _short as short
+    from acrsync.cli.ops import short_key
 
-    return short(key)
+    return short_key(key)
 
 
 # ---- the story ----------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ class _Decisions(logging.Handler):
 
 
 @contextmanager
-def _collect(on_line=None) -> Iterator[_Decisions]:
+def collect_decisions(on_line=None) -> Iterator[_Decisions]:
     logger = logging.getLogger("acrsync")
     handler = _Decisions(on_line)
     saved = (logger.level, logger.propagate)
@@ -126,7 +126,7 @@ def _why(line: dict) -> str:
 _KEY = re.compile(r"^[^/]+/(?P<name>[^@]+)@(?P<digest>[^#]+)#(?P<target>.+)$")
 
 
-def _short(key: str) -> str:
+def short_key(key: str) -> str:
     """A ledger key as `ledger list` shows it (and `ledger show` takes it): ns/repo:tag@digest12#target."""
     m = _KEY.match(key)
     if not m:
@@ -141,7 +141,7 @@ def _items(lines: list[dict]) -> list[dict]:
         d = line.get("decision")
         if d not in NOTEWORTHY:
             continue
-        what = line.get("image") or (_short(line["key"]) if line.get("key") else "") or line.get("event_id") or ""
+        what = line.get("image") or (short_key(line["key"]) if line.get("key") else "") or line.get("event_id") or ""
         out.append({"outcome": d, "target": line.get("target"), "image": what, "event_id": line.get("event_id"),
                     "why": _why(line)})
     return out
@@ -191,7 +191,7 @@ def _on_push_local(application, payloads: list[bytes], bar: Progress) -> dict:
 
     total: dict[str, Any] = {"targets": {}, "rejected": 0, "sync_updates": 0, "timers": 0}
     failures: list[str] = []
-    with _collect() as seen:
+    with collect_decisions() as seen:
         for payload in payloads:
             try:
                 one = application.handle_on_push(payload, local_context("on_push"))
@@ -289,7 +289,7 @@ def _render_reconcile(summary: dict, dry_run: bool) -> None:
         typer.echo("dry run: nothing was changed. Would do: "
                    + (", ".join(f"{a} {n}" for a, n in sorted(by_action.items())) or "nothing"))
         for p in planned:
-            what = _short(p["key"]) if p.get("key") else f"task {p.get('task', '')}"
+            what = short_key(p["key"]) if p.get("key") else f"task {p.get('task', '')}"
             why = f": {p['why']}" if p.get("why") else ""
             typer.echo(f"  {_action(p)}: {what}{why}")
         return
