@@ -18,6 +18,7 @@ from acrsync.cloud import (
     ServerError,
     Throttled,
     Timeouts,
+    Unreachable,
 )
 from tests.demo_world import CLI_KEY_ID, CLI_SECRET, SOURCE_INSTANCE, SOURCE_REGION, TARGET_INSTANCE
 
@@ -91,15 +92,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_connection_refused_is_a_retried_network_error():
+def test_connection_refused_is_retried_once_briefly_and_names_the_endpoint():
     # made-up keys: nothing listens on the port
+    port = free_port()
     s = CloudSession.from_keys("LTAIdemoNoServer", "made-up-secret", region=SOURCE_REGION,
-                               env={"ACRSYNC_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
-                               policy=RetryPolicy(max_attempts=3, base=0.01, cap=0.02))
-    with pytest.raises(NetworkError) as e:
+                               env={"ACRSYNC_ENDPOINT": f"http://127.0.0.1:{port}"},
+                               policy=RetryPolicy(max_attempts=5, base=0.01, cap=0.02))
+    with pytest.raises(Unreachable) as e:
         s.acr(SOURCE_REGION).get_instance(SOURCE_INSTANCE)
-    assert not e.value.maybe_applied
-    assert s.calls["cr:GetInstance"] == 3
+    assert isinstance(e.value, NetworkError) and not e.value.maybe_applied
+    assert e.value.endpoint == f"127.0.0.1:{port}"
+    assert s.calls["cr:GetInstance"] == s.policy.unreachable_attempts == 2
 
 
 def test_a_read_timeout_on_create_repo_sync_task_is_not_repeated(make_session, session, cloud):
