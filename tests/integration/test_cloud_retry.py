@@ -13,6 +13,7 @@ from acrsync.cloud import (
     BudgetExhausted,
     CloudError,
     CloudSession,
+    CredentialsInvalid,
     NetworkError,
     RetryPolicy,
     ServerError,
@@ -27,7 +28,7 @@ def test_a_wrong_secret_fails_once_with_signature_does_not_match(make_session):
     s = make_session(CLI_KEY_ID, "made-up-wrong-secret")
     with pytest.raises(CloudError) as e:
         s.acr(SOURCE_REGION).get_instance(SOURCE_INSTANCE)
-    assert type(e.value) is CloudError and e.value.code == "SignatureDoesNotMatch"
+    assert type(e.value) is CredentialsInvalid and e.value.code == "SignatureDoesNotMatch"
     assert e.value.request_id and e.value.http_status == 400
     assert s.calls["cr:GetInstance"] == 1
 

@@ -26,7 +26,7 @@ from acrsync.cli.common import (
 from acrsync.cli.common import load as _config
 from acrsync.config import Config, Target
 from acrsync.grants import Finding, execute, fixes, has_errors, plan, session_checker
-from acrsync.grants.findings import Fix, finding
+from acrsync.grants.findings import Fix
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="check and set up the RAM grant ACR needs in each target account")
@@ -111,8 +111,9 @@ def _preflight(session, cfg: Config) -> tuple[Finding, int] | None:
     found = probe(session, cfg.source.region, expected_account=cfg.source.account_id)
     if found.ok:
         return None
-    f = finding(found.problem.value, "all targets", f"{found.message}; no check ran",
-                fix=Fix(summary=found.fix))
+    # Not a finding about a target (grants.CODES): the check never started, so it is built here.
+    f = Finding(code=found.problem.value, severity="error", target="all targets",
+                message=f"{found.message}; no check ran", fix=Fix(summary=found.fix))
     return f, (EXIT_USAGE if found.problem is Problem.CREDENTIALS_INVALID else 1)
 
 

@@ -36,8 +36,6 @@ CODES: dict[str, Severity] = {
     "TARGET_REPO_SETTINGS_DIFFER": "error",
     "SOURCE_REPO_MISSING": "warning",
     "CHECK_FAILED": "error",
-    "CLOUD_UNREACHABLE": "error",          # the pre-flight call found no endpoint: no check ran
-    "CREDENTIALS_INVALID": "error",        # the pre-flight call's keys were refused: no check ran
 }
 
 
