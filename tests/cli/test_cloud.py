@@ -134,7 +134,8 @@ def test_reconcile_clean_exits_0(acrsync, cli_env, config, tmp_path):
     assert r.code == 0 and r.out.startswith("reconcile: "), r.both
 
 
-def test_reconcile_watch_writes_one_json_object_per_run(cli_env, config):
+def test_reconcile_watch_writes_one_json_object_per_run(acrsync, cli_env, config):
+    assert acrsync("ledger", "init", "--config", str(config), env=cli_env).code == 0
     env = {**base_env(Path("/tmp")), **cli_env}
     proc = subprocess.Popen([str(ACRSYNC), "reconcile", "--watch", "--interval", "1", "--config", str(config)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -36,10 +36,12 @@ from acrsync.cli.common import (
     ProfileOpt,
     RegionOpt,
     cloud_flags,
+    exit_code,
     load,
     one_line,
 )
 from acrsync.cli.progress import Progress, progress
+from acrsync.errors import AcrsyncError
 
 FUNCTIONS = ("on_push", "reconcile")
 TIMEOUTS = {"on_push": 120, "reconcile": 600}
@@ -448,9 +450,14 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(_show("reconcile", result, output, dry_run=dry_run))
         try:
             while True:
-                result = _reconcile_once(application, False)
-                typer.echo(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result},
-                                      default=str, separators=(",", ":")))
+                at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                try:
+                    line = {"at": at, **_reconcile_once(application, False)}
+                except AcrsyncError as e:
+                    if exit_code(e) == EXIT_USAGE:
+                        raise                       # keys or config: no later pass can do better
+                    line = {"at": at, "error": one_line(e)}     # this pass failed; the next one may not
+                typer.echo(json.dumps(line, default=str, separators=(",", ":")))
                 time.sleep(interval)
         except KeyboardInterrupt:
             raise typer.Exit(EXIT_CLEAN) from None
