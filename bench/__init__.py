@@ -21,7 +21,8 @@ DEMO_SCENARIO = ROOT / "scenarios" / "demo.yaml"
 # Made-up demo accounts and keys from scenarios/demo.yaml: they exist only inside localcloud.
 ACCOUNT_A = "1111111111111111"
 ACCOUNT_B = "2222222222222222"
-A_KEY_ID, A_SECRET = "LTAIDEMOACCOUNTAROOT0001", "made-up-demo-secret-account-a-root"
+# The RAM user the acrsync CLI runs as (an account root may not assume the reader role).
+CLI_KEY_ID, CLI_SECRET = "LTAIDEMOACRSYNCCLI0001", "made-up-demo-secret-acrsync-cli-not-a-real-key"
 SOURCE_INSTANCE, SOURCE_REGION = "cri-demosource01", "cn-hangzhou"
 TARGET_INSTANCE, TARGET_REGION = "cri-demotarget01", "cn-beijing"
 READER_ROLE_ARN = f"acs:ram::{ACCOUNT_B}:role/acrsync-reader"
@@ -75,7 +76,7 @@ def make_app(cloud, ledger_path: Path, namespaces: list[str] | None = None):
 
     cfg = parse_config(config_doc(ledger_path, namespaces or ["team-a", "team-b"]))
     clock = cloud.world.clock or SYSTEM
-    session = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
+    session = CloudSession.from_keys(CLI_KEY_ID, CLI_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
                                      clock=clock, region=SOURCE_REGION)
     return App(cfg, session, open_ledger(cfg.ledger, session), clock=clock)
 
@@ -91,7 +92,7 @@ def bare_cr_client(cloud):
     from alibabacloud_cr20181201.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
 
-    return Client(Config(access_key_id=A_KEY_ID, access_key_secret=A_SECRET, region_id=SOURCE_REGION,
+    return Client(Config(access_key_id=CLI_KEY_ID, access_key_secret=CLI_SECRET, region_id=SOURCE_REGION,
                          endpoint=f"127.0.0.1:{cloud.port}", protocol="http", read_timeout=10000,
                          connect_timeout=3000))
 

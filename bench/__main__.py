@@ -1,4 +1,4 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger,compliance] [--quick] [--json PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,demo] [--quick] [--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
@@ -87,9 +87,15 @@ def _compliance(quick: bool):
     return compliance_bench.run(repos=100 if quick else 1000, tags=30, mem_repos=16)
 
 
+def _demo(quick: bool):
+    from bench import demo_bench
+
+    return demo_bench.run(runs=1)
+
+
 BENCHES: dict[str, Callable[[bool], tuple[list[Row], dict]]] = {
     "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger,
-    "compliance": _compliance,
+    "compliance": _compliance, "demo": _demo,
 }
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench import A_KEY_ID, A_SECRET, SOURCE_INSTANCE, SOURCE_REGION, bare_cr_client, demo_cloud
+from bench import CLI_KEY_ID, CLI_SECRET, SOURCE_INSTANCE, SOURCE_REGION, bare_cr_client, demo_cloud
 from bench.harness import Row, median, per_call
 
 AREA = "A emulator"
@@ -98,7 +98,7 @@ def run(calls: int = 300, rounds: int = 5) -> tuple[list[Row], dict]:
             def bare_sdk() -> None:
                 client.get_instance_with_options(request, RuntimeOptions())
 
-            session = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
+            session = CloudSession.from_keys(CLI_KEY_ID, CLI_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
                                              clock=cloud.world.clock, region=SOURCE_REGION)
             acr = session.acr(SOURCE_REGION)
 

@@ -1,7 +1,7 @@
 """Authorization of a signed caller: may this identity do ``ram_action`` on ``resource``?
 
-- Account root: everything on its own account's resources (and ``sts:AssumeRole`` on any role: whether
-  another account's role lets it in is that role's trust policy, checked by STS).
+- Account root: everything on its own account's resources. ``sts:AssumeRole`` passes here so that STS itself
+  gives its own answer: roles may not be assumed by root accounts (``localcloud.sts.models``).
 - RAM user / assumed role: the union of its attached policies (Custom from its account, System shipped in
   ``localcloud/data``) evaluated by ``localcloud.policy``; an assumed role's session policy narrows it further.
 Whether a resource of another account may be touched at all is the service's rule, not this module's.

@@ -248,7 +248,7 @@ class FcBackend:
                trigger_name: str = "", event_id: str = "") -> Invocation:
         """Sync: run now and return the finished record. Async: start it on a thread and return at once.
         A role FC cannot assume is refused before anything runs (ServiceError)."""
-        credentials = self._role_credentials(fn)
+        credentials = self.role_credentials(fn)
         record = Invocation(request_id=f"1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:12]}",
                             function=fn.name, account_id=fn.account_id, trigger=trigger,
                             invocation_type=invocation_type, started_at=iso(self.world.clock.now()),
@@ -286,7 +286,7 @@ class FcBackend:
             record.status = outcome.status
             self._cond.notify_all()
 
-    def _role_credentials(self, fn: Function) -> identity.TemporaryCredential | None:
+    def role_credentials(self, fn: Function) -> identity.TemporaryCredential | None:
         """The role's temporary keys, as FC gets them: only if the role still trusts fc.aliyuncs.com."""
         if not fn.role_arn:
             return None

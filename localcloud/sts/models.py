@@ -2,7 +2,9 @@
 
 AssumeRole needs two yeses: the caller's own permission (``sts:AssumeRole`` on the role ARN, checked by the
 wire layer through ``ctx.authorize``) and the role's trust policy naming the caller's account root
-(``acs:ram::<uid>:root``) or the caller itself. The one exception is the role account's own root.
+(``acs:ram::<uid>:root``, meaning any RAM identity of that account) or the caller itself. An account's root
+AccessKey can never assume a role: STS answers ``NoPermission`` "Roles may not be assumed by root accounts."
+(https://www.alibabacloud.com/help/doc-detail/42775.htm); a RAM user or a role session must call it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ ROLE_ARN = re.compile(r"acs:ram::(\d+):role/([A-Za-z0-9.\-]{1,64})")
 SESSION_NAME = re.compile(r"[A-Za-z0-9.@_\-]{2,64}")
 MIN_DURATION = 900
 NOT_AUTHORIZED = "You are not authorized to do this action. You should be authorized by RAM."
+ROOT_REFUSED = "Roles may not be assumed by root accounts."
 
 
 def principal_arn(caller: Caller) -> str:
@@ -39,6 +42,8 @@ def parse_role_arn(role_arn: str) -> tuple[str, str]:
 
 def assume_role(world: World, caller: Caller, role_arn: str, session_name: str, duration: int,
                 session_policy: str | None) -> tuple[identity.TemporaryCredential, Role]:
+    if caller.kind == "root":
+        raise ServiceError(403, "NoPermission", ROOT_REFUSED)
     account_id, role_name = parse_role_arn(role_arn)
     if not SESSION_NAME.fullmatch(session_name or ""):
         raise ServiceError(400, "InvalidParameter.RoleSessionName",
@@ -56,8 +61,7 @@ def assume_role(world: World, caller: Caller, role_arn: str, session_name: str, 
         except PolicyDocumentError as exc:
             raise ServiceError(400, "InvalidParameter.PolicyGrammar", f"The session Policy is invalid: {exc}.") \
                 from None
-    own_root = caller.kind == "root" and caller.account_id == account_id
-    if not own_root and not trust_allows(role.trust_policy, ram_arn=principal_arn(caller),
+    if not trust_allows(role.trust_policy, ram_arn=principal_arn(caller),
                                          account_id=caller.account_id):
         raise ServiceError(403, "NoPermission", NOT_AUTHORIZED)
     cred = identity.issue(world, account_id=account_id, role_name=role.name, role_id=role.role_id,

@@ -1,73 +1,78 @@
 """`make demo`: the whole system, run locally against localcloud. Every account, key and id is made up.
 
-What it shows, in order: the grant check before anything fails; pushes handled by the real on_push
-handler (created, covered by a rule, out of scope, blocked by a missing grant); reconcile taking tasks
-to SUCCESS and attaching a rule's task; a task failing, retried with back-off, and succeeding; what ACR
-itself does with a missing grant (a task that fails later); `grants apply` fixing the grant and
-reconcile unblocking the image; a malformed event kept and acknowledged; the ledger listed with the CLI.
+What it shows, in order (``STEPS``): the grant check before anything fails; pushes handled by the real
+on_push function (created, covered by a rule, out of scope, blocked by a missing grant), each with its
+reason; reconcile taking tasks to SUCCESS and attaching a rule's task; a task failing, retried with
+back-off, and succeeding; what ACR itself does with a missing grant (a task that fails later);
+`grants apply` fixing the grant and reconcile unblocking the image; a malformed event kept and
+acknowledged; the ledger listed with the CLI.
 
-localcloud runs as its own process (as a user would run it: `python -m localcloud`), on wall time, and
-plays every cloud part: ACR emits each push as a CloudEvent, an EventBridge rule (the one s.yaml
-declares) invokes the on_push function in localcloud's Function Compute runtime, which runs
-`functions/on_push/index.py` in a subprocess with the function role's STS keys; reconcile is invoked
-through the FC API (InvokeFunction), as its timer would; the ledger is Tablestore (localcloud's).
+localcloud runs as its own process (as a user would run it), on wall time, and plays every cloud part:
+ACR emits each push as a CloudEvent, an EventBridge rule (the one s.yaml declares for pushes) invokes
+the on_push function in localcloud's Function Compute runtime, which runs `functions/on_push/index.py`
+in a subprocess with the function role's STS keys; the ledger is Tablestore (localcloud's).
+
+The narration runs in this one process: the `acrsync` commands it shows are the real CLI (its entry
+point, ``acrsync.cli.run``), and reconcile is the reconcile function's handler with the function role's
+keys, so no step pays a Python start-up. A step is a ``(title, function)`` pair in ``STEPS``: adding one
+is a self-contained change.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".acrsync" / "demo"
 SCENARIO = ROOT / "scenarios" / "demo.yaml"
+EXAMPLE_CONFIG = ROOT / "examples" / "localcloud.acrsync.yaml"
 
 # Made-up demo identities (they exist only inside localcloud's demo scenario).
 ACCOUNT_A, ACCOUNT_B, ACCOUNT_C = "1111111111111111", "2222222222222222", "3333333333333333"
-A_KEYS = ("LTAIDEMOACCOUNTAROOT0001", "made-up-demo-secret-account-a-root")
-C_KEYS = ("LTAIDEMOACCOUNTCROOT0001", "made-up-demo-secret-account-c-root")
+# acrsync never runs with an account's root key: the CLI is the RAM user acrsync-cli of account A, and
+# `grants apply` in account C is run by C's administrator, the RAM user acrsync-admin.
+CLI_KEYS = ("LTAIDEMOACRSYNCCLI0001", "made-up-demo-secret-acrsync-cli-not-a-real-key")
+C_ADMIN_KEYS = ("LTAIDEMOACCOUNTCADMIN01", "made-up-demo-secret-account-c-admin-not-a-real-key")
 FC_ROLE_ARN = f"acs:ram::{ACCOUNT_A}:role/acrsync-fc"
 
 console = Console(highlight=False, width=max(110, Console().width))
 
 
 def config_doc() -> dict:
-    return {
-        "source": {"account_id": ACCOUNT_A, "region": "cn-hangzhou", "instance_id": "cri-demosource01"},
-        "targets": [
-            {"name": "beijing-prod", "account_id": ACCOUNT_B, "region": "cn-beijing",
-             "instance_id": "cri-demotarget01", "namespaces": ["team-a", "team-b"], "tag_filter": r"v\d+(\.\d+)*",
-             "reader_role_arn": f"acs:ram::{ACCOUNT_B}:role/acrsync-reader"},
-            {"name": "shanghai-dr", "account_id": ACCOUNT_C, "region": "cn-shanghai",
-             "instance_id": "cri-demodrsite01", "namespaces": ["team-a"], "tag_filter": r"v\d+(\.\d+)*",
-             "reader_role_arn": f"acs:ram::{ACCOUNT_C}:role/acrsync-reader"},
-        ],
-        "ledger": {"backend": "tablestore", "endpoint": "https://acrsyncdemo.cn-hangzhou.ots.aliyuncs.com",
-                   "instance": "acrsyncdemo", "table_prefix": "acrsync"},
-        "grants": {"cache_ttl_seconds": 900, "blocked_ttl_seconds": 0},
-        "reconcile": {"backoff_base_seconds": 2, "backoff_max_seconds": 4, "max_attempts": 3},
-    }
+    """examples/localcloud.acrsync.yaml, with the demo's short waits (back-off, blocked re-check)."""
+    doc = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    doc["grants"] = {**doc.get("grants", {}), "blocked_ttl_seconds": 0}
+    doc["reconcile"] = {**doc.get("reconcile", {}), "backoff_base_seconds": 1, "backoff_max_seconds": 1,
+                        "max_attempts": 3}
+    return doc
 
 
 class LocalCloudProcess:
     """`python -m localcloud` in the background (wall clock), driven through its control API; stopped
-    with SIGTERM. The demo uses it, and so do the benchmarks that want the emulator out of process."""
+    with SIGTERM. It has its own session, so a Ctrl-C at the terminal reaches only its parent, which
+    stops it. The demo uses it, and so do the benchmarks that want the emulator out of process."""
 
     def __init__(self, scenario: Path):
         self.proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--scenario", str(scenario),
                                       "--clock", "wall"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "PYTHONPATH": _pythonpath()})
+                                     env={**os.environ, "PYTHONPATH": _pythonpath()}, start_new_session=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("localcloud listening on "):
             self.stop()
@@ -79,12 +84,18 @@ class LocalCloudProcess:
         data = None if method == "GET" else json.dumps(body or {}).encode()
         req = urllib.request.Request(f"{self.url}/_localcloud/{path}", data=data,
                                      headers={"Content-Type": "application/json"}, method=method)
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=120) as resp:
             return json.loads(resp.read())
 
     def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
 
 def _pythonpath() -> str:
@@ -94,11 +105,13 @@ def _pythonpath() -> str:
     return os.pathsep.join(parts)
 
 
-def demo_scenario() -> Path:
-    """scenarios/demo.yaml plus the EventBridge rule s.yaml gives on_push (acs.cr push and sync events)."""
+def demo_scenario(config: Path) -> Path:
+    """scenarios/demo.yaml, its functions reading ``config``, and the EventBridge rule s.yaml gives on_push
+    for pushes (sync-completed events are left to reconcile here: each would start one more function)."""
     doc = yaml.safe_load(SCENARIO.read_text())
-    pattern = {"source": ["acs.cr"], "type": ["cr:Artifact:PushCompleted", "cr:Artifact:SynchronizationCompleted"]}
+    pattern = {"source": ["acs.cr"], "type": ["cr:Artifact:PushCompleted"]}
     for fn in doc.get("functions", []):
+        fn.setdefault("environment", {})["ACRSYNC_CONFIG"] = str(config)
         if fn["name"] == "acrsync-on-push":
             fn["triggers"] = [{"type": "eventbridge", "pattern": pattern}]
     path = WORK / "scenario.yaml"
@@ -106,37 +119,263 @@ def demo_scenario() -> Path:
     return path
 
 
-def cli(*args: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess:
-    """Run the acrsync command as a user would, and show what it printed."""
-    console.print(f"[bold cyan]$ acrsync {' '.join(args)}[/bold cyan]")
-    done = subprocess.run([sys.executable, "-m", "acrsync", *args], cwd=ROOT, text=True, capture_output=True,
-                          env={**os.environ, **env, "PYTHONPATH": _pythonpath(), "COLUMNS": "140"})
-    out = (done.stdout + done.stderr).rstrip()
-    if out:
-        console.file.write(out + "\n")       # as printed: the CLI already laid it out for 140 columns
-        console.file.flush()
-    console.print(f"[dim](exit {done.returncode})[/dim]")
-    if check and done.returncode != 0:
-        raise SystemExit(f"acrsync {' '.join(args)} failed")
-    return done
+@contextlib.contextmanager
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
-def step(title: str) -> None:
-    console.print()
-    console.rule(f"[bold]{title}")
+def decisions(logs: list[str]) -> list[dict]:
+    """The decision lines (JSON) in a function's log lines."""
+    out = []
+    for line in logs:
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            doc = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "decision" in doc:
+            out.append(doc)
+    return out
 
 
-def show_summary(summary: dict) -> None:
-    table = Table("target", "created", "covered", "out of scope", "blocked", "queued", "duplicate")
-    for name, c in summary.get("targets", {}).items():
-        table.add_row(name, *(str(c.get(k, 0)) for k in
-                              ("created", "covered", "out_of_scope", "blocked", "queued", "duplicate")))
-    console.print(table)
-    if summary.get("rejected"):
-        console.print(f"rejected events: {summary['rejected']}")
+def because(d: dict) -> str:
+    """One decision, with its reason, in words."""
+    kind = d["decision"]
+    if kind == "created":
+        return f"sync task {d.get('task_id')} created"
+    if kind == "covered":
+        return f"covered by sync rule {d.get('rule_id')}: ACR replicates it, no task needed"
+    if kind == "out_of_scope":
+        return f"out of scope: {d.get('reason')}"
+    if kind == "blocked":
+        return f"blocked: {d.get('finding') or d.get('code')} (no task that must fail)"
+    if kind == "duplicate":
+        return "already in the ledger (a redelivered event): nothing done"
+    return f"{kind}: {d.get('reason') or d.get('code') or d.get('error') or ''}".rstrip(": ")
+
+
+@dataclass
+class Demo:
+    """What the steps share: localcloud, the config, the identities, and the on_push runs shown so far."""
+
+    cloud: LocalCloudProcess
+    cfg_path: Path
+    cli_env: dict[str, str]                 # the CLI's keys: the RAM user acrsync-cli of account A
+    seen: set[str] = field(default_factory=set)
+    _app: Any = None
+
+    # ---- the CLI, as the user would type it ---------------------------------------------------------
+    def cli(self, *args: str, env: dict[str, str] | None = None, check: bool = False) -> int:
+        """Run `acrsync ARGS` (the real CLI, in this process) and show what it printed and its exit code."""
+        from acrsync.cli import run
+
+        console.print(f"[bold cyan]$ acrsync {' '.join(args)}[/bold cyan]")
+        out = io.StringIO()
+        with _environ({**self.cli_env, **(env or {}), "COLUMNS": str(console.width)}), \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = run(list(args))
+        if _stopping:                             # the CLI turned the interrupt into its own exit code
+            raise KeyboardInterrupt
+        text = out.getvalue().rstrip()
+        if text:
+            console.file.write(text + "\n")       # as printed: the CLI laid it out for this width
+            console.file.flush()
+        console.print(f"[dim](exit {code})[/dim]")
+        if check and code != 0:
+            raise SystemExit(f"acrsync {' '.join(args)} failed (exit {code})")
+        return code
+
+    # ---- the cloud side -----------------------------------------------------------------------------
+    def settle(self) -> list[dict]:
+        """Wait for the functions the event rule started; return the on_push runs not shown yet."""
+        runs = self.cloud.control("fc/wait", {"timeout": 120})["invocations"]
+        new = [r for r in runs if r["function"] == "acrsync-on-push" and r["request_id"] not in self.seen]
+        self.seen.update(r["request_id"] for r in runs)
+        return new
+
+    def push(self, ns: str, repo: str, tag: str) -> None:
+        event = self.cloud.control("push", {"instance_id": "cri-demosource01", "namespace": ns, "repo": repo,
+                                            "tag": tag})["event"]
+        console.print(f"pushed [bold]{ns}/{repo}:{tag}[/bold] -> {event['type']} -> EventBridge -> "
+                      "acrsync-on-push (localcloud's FC runtime):")
+        for r in self.settle():
+            if r["status"] != "succeeded":
+                console.print(f"  [red]on_push {r['status']}: {r.get('error')}[/red]")
+            for d in decisions(r.get("logs") or []):
+                if d.get("target"):
+                    console.print(f"  {d['target']}: {because(d)}")
+
+    def advance(self, seconds: int) -> None:
+        self.cloud.control("clock", {"advance_seconds": seconds})
+        console.print(f"[dim](localcloud clock advanced {seconds} s: sync tasks move on)[/dim]")
+
+    def app(self):
+        """The reconcile function's code (built once, as a warm instance), here with the CLI user's keys: in
+        the cloud its timer runs it as the role acrsync-fc, which only Function Compute may assume."""
+        if self._app is None:
+            from acrsync.app import App
+            from acrsync.cloud import CloudSession
+            from acrsync.config import load_config
+
+            session = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou")
+            self._app = App.for_cli(load_config(self.cfg_path), session)
+        return self._app
+
+    def reconcile(self) -> dict:
+        """One reconcile run, as its timer starts it; what it did, with why, per record it changed."""
+        from acrsync.cli.ops import collect_decisions, local_context
+        from acrsync.ledger import Record
+
+        self.settle()
+        with collect_decisions() as seen:
+            s = self.app().handle_reconcile(None, local_context("reconcile"))
+        done = [f"{label} {s[k]}" for k, label in (
+            ("records_seen", "open records checked"), ("created", "tasks created"), ("retried", "retried"),
+            ("rule_tasks_imported", "rule tasks attached"), ("blocked", "blocked"), ("stuck_found", "stuck"),
+            ("gave_up", "gave up")) if s.get(k)]
+        console.print("reconcile (the function's handler, as its timer runs it): " + (", ".join(done) or
+                                                                                     "nothing to do"))
+        whys: dict[str, list[str]] = {}          # a record written twice in a run is one line
+        for line in seen.lines:
+            if line.get("decision") == "update" and line.get("key"):
+                whys.setdefault(line["key"], []).append(str(line.get("why") or ""))
+        for key, why in whys.items():
+            rec = self.app().ledger.get(key)
+            status = rec.status.value if isinstance(rec, Record) else "?"
+            console.print(f"  {_short(key)}: now {status} ({'; '.join(w for w in why if w)})")
+        console.print("  ledger: " + ", ".join(f"{k} {v}" for k, v in sorted((s.get("counts") or {}).items())))
+        return s
+
+
+def _short(key: str) -> str:
+    from acrsync.cli.ops import short_key
+
+    return short_key(key)
+
+
+# ---- the story ----------------------------------------------------------------------------------------
+
+def check_grants(d: Demo) -> None:
+    d.cli("ledger", "init", check=True)
+    d.cli("grants", "verify")
+
+
+def pushes(d: Demo) -> None:
+    d.push("team-a", "web", "v1.2.0")       # beijing: created; shanghai: blocked (no grant)
+    d.push("team-b", "batch", "v4.0")       # beijing: covered by the PASSIVE rule team-b-to-b
+    d.push("team-a", "web", "latest")       # out of scope: tag filter
+
+
+def first_reconcile(d: Demo) -> None:
+    d.advance(10)
+    d.reconcile()
+    d.cli("ledger", "list")
+
+
+def retry(d: Demo) -> None:
+    d.cloud.control("acr/task-faults", {"repo": "api", "tag": "v2.0.0", "fail_next": 1, "issue": "NETWORK_ERROR"})
+    console.print("[dim](localcloud: the next sync task for team-a/api:v2.0.0 will fail with NETWORK_ERROR)[/dim]")
+    d.push("team-a", "api", "v2.0.0")
+    d.advance(10)
+    d.reconcile()
+    console.print("waiting for the back-off (1 s in this demo's config) ...")
+    time.sleep(1.2)
+    d.reconcile()
+    d.advance(10)
+    d.reconcile()
+    d.cli("ledger", "list", "--repo", "team-a/api")
+
+
+def acr_without_grant(d: Demo) -> None:
+    from acrsync.cloud import CloudSession
+
+    acr = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou").acr("cn-hangzhou")
+    repo = acr.get_repository("cri-demosource01", "team-a", "web")
+    task_id = acr.create_repo_sync_task("cri-demosource01", repo.repo_id, "v1.2.0", target_region="cn-shanghai",
+                                        target_instance_id="cri-demodrsite01", target_namespace="team-a",
+                                        target_repo="web", target_tag="v1.2.0", target_user_id=ACCOUNT_C)
+    console.print(f"a manual CreateRepoSyncTask into account C, bypassing acrsync: accepted as {task_id}")
+    d.advance(10)
+    task = acr.get_repo_sync_task("cri-demosource01", task_id)
+    console.print(f"... and later: [bold red]{task.status}[/bold red] ({task.issue}). "
+                  "acrsync blocked this image instead of creating a task that must fail.")
+
+
+def fix_grant(d: Demo) -> None:
+    c_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": C_ADMIN_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_ADMIN_KEYS[1],
+             "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
+    d.cli("grants", "apply", "--target", "shanghai-dr", env=c_env)
+    d.cli("grants", "apply", "--target", "shanghai-dr", "--yes", env=c_env, check=True)
+    d.cli("grants", "verify", "--target", "shanghai-dr")
+    d.reconcile()
+    d.advance(10)
+    d.reconcile()
+
+
+def malformed(d: Demo) -> None:
+    d.cli("invoke", "on_push", "--event", "events/malformed.json")
+    d.cli("ledger", "rejected")
+
+
+def the_ledger(d: Demo) -> None:
+    d.cli("ledger", "list", check=True)
+
+
+def compliance(d: Demo) -> None:
+    html = WORK / "compliance.html"
+    d.cli("check", "--output", "html", "--out", str(html))
+    d.cli("report", "show", "latest")
+    console.print(f"[bold]compliance report (HTML): {html}[/bold] (team-a/web:v1.1.0 was pushed before acrsync "
+                  "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)")
+
+
+STEPS: list[tuple[str, Callable[[Demo], None]]] = [
+    ("Check the grants before anything fails", check_grants),
+    ("Pushes reach the on_push function", pushes),
+    ("Reconcile: task status into the ledger", first_reconcile),
+    ("A task fails, is retried with back-off, and succeeds", retry),
+    ("What ACR itself does when the grant is missing", acr_without_grant),
+    ("Fix the grant in account C, and the blocked image goes through", fix_grant),
+    ("A malformed event is kept, acknowledged, never retried", malformed),
+    ("The ledger", the_ledger),
+    ("Compliance: is every in-scope image on every target?", compliance),
+]
+
+
+def try_lines(cfg_path: Path) -> str:
+    """Commands that work as typed from the repository root once the demo is over."""
+    exe = "acrsync" if shutil.which("acrsync") else os.path.relpath(Path(sys.executable).parent / "acrsync", ROOT)
+    cfg = os.path.relpath(cfg_path, ROOT)
+    return (f"  {exe} grants print --target shanghai-dr --config {cfg}\n"
+            f"  {exe} emulator --scenario scenarios/demo.yaml --port 8765 --config {cfg}\n"
+            f"      then, in another shell, the commands in the README's \"Trying it on localcloud\"")
+
+
+_stopping = False
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM and Ctrl-C end the demo (the CLI step running at that moment is cut short first)."""
+    global _stopping
+    _stopping = True
+    raise KeyboardInterrupt
 
 
 def main() -> int:
+    started = time.monotonic()
+    for sig in (signal.SIGTERM, signal.SIGINT):          # SIGTERM ends the demo as Ctrl-C does
+        signal.signal(sig, _interrupt)
     console.print(Panel.fit(
         "acrsync demo: cross-account ACR EE replication, run locally against localcloud.\n"
         f"Source: account A {ACCOUNT_A}, cri-demosource01 (cn-hangzhou, Advanced).\n"
@@ -147,143 +386,40 @@ def main() -> int:
     WORK.mkdir(parents=True)
     cfg_path = WORK / "acrsync.yaml"
     cfg_path.write_text(yaml.safe_dump(config_doc(), sort_keys=False))
-
-    step("1. Start localcloud")
-    cloud = LocalCloudProcess(demo_scenario())
+    cloud = None
     try:
+        console.print()
+        console.rule("[bold]1. Start localcloud")
+        cloud = LocalCloudProcess(demo_scenario(cfg_path))
         console.print(f"localcloud listening on {cloud.url} (scenario {SCENARIO.relative_to(ROOT)}, with "
-                      "on_push subscribed to acs.cr events)")
-        return run(cloud, cfg_path)
+                      "on_push subscribed to acs.cr push events)")
+        demo = start(cloud, cfg_path)
+        for n, (title, fn) in enumerate(STEPS, start=2):
+            console.print()
+            console.rule(f"[bold]{n}. {title}")
+            fn(demo)
+    except KeyboardInterrupt:
+        console.print("\n[yellow]demo interrupted; localcloud stopped[/yellow]")
+        return 130
     finally:
-        cloud.stop()
+        if cloud is not None:
+            cloud.stop()
+    console.print(Panel.fit(f"Done in {time.monotonic() - started:.0f} s. The ledger above is Tablestore, "
+                            "served by localcloud (now stopped).", title="acrsync demo"))
+    console.print("Try, from this directory:", soft_wrap=True)
+    console.file.write(try_lines(cfg_path) + "\n")       # unwrapped: each line works when pasted
+    return 0
 
 
-def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
-    from acrsync.cloud import CloudSession
-    from acrsync.cloud.clients import Timeouts
-
+def start(cloud: LocalCloudProcess, cfg_path: Path) -> Demo:
+    """Who is who: the functions run as the role acrsync-fc (FC hands them its keys), the CLI as a RAM user."""
     os.environ.update({"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(cfg_path),
                        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
-    root_a = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou")
-    role = root_a.sts().assume_role(FC_ROLE_ARN, "acrsync-demo", 3600)
-    console.print(f"the functions run as role acrsync-fc in account A (temporary key {role.access_key_id[:10]}...)")
-    fn_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": role.access_key_id,
-              "ALIBABA_CLOUD_ACCESS_KEY_SECRET": role.access_key_secret,
-              "ALIBABA_CLOUD_SECURITY_TOKEN": role.security_token or ""}
-    cli("ledger", "init", env=fn_env, check=True)
-
-    step("2. Check the grants before anything fails")
-    cli("grants", "verify", env=fn_env)
-
-    # A sync InvokeFunction waits for the function: read up to its timeout, as `acrsync invoke --remote` does.
-    fc = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou", timeouts=Timeouts(read=630.0)).fc("cn-hangzhou")
-    seen: set[str] = set()
-
-    def settle() -> list[dict]:
-        """Wait for the functions the event rule started; return the on_push runs not shown yet."""
-        runs = cloud.control("fc/wait", {"timeout": 120})["invocations"]
-        new = [r for r in runs if r["function"] == "acrsync-on-push" and r["request_id"] not in seen]
-        seen.update(r["request_id"] for r in runs)
-        for r in new:
-            if r["status"] != "succeeded":
-                console.print(f"[red]on_push {r['status']}: {r.get('error')}[/red]")
-        return new
-
-    def push(ns: str, repo: str, tag: str) -> None:
-        event = cloud.control("push", {"instance_id": "cri-demosource01", "namespace": ns, "repo": repo,
-                                       "tag": tag})["event"]
-        console.print(f"pushed [bold]{ns}/{repo}:{tag}[/bold] -> {event['type']} -> EventBridge -> "
-                      "acrsync-on-push (in localcloud's FC runtime)")
-        for run in settle():
-            result = run.get("result")
-            if isinstance(result, str):
-                try:
-                    result = json.loads(result)
-                except ValueError:
-                    result = None
-            if isinstance(result, dict) and result.get("targets"):
-                show_summary(result)
-
-    def reconcile_now() -> dict:
-        settle()        # sync-completed events first: their on_push runs update the ledger too
-        summary = json.loads(fc.invoke_function("acrsync-reconcile", (ROOT / "events" / "timer_reconcile.json")
-                                                .read_bytes()))
-        keys = ("records_seen", "updated", "created", "retried", "rule_tasks_imported", "blocked", "stuck_found")
-        console.print("reconcile (FC InvokeFunction, as its timer does): "
-                      + ", ".join(f"{k}={summary[k]}" for k in keys))
-        return summary
-
-    def advance(seconds: int) -> None:
-        cloud.control("clock", {"advance_seconds": seconds})
-        console.print(f"[dim](localcloud clock advanced {seconds} s: sync tasks move on)[/dim]")
-
-    step("3. Pushes reach the on_push function")
-    push("team-a", "web", "v1.2.0")       # beijing: created; shanghai: blocked (no grant)
-    push("team-b", "batch", "v4.0")       # beijing: covered by the PASSIVE rule team-b-to-b
-    push("team-a", "web", "latest")       # out of scope: tag filter
-
-    step("4. Reconcile: task status into the ledger")
-    advance(10)
-    reconcile_now()
-    cli("ledger", "list", env=fn_env)
-
-    step("5. A task fails, is retried with back-off, and succeeds")
-    cloud.control("acr/task-faults", {"repo": "api", "tag": "v2.0.0", "fail_next": 1, "issue": "NETWORK_ERROR"})
-    console.print("[dim](localcloud: the next sync task for team-a/api:v2.0.0 will fail with NETWORK_ERROR)[/dim]")
-    push("team-a", "api", "v2.0.0")
-    advance(10)
-    reconcile_now()
-    cli("ledger", "list", "--repo", "team-a/api", env=fn_env)
-    console.print("waiting for the back-off ...")
-    time.sleep(4.5)
-    reconcile_now()
-    advance(10)
-    reconcile_now()
-    cli("ledger", "list", "--repo", "team-a/api", env=fn_env)
-
-    step("6. What ACR itself does when the grant is missing")
-    session = CloudSession.from_keys(role.access_key_id, role.access_key_secret, role.security_token,
-                                     region="cn-hangzhou")
-    acr = session.acr("cn-hangzhou")
-    repo = acr.get_repository("cri-demosource01", "team-a", "web")
-    task_id = acr.create_repo_sync_task("cri-demosource01", repo.repo_id, "v1.2.0", target_region="cn-shanghai",
-                                        target_instance_id="cri-demodrsite01", target_namespace="team-a",
-                                        target_repo="web", target_tag="v1.2.0", target_user_id=ACCOUNT_C)
-    console.print(f"a manual CreateRepoSyncTask into account C, bypassing acrsync: accepted as {task_id}")
-    advance(10)
-    task = acr.get_repo_sync_task("cri-demosource01", task_id)
-    console.print(f"... and later: [bold red]{task.status}[/bold red] ({task.issue}). "
-                  "acrsync blocked this image instead of creating a task that must fail.")
-
-    step("7. Fix the grant in account C, and the blocked image goes through")
-    c_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": C_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_KEYS[1],
-             "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
-    cli("grants", "apply", "--target", "shanghai-dr", env=c_env)
-    cli("grants", "apply", "--target", "shanghai-dr", "--yes", env=c_env, check=True)
-    cli("grants", "verify", "--target", "shanghai-dr", env=fn_env)
-    reconcile_now()
-    advance(10)
-    reconcile_now()
-
-    step("8. A malformed event is kept, acknowledged, never retried")
-    bad = b'{"specversion": "1.0", "source": "acs.cr", "type": "cr:Artifact:PushCompleted", "id": "demo-broken-1",' \
-          b' "data": "not an object"}'
-    show_summary(json.loads(fc.invoke_function("acrsync-on-push", bad)))
-    cli("ledger", "rejected", env=fn_env)
-
-    step("9. The ledger")
-    done = cli("ledger", "list", env=fn_env)
-
-    step("10. Compliance: is every in-scope image on every target?")
-    html = WORK / "compliance.html"
-    cli("check", "--output", "html", "--out", str(html), env=fn_env)
-    cli("report", "show", "latest", env=fn_env)
-    console.print(f"[bold]compliance report (HTML): {html}[/bold] (team-a/web:v1.1.0 was pushed before acrsync "
-                  "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)")
-    console.print(Panel.fit("Done. The ledger above is Tablestore, served by localcloud. Try:\n"
-                            "  acrsync emulator --scenario scenarios/demo.yaml   (and point ACRSYNC_ENDPOINT at it)\n"
-                            "  acrsync grants print --target shanghai-dr", title="acrsync demo"))
-    return done.returncode
+    console.print(f"the functions run as role {FC_ROLE_ARN} (FC hands them its temporary keys); the CLI runs "
+                  f"as the RAM user acrsync-cli of account A (key {CLI_KEYS[0]})")
+    cli_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": CLI_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CLI_KEYS[1],
+               "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
+    return Demo(cloud, cfg_path, cli_env)
 
 
 if __name__ == "__main__":

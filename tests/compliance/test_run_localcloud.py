@@ -156,3 +156,21 @@ def test_digest_differs_and_extra_tags(cloud, tmp_path):
     healed, _ = entry.check(over, Options(remediate=True))
     assert "a sync task replaces them" in by_code(healed, "DIGEST_DIFFERS")[0].message
     assert [r.status.value for r in over.ledger.all_records() if r.image.tag == "v1.1.0"] == ["PENDING"]
+
+
+def test_a_task_status_acrsync_does_not_know_is_reported_and_never_remediated_again(cloud, tmp_path):
+    from acrsync import reconcile as reconcile_mod
+    from acrsync.cloud.retry import Budget
+    from tests.integration.e2e import acr_control
+
+    # localcloud reports a status no document lists (RUNNING) for this tag's tasks
+    acr_control(cloud, "task-faults", {"repo": "web", "tag": "v1.1.0", "status": "RUNNING"})
+    app = remediate_app(cloud, tmp_path)
+    assert entry.check(app, Options(remediate=True))[0].tasks_created == 1
+    cloud.advance(10)
+    reconcile_mod.run(app.deps(Budget.after(60)), calls=app.session.calls)   # reads the task's status
+    report, _ = entry.check(app, Options(remediate=True))
+    assert report.tasks_created == 0                   # treated as in progress: no second task
+    (unknown,) = by_code(report, "UNKNOWN_STATUS")
+    assert unknown.repo == "team-a/web" and "RUNNING" in unknown.evidence[0].detail
+    assert unknown.severity == "warning"

@@ -62,3 +62,12 @@ def test_markdown_escapes_and_lists_problem_rows_only():
     outside_code = re.sub(r"`[^`]*`", "", md)          # a code span shows its text literally
     assert XSS not in outside_code and "&lt;script&gt;" in md and f"`{XSS}`" in md
     assert "| team-3/repo-0007 |" in md and "repo-0000" not in md.split("## Findings")[0]
+
+
+def test_an_unproven_grant_keeps_the_run_from_compliant():
+    from acrsync.compliance.findings import Finding
+
+    unproven = Finding(code="CONDITION_UNKNOWN", severity="warning", target="b", message="holds only if ...")
+    advisory = Finding(code="TRUST_TOO_WIDE", severity="warning", target="b", message="wider than needed")
+    assert unproven.blocks and not advisory.blocks
+    assert verdict_of([unproven]) == "findings" and verdict_of([advisory]) == "compliant"

@@ -13,11 +13,11 @@ from acrsync.app import App
 from acrsync.cloud import CloudSession, RetryPolicy
 from acrsync.config import parse_config
 from acrsync.ledger.factory import open_ledger
-from tests.localcloud.conftest import (
-    A_KEY_ID,
-    A_SECRET,
+from tests.demo_world import (
     ACCOUNT_A,
     ACCOUNT_B,
+    CLI_KEY_ID,
+    CLI_SECRET,
     DEMO_SCENARIO,
     READER_ROLE_ARN,
     SOURCE_INSTANCE,
@@ -50,7 +50,7 @@ def scenario() -> dict:
 
 def make_app(cloud, ledger_path: Path, *, config: dict | None = None, policy: RetryPolicy = FAST) -> App:
     cfg = parse_config(config or config_doc(ledger_path))
-    session = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
+    session = CloudSession.from_keys(CLI_KEY_ID, CLI_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
                                      policy=policy, clock=cloud.world.clock, region=SOURCE_REGION)
     return App(cfg, session, open_ledger(cfg.ledger, session), clock=cloud.world.clock)
 
@@ -89,6 +89,6 @@ def cli_config(cloud, tmp_path: Path, monkeypatch) -> Path:
     cfg = tmp_path / "acrsync.yaml"
     cfg.write_text(json.dumps(config_doc(tmp_path / "ledger.db")))
     monkeypatch.setenv("ACRSYNC_ENDPOINT", cloud.url)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", A_KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", A_SECRET)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", CLI_KEY_ID)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", CLI_SECRET)
     return cfg

@@ -6,7 +6,7 @@ import pytest
 
 from acrsync.cloud import CloudError
 from acrsync.model import SyncTask
-from tests.localcloud.conftest import (
+from tests.demo_world import (
     ACCOUNT_B,
     SOURCE_INSTANCE,
     SOURCE_REGION,

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from acrsync.cloud import AccessDenied, CloudError, NotFound
-from tests.localcloud.conftest import (
-    A_KEY_ID,
+from tests.demo_world import (
     ACCOUNT_A,
     ACCOUNT_B,
+    CLI_KEY_ID,
     READER_ROLE,
     READER_ROLE_ARN,
     SYNC_POLICY,
@@ -57,7 +57,7 @@ def test_the_assumed_role_is_cached_across_adapters(session):
     session.ram(role_arn=READER_ROLE_ARN).get_role(READER_ROLE)
     assert session.calls["sts:AssumeRole"] == 1
     assert session.calls["ram:GetRole"] == 2
-    assert session.credentials(READER_ROLE_ARN).access_key_id != A_KEY_ID
+    assert session.credentials(READER_ROLE_ARN).access_key_id != CLI_KEY_ID
 
 
 def test_the_role_is_assumed_again_15_minutes_before_expiry(session, cloud):

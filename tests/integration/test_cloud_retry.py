@@ -13,20 +13,22 @@ from acrsync.cloud import (
     BudgetExhausted,
     CloudError,
     CloudSession,
+    CredentialsInvalid,
     NetworkError,
     RetryPolicy,
     ServerError,
     Throttled,
     Timeouts,
+    Unreachable,
 )
-from tests.localcloud.conftest import A_KEY_ID, A_SECRET, SOURCE_INSTANCE, SOURCE_REGION, TARGET_INSTANCE
+from tests.demo_world import CLI_KEY_ID, CLI_SECRET, SOURCE_INSTANCE, SOURCE_REGION, TARGET_INSTANCE
 
 
 def test_a_wrong_secret_fails_once_with_signature_does_not_match(make_session):
-    s = make_session(A_KEY_ID, "made-up-wrong-secret")
+    s = make_session(CLI_KEY_ID, "made-up-wrong-secret")
     with pytest.raises(CloudError) as e:
         s.acr(SOURCE_REGION).get_instance(SOURCE_INSTANCE)
-    assert type(e.value) is CloudError and e.value.code == "SignatureDoesNotMatch"
+    assert type(e.value) is CredentialsInvalid and e.value.code == "SignatureDoesNotMatch"
     assert e.value.request_id and e.value.http_status == 400
     assert s.calls["cr:GetInstance"] == 1
 
@@ -41,7 +43,7 @@ def test_throttled_twice_then_success_on_the_third_attempt(session, cloud, caplo
     assert [(r.action, r.code, r.attempt) for r in retries] == [
         ("cr:GetInstance", "Throttling.User", 1), ("cr:GetInstance", "Throttling.User", 2)]
     assert all(r.levelno == logging.INFO and r.delay >= 0 for r in retries)
-    assert A_SECRET not in caplog.text
+    assert CLI_SECRET not in caplog.text
 
 
 def test_server_errors_are_retried(session, cloud):
@@ -91,15 +93,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_connection_refused_is_a_retried_network_error():
+def test_connection_refused_is_retried_once_briefly_and_names_the_endpoint():
     # made-up keys: nothing listens on the port
+    port = free_port()
     s = CloudSession.from_keys("LTAIdemoNoServer", "made-up-secret", region=SOURCE_REGION,
-                               env={"ACRSYNC_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
-                               policy=RetryPolicy(max_attempts=3, base=0.01, cap=0.02))
-    with pytest.raises(NetworkError) as e:
+                               env={"ACRSYNC_ENDPOINT": f"http://127.0.0.1:{port}"},
+                               policy=RetryPolicy(max_attempts=5, base=0.01, cap=0.02))
+    with pytest.raises(Unreachable) as e:
         s.acr(SOURCE_REGION).get_instance(SOURCE_INSTANCE)
-    assert not e.value.maybe_applied
-    assert s.calls["cr:GetInstance"] == 3
+    assert isinstance(e.value, NetworkError) and not e.value.maybe_applied
+    assert e.value.endpoint == f"127.0.0.1:{port}"
+    assert s.calls["cr:GetInstance"] == s.policy.unreachable_attempts == 2
 
 
 def test_a_read_timeout_on_create_repo_sync_task_is_not_repeated(make_session, session, cloud):

@@ -21,13 +21,13 @@ from typer.testing import CliRunner
 from acrsync.cli import app
 from acrsync.cloud.clients import CloudSession
 from localcloud.server import LocalCloud
-from tests.localcloud.conftest import (
-    A_KEY_ID,
-    A_SECRET,
+from tests.demo_world import (
     ACCOUNT_A,
     ACCOUNT_B,
     B_KEY_ID,
     B_SECRET,
+    CLI_KEY_ID,
+    CLI_SECRET,
     DEMO_SCENARIO,
     READER_ROLE,
     READER_ROLE_ARN,
@@ -220,7 +220,7 @@ def _env(cloud: LocalCloud, config: Path, key_id: str, secret: str) -> dict[str,
 
 def verify(cloud, config):
     """`grants verify -o json` as account A (the functions' view): (exit code, codes)."""
-    r = CliRunner().invoke(app, ["grants", "verify", "-o", "json"], env=_env(cloud, config, A_KEY_ID, A_SECRET))
+    r = CliRunner().invoke(app, ["grants", "verify", "-o", "json"], env=_env(cloud, config, CLI_KEY_ID, CLI_SECRET))
     assert r.exit_code in (0, 1), r.output
     out = json.loads(r.stdout)
     return r.exit_code, [f["code"] for f in out["targets"]["beijing"]]
@@ -240,7 +240,7 @@ def writes(cloud) -> dict[str, int]:
 
 def sync_task_status(cloud) -> str:
     """Localcloud's own verdict: a cross-account manual sync of team-a/api:1.1 into the target."""
-    acr = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url}).acr(SOURCE_REGION)
+    acr = CloudSession.from_keys(CLI_KEY_ID, CLI_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url}).acr(SOURCE_REGION)
     repo = acr.get_repository(SOURCE_INSTANCE, "team-a", "api")
     task = acr.create_repo_sync_task(SOURCE_INSTANCE, repo.repo_id, "1.1", target_region=TARGET_REGION,
                                      target_instance_id=TARGET_INSTANCE, target_namespace="team-a",
@@ -398,7 +398,7 @@ def test_unproven_grants_and_a_standard_target_fail_verify(start, config_file, c
 def test_a_reader_role_that_cannot_be_assumed_says_only_that(start, config_file, case):
     cloud = start(BROKEN[case][0])
     r = CliRunner().invoke(app, ["grants", "verify", "-o", "json"],
-                           env=_env(cloud, config_file, A_KEY_ID, A_SECRET))
+                           env=_env(cloud, config_file, CLI_KEY_ID, CLI_SECRET))
     assert r.exit_code == 1, r.output
     (only,) = json.loads(r.stdout)["targets"]["beijing"]
     assert only["code"] == "READER_ROLE_CANNOT_READ" and "cannot be assumed" in only["message"]
@@ -408,18 +408,18 @@ def test_a_reader_role_that_cannot_be_assumed_says_only_that(start, config_file,
 
 def test_reader_findings_name_the_missing_permission(start, config_file):
     cloud = start(reader_lacks_list_policies)
-    r = CliRunner().invoke(app, ["grants", "verify"], env=_env(cloud, config_file, A_KEY_ID, A_SECRET))
+    r = CliRunner().invoke(app, ["grants", "verify"], env=_env(cloud, config_file, CLI_KEY_ID, CLI_SECRET))
     assert r.exit_code == 1
     assert "lacks ram:ListPoliciesForRole" in r.stdout and "READER_ROLE_CANNOT_READ" in r.stdout
     cloud2 = start(reader_not_trusted)
-    r2 = CliRunner().invoke(app, ["grants", "verify"], env=_env(cloud2, config_file, A_KEY_ID, A_SECRET))
+    r2 = CliRunner().invoke(app, ["grants", "verify"], env=_env(cloud2, config_file, CLI_KEY_ID, CLI_SECRET))
     assert r2.exit_code == 1 and "cannot be assumed" in r2.stdout
 
 
 def test_apply_refuses_credentials_of_another_account(start, config_file):
     cloud = start(role_missing)
     r = CliRunner().invoke(app, ["grants", "apply", "--target", "beijing", "--yes"],
-                           env=_env(cloud, config_file, A_KEY_ID, A_SECRET))
+                           env=_env(cloud, config_file, CLI_KEY_ID, CLI_SECRET))
     assert r.exit_code == 2 and f"account {ACCOUNT_A}" in r.output and writes(cloud) == {}
 
 

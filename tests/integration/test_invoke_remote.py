@@ -13,16 +13,16 @@ from typer.testing import CliRunner
 from acrsync.cli import app
 from acrsync.cloud import CloudError
 from localcloud.fc.models import backend_of
-from tests.integration.e2e import config_doc, scenario, tasks_for
-from tests.localcloud.conftest import (
-    A_KEY_ID,
-    A_SECRET,
+from tests.demo_world import (
     ACCOUNT_A,
+    CLI_KEY_ID,
+    CLI_SECRET,
     FC_ROLE_ARN,
     ROOT,
     SOURCE_INSTANCE,
     TARGET_INSTANCE,
 )
+from tests.integration.e2e import config_doc, scenario, tasks_for
 
 EVENT = ROOT / "events" / "push_cloudevent.json"
 FIXTURES = ROOT / "tests" / "localcloud" / "fc_fixtures" / "basic"
@@ -45,15 +45,15 @@ def remote(cloud_factory, tmp_path):
 
 
 def run_cli(cloud, *args: str):
-    env = {"ACRSYNC_ENDPOINT": cloud.url, "ALIBABA_CLOUD_ACCESS_KEY_ID": A_KEY_ID,
-           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": A_SECRET, "ALIBABA_CLOUD_SECURITY_TOKEN": None,
+    env = {"ACRSYNC_ENDPOINT": cloud.url, "ALIBABA_CLOUD_ACCESS_KEY_ID": CLI_KEY_ID,
+           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CLI_SECRET, "ALIBABA_CLOUD_SECURITY_TOKEN": None,
            "ALIBABA_CLOUD_REGION_ID": None, "FC_REGION": None, "ACRSYNC_CONFIG": None}
     return CliRunner().invoke(app, ["invoke", *args], env=env)
 
 
 def test_invoke_remote_runs_the_deployed_on_push_which_creates_the_sync_task(remote):
     cloud, config = remote
-    result = run_cli(cloud, "on_push", "--event", str(EVENT), "--remote", "--config", str(config))
+    result = run_cli(cloud, "on_push", "--event", str(EVENT), "--remote", "--config", str(config), "-o", "json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["targets"]["beijing"]["created"] == 1

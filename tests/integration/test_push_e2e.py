@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acrsync.records import Status
+from tests.demo_world import DEMO_SCENARIO, SYNC_ROLE
 from tests.integration.e2e import (
     cli_config,
     fc_context,
@@ -20,7 +21,6 @@ from tests.integration.e2e import (
     scenario,
     tasks_for,
 )
-from tests.localcloud.conftest import DEMO_SCENARIO, SYNC_ROLE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,7 +212,7 @@ def test_sample_event_through_the_cli(cloud, tmp_path, monkeypatch):
     cfg = cli_config(cloud, tmp_path, monkeypatch)
     cloud.push("cri-demosource01", "team-a", "api", "v1.2.3")
     result = CliRunner().invoke(cli, ["invoke", "on_push", "--event", str(ROOT / "events" / "push_cloudevent.json"),
-                                      "--config", str(cfg)])
+                                      "--config", str(cfg), "-o", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["targets"]["beijing"]["created"] == 1
 

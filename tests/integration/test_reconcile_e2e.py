@@ -213,8 +213,8 @@ def test_covered_record_gets_its_rule_task_attached(app, cloud):
 
 
 def test_grant_failure_blocks_then_unblocks_after_the_fix(cloud_factory, tmp_path):
+    from tests.demo_world import SYNC_ROLE
     from tests.integration.e2e import scenario
-    from tests.localcloud.conftest import SYNC_ROLE
 
     doc = scenario()
     b = next(a for a in doc["accounts"] if a["id"] == "2222222222222222")
@@ -228,7 +228,7 @@ def test_grant_failure_blocks_then_unblocks_after_the_fix(cloud_factory, tmp_pat
     # the administrator of account B creates the role (as `acrsync grants apply` would)
     from acrsync.cloud import CloudSession
     from acrsync.grants import execute, plan
-    from tests.localcloud.conftest import B_KEY_ID, B_SECRET
+    from tests.demo_world import B_KEY_ID, B_SECRET
 
     admin = CloudSession.from_keys(B_KEY_ID, B_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
                                    clock=cloud.world.clock).ram()
@@ -290,7 +290,7 @@ def test_reconcile_cli_once_and_dry_run(cloud, tmp_path, monkeypatch):
     app = make_app(cloud, tmp_path / "ledger.db")
     app.handle_on_push(push_event(cloud, "team-a", "web", "v11.0.0"), fc_context())
     cloud.advance(10)
-    dry = CliRunner().invoke(cli, ["reconcile", "--dry-run", "--config", str(cfg)])
+    dry = CliRunner().invoke(cli, ["reconcile", "--dry-run", "-o", "json", "--config", str(cfg)])
     assert dry.exit_code == 0, dry.output
     assert json.loads(dry.output)["planned"]
     assert record(app, "web", "v11.0.0").status is Status.PENDING

@@ -11,7 +11,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from darabonba.exceptions import UnretryableException
 
 from localcloud.faults import ERROR, THROTTLE, FaultRule, Faults
-from tests.localcloud.conftest import B_KEY_ID, B_SECRET, SYNC_ROLE, make_sdk_config
+from tests.demo_world import B_KEY_ID, B_SECRET, SYNC_ROLE, make_sdk_config
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from localcloud import authz
 from localcloud.clock import Clock, iso, parse_iso
 from localcloud.scenario import ScenarioError, build_world, parse
 from localcloud.service import Caller, RequestContext, ServiceError
-from tests.localcloud.conftest import ACCOUNT_A, ACCOUNT_B, DEMO_SCENARIO, START_TIME, SYNC_ROLE
+from tests.demo_world import ACCOUNT_A, ACCOUNT_B, DEMO_SCENARIO, START_TIME, SYNC_ROLE
 
 DEMO = yaml.safe_load(DEMO_SCENARIO.read_text())
 
@@ -34,7 +34,9 @@ def test_demo_world():
     role = world.accounts[ACCOUNT_B].roles[SYNC_ROLE]
     assert role.attached == [("acr-cross-account-sync-from-a", "Custom")]
     fc = world.accounts[ACCOUNT_A].roles["acrsync-fc"]
-    assert fc.attached == [("acrsync-fc-access", "Custom"), ("AliyunOTSFullAccess", "System")]
+    assert fc.attached == [("acrsync-access", "Custom")]
+    cli_user = world.accounts[ACCOUNT_A].users["acrsync-cli"]            # the CLI's RAM user: never a root key
+    assert cli_user["policies"] == ["acrsync-access", "acrsync-cli-access"]
     web = world.instances["cri-demosource01"].namespaces["team-a"].repos["web"]
     assert web.repo_id.startswith("crr-") and web.tags["v1.0.0"].digest == "1a" * 32
     assert len(web.tags["latest"].digest) == 64

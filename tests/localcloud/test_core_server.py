@@ -21,7 +21,7 @@ from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from localcloud.clock import parse_iso
-from tests.localcloud.conftest import (
+from tests.demo_world import (
     A_KEY_ID,
     A_SECRET,
     B_KEY_ID,

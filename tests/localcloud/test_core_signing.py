@@ -12,7 +12,7 @@ from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from localcloud import signing
-from tests.localcloud.conftest import (
+from tests.demo_world import (
     A_KEY_ID,
     A_OPERATOR_KEY_ID,
     A_OPERATOR_SECRET,
@@ -20,6 +20,8 @@ from tests.localcloud.conftest import (
     ACCOUNT_A,
     B_KEY_ID,
     B_SECRET,
+    CLI_KEY_ID,
+    CLI_SECRET,
     make_sdk_config,
 )
 
@@ -99,7 +101,7 @@ def test_security_token_with_a_long_term_key_is_malformed(cloud):
 
 
 def test_sts_credentials_need_their_own_token(cloud):
-    creds = sts(cloud, A_KEY_ID, A_SECRET).assume_role(sts_models.AssumeRoleRequest(
+    creds = sts(cloud, CLI_KEY_ID, CLI_SECRET).assume_role(sts_models.AssumeRoleRequest(
         role_arn="acs:ram::2222222222222222:role/acrsync-reader", role_session_name="sig-test")).body.credentials
     with pytest.raises(ClientException) as err:
         sts(cloud, creds.access_key_id, creds.access_key_secret, "CAISwrong").get_caller_identity()

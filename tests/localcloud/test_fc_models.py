@@ -11,7 +11,7 @@ import yaml
 from localcloud.fc.models import backend_of, matches, pattern_problems
 from localcloud.scenario import ScenarioError
 from localcloud.server import LocalCloud
-from tests.localcloud.conftest import ACCOUNT_A, ACCOUNT_B, DEMO_SCENARIO, FC_ROLE_ARN
+from tests.demo_world import ACCOUNT_A, ACCOUNT_B, DEMO_SCENARIO, FC_ROLE_ARN
 
 FIXTURES = Path(__file__).parent / "fc_fixtures" / "basic"
 PUSH = {"source": "acs.cr", "type": "cr:Artifact:PushCompleted", "aliyunaccountid": ACCOUNT_A,

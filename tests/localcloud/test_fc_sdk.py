@@ -17,7 +17,7 @@ from alibabacloud_fc20230330.client import Client as FcClient
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from darabonba.runtime import RuntimeOptions
 
-from tests.localcloud.conftest import (
+from tests.demo_world import (
     A_KEY_ID,
     A_OPERATOR_KEY_ID,
     A_OPERATOR_SECRET,

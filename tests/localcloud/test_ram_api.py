@@ -8,11 +8,9 @@ import json
 import pytest
 from alibabacloud_ram20150501 import models as m
 from alibabacloud_ram20150501.client import Client as RamClient
-from alibabacloud_sts20150401 import models as sts_models
-from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from tests.localcloud.conftest import (
+from tests.demo_world import (
     A_KEY_ID,
     A_OPERATOR_KEY_ID,
     A_OPERATOR_SECRET,
@@ -20,10 +18,10 @@ from tests.localcloud.conftest import (
     ACCOUNT_B,
     B_KEY_ID,
     B_SECRET,
-    FC_ROLE_ARN,
     START_TIME,
     SYNC_POLICY,
     SYNC_ROLE,
+    fc_role_credentials,
     make_sdk_config,
 )
 
@@ -208,9 +206,8 @@ def test_each_account_sees_only_its_own_roles(cloud):
 
 
 def test_role_without_ram_permission_gets_no_permission(cloud):
-    creds = StsClient(make_sdk_config(cloud, A_KEY_ID, A_SECRET)).assume_role(sts_models.AssumeRoleRequest(
-        role_arn=FC_ROLE_ARN, role_session_name="fc")).body.credentials
-    ram = RamClient(make_sdk_config(cloud, creds.access_key_id, creds.access_key_secret, creds.security_token))
+    creds = fc_role_credentials(cloud)          # acrsync-fc holds no RAM permission
+    ram = RamClient(make_sdk_config(cloud, creds.access_key_id, creds.secret, creds.token))
     err = error_of(lambda: ram.get_role(m.GetRoleRequest(role_name="acrsync-fc")))
     assert (err.code, err.status_code) == ("NoPermission", 403)
     assert err.data["AccessDeniedDetail"]["NoPermissionType"] == "ImplicitDeny"

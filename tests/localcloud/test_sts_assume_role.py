@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_sts20150401 import models as sts_models
@@ -12,7 +13,7 @@ from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from localcloud.clock import parse_iso
-from tests.localcloud.conftest import (
+from tests.demo_world import (
     A_KEY_ID,
     A_OPERATOR_KEY_ID,
     A_OPERATOR_SECRET,
@@ -20,16 +21,19 @@ from tests.localcloud.conftest import (
     ACCOUNT_B,
     B_KEY_ID,
     B_SECRET,
+    CLI_KEY_ID,
+    CLI_SECRET,
     DEMO_SCENARIO,
     FC_ROLE_ARN,
     READER_ROLE_ARN,
     START_TIME,
     SYNC_ROLE,
+    fc_role_credentials,
     make_sdk_config,
 )
 
 
-def assume(cloud, key_id=A_KEY_ID, secret=A_SECRET, role_arn=READER_ROLE_ARN, **kw):
+def assume(cloud, key_id=CLI_KEY_ID, secret=CLI_SECRET, role_arn=READER_ROLE_ARN, **kw):
     client = StsClient(make_sdk_config(cloud, key_id, secret))
     return client.assume_role(sts_models.AssumeRoleRequest(role_arn=role_arn, role_session_name="acrsync",
                                                            **kw)).body
@@ -53,12 +57,26 @@ def test_cross_account_assume_role_and_use_the_credentials(cloud):
     assert role.arn == f"acs:ram::{ACCOUNT_B}:role/{SYNC_ROLE}"
 
 
-def test_trust_policy_refuses_another_account(cloud):
-    # acrsync-fc (account A) trusts fc.aliyuncs.com and A's root only: B's root has no way in.
+def test_trust_policy_refuses_an_identity_it_does_not_name(cloud):
+    # acrsync-fc (account A) trusts fc.aliyuncs.com only: even account A's own RAM user has no way in.
     with pytest.raises(ClientException) as err:
-        assume(cloud, B_KEY_ID, B_SECRET, FC_ROLE_ARN)
+        assume(cloud, role_arn=FC_ROLE_ARN)
     assert (err.value.code, err.value.status_code) == ("NoPermission", 403)
     assert "authorized by RAM" in err.value.message
+
+
+@pytest.mark.parametrize(("key_id", "secret", "role_arn"), [
+    (A_KEY_ID, A_SECRET, READER_ROLE_ARN),                             # another account's role that trusts A
+    (A_KEY_ID, A_SECRET, FC_ROLE_ARN),                                 # its own account's role
+    (B_KEY_ID, B_SECRET, f"acs:ram::{ACCOUNT_B}:role/{SYNC_ROLE}"),
+])
+def test_root_keys_may_not_assume_any_role(cloud, key_id, secret, role_arn):
+    # https://www.alibabacloud.com/help/doc-detail/42775.htm: "Roles may not be assumed by root accounts."
+    with pytest.raises(ClientException) as err:
+        assume(cloud, key_id, secret, role_arn)
+    assert (err.value.code, err.value.status_code) == ("NoPermission", 403)
+    assert "Roles may not be assumed by root accounts." in err.value.message
+    assert cloud.stats()["AssumeRole"] == 1
 
 
 def test_caller_needs_its_own_sts_permission(cloud):
@@ -69,13 +87,10 @@ def test_caller_needs_its_own_sts_permission(cloud):
     assert err.value.data["AccessDeniedDetail"]["AuthAction"] == "sts:AssumeRole"
 
 
-def test_same_account_root_may_assume_its_own_role(cloud):
-    assert assume(cloud, B_KEY_ID, B_SECRET, f"acs:ram::{ACCOUNT_B}:role/{SYNC_ROLE}").credentials.access_key_id
-
-
 def test_role_chaining_from_the_functions_role(cloud):
-    fc = assume(cloud, role_arn=FC_ROLE_ARN).credentials
-    client = StsClient(make_sdk_config(cloud, fc.access_key_id, fc.access_key_secret, fc.security_token))
+    # The keys Function Compute hands the functions (the role trusts fc.aliyuncs.com) assume the reader role.
+    fc = fc_role_credentials(cloud)
+    client = StsClient(make_sdk_config(cloud, fc.access_key_id, fc.secret, fc.token))
     reader = client.assume_role(sts_models.AssumeRoleRequest(role_arn=READER_ROLE_ARN,
                                                              role_session_name="chained")).body
     assert reader.assumed_role_user.arn.endswith("acrsync-reader/chained")
@@ -93,9 +108,18 @@ def test_token_expires_on_the_emulator_clock(cloud):
     assert (err.value.code, err.value.status_code) == ("InvalidSecurityToken.Expired", 400)
 
 
+def test_missing_role_is_not_found_for_a_caller_allowed_to_assume_it(cloud_factory):
+    doc = yaml.safe_load(DEMO_SCENARIO.read_text())
+    doc["accounts"][0]["users"][1]["policies"].append("AliyunSTSAssumeRoleAccess")     # acrsync-cli: any role
+    cloud = cloud_factory(doc)
+    for role_arn in (f"acs:ram::{ACCOUNT_B}:role/no-such-role", "acs:ram::9999999999999999:role/acrsync-reader"):
+        with pytest.raises(ClientException) as err:
+            assume(cloud, role_arn=role_arn)
+        assert (err.value.code, err.value.status_code) == ("EntityNotExist.Role", 404)
+
+
 @pytest.mark.parametrize(("kwargs", "code", "status"), [
-    ({"role_arn": f"acs:ram::{ACCOUNT_B}:role/no-such-role"}, "EntityNotExist.Role", 404),
-    ({"role_arn": "acs:ram::9999999999999999:role/acrsync-reader"}, "EntityNotExist.Role", 404),
+    ({"role_arn": f"acs:ram::{ACCOUNT_B}:role/no-such-role"}, "NoPermission", 403),   # not in acrsync-cli's policy
     ({"role_arn": "arn:aws:iam::1:role/x"}, "InvalidParameter.RoleArn", 400),
     ({"duration_seconds": 899}, "InvalidParameter.DurationSeconds", 400),
     ({"duration_seconds": 3601}, "InvalidParameter.DurationSeconds", 400),
@@ -128,7 +152,7 @@ def test_credentials_library_ram_role_arn_provider(cloud_factory):
 
     cloud = cloud_factory(DEMO_SCENARIO, clock="wall")
     credential = CredClient(CredConfig(
-        type="ram_role_arn", access_key_id=A_KEY_ID, access_key_secret=A_SECRET, role_arn=READER_ROLE_ARN,
+        type="ram_role_arn", access_key_id=CLI_KEY_ID, access_key_secret=CLI_SECRET, role_arn=READER_ROLE_ARN,
         role_session_name="acrsync-reader", role_session_expiration=3600, sts_endpoint=cloud.url,
         policy=json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:*", "Resource": "*"}]}),
     ))

@@ -10,10 +10,12 @@ from darabonba.policy.retry import RetryPolicyContext
 from acrsync.cloud.errors import (
     AccessDenied,
     CloudError,
+    CredentialsInvalid,
     NetworkError,
     NotFound,
     ServerError,
     Throttled,
+    Unreachable,
     from_body,
     from_exception,
 )
@@ -37,12 +39,13 @@ CASES = [
     (sdk_error(ServerException, 500, "SystemError"), ServerError, True),
     (sdk_error(ClientException, 404, "EntityNotExist.Role"), NotFound, False),
     (sdk_error(ClientException, 400, "REPO_NOT_EXIST"), NotFound, False),
-    (sdk_error(ClientException, 404, "InvalidAccessKeyId.NotFound"), CloudError, False),
-    (sdk_error(ClientException, 400, "SignatureDoesNotMatch"), CloudError, False),
+    (sdk_error(ClientException, 404, "InvalidAccessKeyId.NotFound"), CredentialsInvalid, False),
+    (sdk_error(ClientException, 400, "SignatureDoesNotMatch"), CredentialsInvalid, False),
     (sdk_error(ClientException, 403, "NoPermission"), AccessDenied, False),
     (sdk_error(ClientException, 403, "NoPrivilege"), AccessDenied, False),
     (sdk_error(ClientException, 400, "InvalidParameter"), CloudError, False),
-    (unretryable(RetryError("HTTPConnectionPool: Connection refused")), NetworkError, True),
+    (unretryable(RetryError("HTTPConnectionPool: Connection refused")), Unreachable, True),
+    (unretryable(RetryError("HTTPConnectionPool: Read timed out")), NetworkError, True),
     (unretryable(RuntimeError('Failed to parse the value as json format, Value: "<html>502</html>"')),
      ServerError, True),
 ]
@@ -70,7 +73,7 @@ def test_error_fields_and_text_name_what_failed():
     text = str(err)
     for part in ("cr:GetInstance", "SignatureDoesNotMatch", "HTTP 400", "bad sig", "R9"):
         assert part in text
-    assert err.to_dict()["error"] == "CloudError"
+    assert err.to_dict()["error"] == "CredentialsInvalid"
 
 
 def test_read_timeout_may_have_reached_the_service_but_refused_connection_did_not():

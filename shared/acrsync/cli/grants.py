@@ -7,19 +7,28 @@ errors (including apply run with credentials of the wrong account).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from acrsync import policy as P
-from acrsync.cli.common import ConfigOpt, Output, OutputOpt
+from acrsync.cli.common import (
+    EXIT_USAGE,
+    ConfigOpt,
+    EndpointOpt,
+    Output,
+    OutputOpt,
+    ProfileOpt,
+    RegionOpt,
+    cloud_flags,
+)
 from acrsync.cli.common import load as _config
 from acrsync.config import Config, Target
 from acrsync.grants import Finding, execute, fixes, has_errors, plan, session_checker
+from acrsync.grants.findings import Fix
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="check and set up the RAM grant ACR needs in each target account")
 
 
@@ -32,21 +41,6 @@ def _targets(cfg: Config, name: str | None) -> list[Target]:
     except KeyError as e:
         typer.echo(f"--target: {e.args[0]}", err=True)
         raise typer.Exit(2) from None
-
-
-def _session(profile: str | None):
-    """The caller's credentials: a CLI profile when named, else ALIBABA_CLOUD_* keys or the default chain."""
-    from acrsync.cloud.clients import CloudSession, Endpoints
-
-    if not profile:
-        return CloudSession.from_environment()
-    from alibabacloud_credentials.client import Client
-    from alibabacloud_credentials.provider.cli_profile import CLIProfileCredentialsProvider
-
-    from acrsync.cloud.credentials import ChainCredentials
-
-    provider = CLIProfileCredentialsProvider(profile_name=profile)
-    return CloudSession(ChainCredentials(Client(provider=provider)), endpoints=Endpoints.from_env(os.environ))
 
 
 # ---- print ---------------------------------------------------------------------------------------
@@ -110,15 +104,39 @@ def _indent(text: str, n: int) -> str:
     return "\n".join(" " * n + line for line in text.splitlines())
 
 
+def _preflight(session, cfg: Config) -> tuple[Finding, int] | None:
+    """One GetCallerIdentity first: an unreachable cloud or refused keys is one finding, not a cascade."""
+    from acrsync.cloud.probe import Problem, probe
+
+    found = probe(session, cfg.source.region, expected_account=cfg.source.account_id)
+    if found.ok:
+        return None
+    # Not a finding about a target (grants.CODES): the check never started, so it is built here.
+    f = Finding(code=found.problem.value, severity="error", target="all targets",
+                message=f"{found.message}; no check ran", fix=Fix(summary=found.fix))
+    return f, (EXIT_USAGE if found.problem is Problem.CREDENTIALS_INVALID else 1)
+
+
 @app.command()
 def verify(target: str | None = typer.Option(None, "--target", "-t", help="one target (default: all enabled)"),
-           output: Output = OutputOpt, config: Path | None = ConfigOpt,
-           profile: str | None = typer.Option(None, "--profile", help="aliyun CLI profile (default: environment)"),
-           ) -> None:
-    """Check grants and prerequisites of each target; exit 1 when an error finding is found."""
+           output: Output = OutputOpt, config: Path | None = ConfigOpt, profile: str | None = ProfileOpt,
+           region: str | None = RegionOpt, endpoint: str | None = EndpointOpt) -> None:
+    """Check grants and prerequisites of each target; exit 1 when an error finding is found (2 when the
+    keys are missing or refused)."""
+    flags = cloud_flags(profile, region, endpoint)
     cfg = _config(config)
     targets = _targets(cfg, target)
-    check = session_checker(_session(profile), cfg)
+    session = flags.session(region=cfg.source.region)
+    stop = _preflight(session, cfg)
+    if stop is not None:
+        f, code = stop
+        if output is Output.json:
+            typer.echo(json.dumps({"clean": False, "targets": {t.name: [f.model_dump(mode="json")]
+                                                               for t in targets}}, indent=2))
+        else:
+            typer.echo(f"== every target: not checked\n{_render([f])}")
+        raise typer.Exit(code)
+    check = session_checker(session, cfg)
     results: dict[str, list[Finding]] = {t.name: check(t) for t in targets}
     everything = [f for fs in results.values() for f in fs]
     if output is Output.json:
@@ -148,13 +166,14 @@ def apply(target: str = typer.Option(..., "--target", "-t", help="target name fr
           profile: str | None = typer.Option(None, "--profile",
                                              help="aliyun CLI profile of account B's administrator "
                                                   "(default: ALIBABA_CLOUD_* keys or the default chain)"),
-          ) -> None:
+          region: str | None = RegionOpt, endpoint: str | None = EndpointOpt) -> None:
     """Set up the sync role, the reader role and the target namespaces in the target account (idempotent)."""
-    from acrsync.cloud.errors import CloudError
+    from acrsync.cloud.errors import CloudError, is_credentials_problem
 
+    flags = cloud_flags(profile, region, endpoint)
     cfg = _config(config)
     t = _targets(cfg, target)[0]
-    session = _session(profile)
+    session = flags.session(region=t.region)
     try:
         me = session.sts().get_caller_identity()
         if me.account_id != t.account_id:
@@ -166,6 +185,8 @@ def apply(target: str = typer.Option(..., "--target", "-t", help="target name fr
         the_plan = plan(cfg, t, ram, acr, detach_conflicting=detach_conflicting)
         done = execute(the_plan, ram, acr) if yes else []
     except CloudError as e:
+        if is_credentials_problem(e):
+            raise
         typer.echo(f"apply failed: {e}", err=True)
         raise typer.Exit(1) from None
     if output is Output.json:
@@ -181,6 +202,7 @@ def apply(target: str = typer.Option(..., "--target", "-t", help="target name fr
         for st in the_plan.steps:
             fixed = f" (fixes {', '.join(st.fixes)})" if st.fixes else ""
             typer.echo(f"  - {st.kind} {st.changes}{fixed}: {st.why}")
-            typer.echo(f"      $ {st.command}")
+            if not yes:                 # the commands that would do it by hand; once done, they are history
+                typer.echo(f"      $ {st.command}")
     for n in the_plan.notes:
         typer.echo(f"  note: {n}")

@@ -10,15 +10,19 @@ from acrsync.cloud.errors import (
     AccessDenied,
     BudgetExhausted,
     CloudError,
+    CredentialsInvalid,
     NetworkError,
+    NoCredentials,
     NotFound,
     ServerError,
     Throttled,
     UndeclaredOperation,
+    Unreachable,
 )
 from acrsync.cloud.retry import Budget, RetryPolicy
 
 __all__ = [
-    "AccessDenied", "Budget", "BudgetExhausted", "CloudError", "CloudSession", "Creds", "Endpoints",
-    "NetworkError", "NotFound", "RetryPolicy", "ServerError", "Throttled", "Timeouts", "UndeclaredOperation",
+    "AccessDenied", "Budget", "BudgetExhausted", "CloudError", "CloudSession", "Creds", "CredentialsInvalid",
+    "Endpoints", "NetworkError", "NoCredentials", "NotFound", "RetryPolicy", "ServerError", "Throttled", "Timeouts",
+    "UndeclaredOperation", "Unreachable",
 ]

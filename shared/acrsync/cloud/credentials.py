@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from acrsync.clock import SYSTEM, Clock
-from acrsync.cloud.errors import CloudError
+from acrsync.cloud.errors import NoCredentials
 
 ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
@@ -59,11 +59,10 @@ class StaticCredentials:
         return self._creds
 
 
-def _no_credentials(detail: str) -> CloudError:
-    return CloudError(
-        f"no Alibaba Cloud credentials ({detail}); set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} "
-        f"(plus {ENV_SECURITY_TOKEN} for STS keys), or run `aliyun configure` for a CLI profile",
-        service="credentials", action="Resolve", code="NoCredentials")
+def _no_credentials(detail: str) -> NoCredentials:
+    return NoCredentials(
+        f"no Alibaba Cloud credentials ({detail}). Fix: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} "
+        f"(plus {ENV_SECURITY_TOKEN} for STS keys) to a RAM user's AccessKey, or make a profile with `aliyun configure` and pass --profile NAME")
 
 
 class ChainCredentials:
@@ -78,12 +77,59 @@ class ChainCredentials:
 
     def get(self) -> Creds:
         try:
-            m = self._client.get_credential()
+            with _quiet_library():
+                m = self._client.get_credential()
         except Exception as e:       # the chain raises its own CredentialException with the providers tried
-            raise _no_credentials(f"the default credential chain found none: {e}") from e
+            raise _no_credentials("the default chain of environment, aliyun CLI profile, profile file and ECS "
+                                  "metadata found none") from e
         if not m.access_key_id or not m.access_key_secret:
             raise _no_credentials("the default credential chain returned empty keys")
         return Creds(m.access_key_id, m.access_key_secret, m.security_token or None)
+
+
+class ProfileCredentials:
+    """One named profile of the aliyun CLI's config (~/.aliyun/config.json), as ``--profile`` names it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._chain: ChainCredentials | None = None
+
+    def get(self) -> Creds:
+        if self._chain is None:
+            from alibabacloud_credentials.client import Client
+            from alibabacloud_credentials.provider.cli_profile import CLIProfileCredentialsProvider
+
+            self._chain = ChainCredentials(Client(provider=CLIProfileCredentialsProvider(profile_name=self.name)))
+        try:
+            return self._chain.get()
+        except NoCredentials as e:
+            raise NoCredentials(
+                f"the aliyun CLI profile {self.name!r} gave no keys ({_first_line(e.__cause__ or e)}); "
+                "list the profiles with `aliyun configure list`, or drop --profile to use "
+                f"{ENV_ACCESS_KEY_ID}/{ENV_ACCESS_KEY_SECRET}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+class _quiet_library:
+    """alibabacloud_credentials logs each failed provider of its chain with a traceback: keep them off the
+    user's terminal (the one error that results says what to do)."""
+
+    NAMES = ("credentials", "alibabacloud_credentials")      # the library logs as 'credentials'
+
+    def __enter__(self) -> None:
+        import logging
+
+        self._saved = [(lg, lg.disabled) for lg in map(logging.getLogger, self.NAMES)]
+        for lg, _ in self._saved:
+            lg.disabled = True
+
+    def __exit__(self, *exc: object) -> None:
+        for lg, was in self._saved:
+            lg.disabled = was
 
 
 def from_env(env: Mapping[str, str]) -> Creds | None:

@@ -24,6 +24,15 @@ _ACCESS_DENIED_CODES = frozenset({
 _CREDENTIAL_CODE_PREFIXES = ("INVALIDACCESSKEYID", "INVALIDSECURITYTOKEN", "SIGNATURE", "INVALIDAPIKEY")
 _NOT_FOUND = re.compile(r"NOT_?EXISTS?|NOT_?FOUND|NOSUCH", re.IGNORECASE)
 _READ_TIMEOUT = re.compile(r"read ?timed? ?out|readtimeout|timed out", re.IGNORECASE)
+# No connection was ever made (refused, no such host, no route, connect timeout): the request cannot have
+# reached the service, and repeating it soon rarely helps.
+_UNREACHABLE = re.compile(
+    r"connection refused|errno 111|errno 61|name or service not known|nodename nor servname|"
+    r"temporary failure in name resolution|getaddrinfo failed|no address associated|name resolution|"
+    r"no route to host|network is unreachable|connecttimeout|connect timeout|"
+    r"failed to establish a new connection", re.IGNORECASE)
+_READ_ONLY_TIMEOUT = re.compile(r"read ?timed ?out|readtimeout", re.IGNORECASE)
+_HOST_PORT = re.compile(r"host='([^']+)', port=(\d+)")
 
 
 class CloudError(AcrsyncError):
@@ -90,6 +99,39 @@ class NetworkError(CloudError):
         super().__init__(message, **kw)
 
 
+class Unreachable(NetworkError):
+    """No connection could be made to ``endpoint`` (refused, DNS failure, no route): retried briefly only."""
+
+    def __init__(self, message: str = "", *, endpoint: str | None = None, **kw: Any):
+        self.endpoint = endpoint
+        super().__init__(message, maybe_applied=False, **kw)
+
+
+class NoCredentials(CloudError):
+    """No keys were found (nothing in the environment, no such CLI profile): a configuration error."""
+
+    def __init__(self, message: str = "", **kw: Any):
+        kw.setdefault("service", "credentials")
+        kw.setdefault("action", "Resolve")
+        kw.setdefault("code", "NoCredentials")
+        super().__init__(message, **kw)
+
+
+class CredentialsInvalid(CloudError):
+    """The service refused the caller's keys themselves (unknown AccessKeyId, bad signature, expired token).
+
+    ``access_key_id`` names the key when the caller knows it; the fix is in the config, not the cloud.
+    """
+
+    access_key_id: str | None = None
+
+
+def is_credentials_problem(err: BaseException) -> bool:
+    """Missing or refused keys: a configuration error for a user, not a finding about the cloud."""
+    return isinstance(err, (NoCredentials, CredentialsInvalid)) or (
+        isinstance(err, CloudError) and err.code == "NoCredentials")
+
+
 class AccessDenied(CloudError):
     """The caller lacks a RAM permission; `acrsync permissions` prints the policy it needs."""
 
@@ -145,7 +187,7 @@ def classify(code: str | None, http_status: int | None, message: str = "", *, se
     if http_status is not None and http_status >= 500 and http_status != 501:
         return ServerError(message, **kw)       # 501: the API is not implemented there; retrying cannot help
     if code and _is_credential_code(code):
-        return CloudError(message, **kw)
+        return CredentialsInvalid(message, **kw)
     if _is_access_denied_code(code) or http_status == 403:
         return AccessDenied(message, **kw)
     if _is_not_found_code(code) or (http_status == 404 and not code):
@@ -177,6 +219,10 @@ def _request_id(exc: Any) -> str | None:
 
 def _network(inner: BaseException, *, service: str, action: str) -> NetworkError:
     text = f"{type(inner).__name__}: {getattr(inner, 'message', None) or inner}"
+    if _UNREACHABLE.search(text) and not _READ_ONLY_TIMEOUT.search(text):
+        hp = _HOST_PORT.search(text)
+        return Unreachable(text, endpoint=f"{hp.group(1)}:{hp.group(2)}" if hp else None, service=service,
+                           action=action, code="Unreachable")
     return NetworkError(text, maybe_applied=bool(_READ_TIMEOUT.search(text)), service=service,
                         action=action, code="NetworkError")
 

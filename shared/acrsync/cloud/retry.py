@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from acrsync.clock import SYSTEM, Clock
-from acrsync.cloud.errors import BudgetExhausted, CloudError, NetworkError, Throttled
+from acrsync.cloud.errors import BudgetExhausted, CloudError, NetworkError, Throttled, Unreachable
 
 T = TypeVar("T")
 
@@ -70,6 +70,10 @@ class RetryPolicy:
     base: float = 0.25          # first window, seconds
     cap: float = 8.0            # largest window, seconds
     min_attempt: float = 0.5    # an attempt needs at least this much budget to be worth starting
+    # Nothing answered at all (connection refused, DNS failure): a short blip is worth one quick retry,
+    # a closed port or a wrong host is not worth a minute of back-off before the user hears of it.
+    unreachable_attempts: int = 2
+    unreachable_cap: float = 0.5
 
 
 def backoff_window(attempt: int, policy: RetryPolicy) -> float:
@@ -80,6 +84,8 @@ def backoff_window(attempt: int, policy: RetryPolicy) -> float:
 def retry_delay(error: CloudError, attempt: int, policy: RetryPolicy, rand: float) -> float:
     """Full jitter over the window; never shorter than the service's retry-after hint."""
     delay = rand * backoff_window(attempt, policy)
+    if isinstance(error, Unreachable):
+        return min(delay, policy.unreachable_cap)
     if isinstance(error, Throttled) and error.retry_after:
         delay = max(delay, error.retry_after)
     return delay
@@ -113,7 +119,8 @@ def call_with_retry(attempt: Callable[[float], T], *, budget: Budget | None = No
         try:
             return attempt(remaining)
         except CloudError as err:
-            if not should_retry(err, idempotent=idempotent) or n >= policy.max_attempts:
+            limit = policy.unreachable_attempts if isinstance(err, Unreachable) else policy.max_attempts
+            if not should_retry(err, idempotent=idempotent) or n >= min(limit, policy.max_attempts):
                 raise
             delay = retry_delay(err, n, policy, rand())
             left = budget.remaining()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from acrsync.grants.findings import CODES as GRANT_CODES
-from acrsync.grants.findings import Evidence, Fix, Severity
+from acrsync.grants.findings import UNPROVEN_CODES, Evidence, Fix, Severity
 from acrsync.grants.findings import Finding as GrantFinding
 
 # code -> default severity (docs/compliance.md explains each).
@@ -18,6 +18,7 @@ CODES: dict[str, Severity] = {
     "DIGEST_DIFFERS": "error",               # same tag, another digest on the target
     "RULE_NOT_REPLICATING": "error",         # a sync rule covers tags the target still lacks
     "IN_FLIGHT": "info",                     # an open ledger record or task is bringing it
+    "UNKNOWN_STATUS": "warning",             # its task reports a status acrsync does not know (treated as running)
     "EXTRA_TAGS": "info",                    # tags only the target has (acrsync never deletes)
     "TARGET_DISABLED": "info",               # enabled: false, so nothing is replicated to it
     "TARGET_UNREADABLE": "error",            # the target (or a repository on it) could not be listed
@@ -46,6 +47,11 @@ class Finding(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     fix: Fix | None = None
     count: int = Field(default=1, description="how many tags or items the finding stands for")
+
+    @property
+    def blocks(self) -> bool:
+        """Keeps the run from compliant: an error, or a grant that holds only under an unknown Condition."""
+        return self.severity == "error" or self.code in UNPROVEN_CODES
 
 
 def finding(code: str, target: str, message: str, *, repo: str | None = None,

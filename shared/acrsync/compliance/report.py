@@ -141,7 +141,7 @@ class ComplianceReport(BaseModel):
 
 
 def verdict_of(findings: list[Finding]) -> Literal["compliant", "findings"]:
-    return "findings" if any(f.severity == "error" for f in findings) else "compliant"
+    return "findings" if any(f.blocks for f in findings) else "compliant"
 
 
 # Tablestore keeps a string column up to 2 MB; stay well below it (the SQLite ledger has no such limit).

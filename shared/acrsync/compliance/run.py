@@ -49,6 +49,7 @@ from acrsync.grants.findings import Evidence, Fix, has_errors
 from acrsync.grants.findings import Finding as GrantFinding
 from acrsync.jsonlog import log_decision
 from acrsync.ledger import Ledger, Record, Status
+from acrsync.lifecycle import Flag, TaskPhase
 from acrsync.model import RepoInfo, SyncRule
 
 log = logging.getLogger("acrsync.compliance")
@@ -56,6 +57,7 @@ log = logging.getLogger("acrsync.compliance")
 SAFETY_SECONDS = 10.0
 CURSOR = "compliance.cursor"
 EVENTS_SINCE = "compliance.events_since"
+UNKNOWN_STATUS = Flag.UNKNOWN_STATUS.value
 IN_FLIGHT_STATUSES = frozenset({Status.QUEUED, Status.PENDING, Status.SYNCHRONIZING})
 
 
@@ -519,6 +521,9 @@ def _ledger_view(records: list[Record]) -> tuple[dict[str, dict[tuple[str, str],
         seen.setdefault(rec.target, set()).add(key)
         if rec.status in IN_FLIGHT_STATUSES and not rec.gave_up:
             what = f"ledger {rec.status.value}" + (f", task {rec.task_id}" if rec.task_id else "")
+            task_status = next((a.status for a in reversed(rec.history) if a.task_id == rec.task_id), None)
+            if rec.task_id and TaskPhase.of(task_status) is TaskPhase.UNKNOWN:
+                what += f" with status {task_status!r} ({UNKNOWN_STATUS})"
             flights.setdefault(rec.target, {})[key] = what
     return flights, seen
 
@@ -584,6 +589,15 @@ def _repo_findings(cfg: Config, repo: RepoInfo, t: Target, tally: Tally) -> list
         out.append(finding("IN_FLIGHT", t.name, f"{c['IN_FLIGHT']} tag(s) of {path} are on their way to {t.name}",
                            repo=path, count=c["IN_FLIGHT"],
                            evidence=[Evidence(source="ledger", detail=_tag_line(d)) for d in ex["IN_FLIGHT"]]))
+    unknown = [d for d in ex.get("IN_FLIGHT", []) if d.in_flight and UNKNOWN_STATUS in d.in_flight]
+    if unknown:
+        out.append(finding(
+            UNKNOWN_STATUS, t.name, f"{len(unknown)} sync task(s) of {path} toward {t.name} report a status acrsync "
+            "does not know; they are treated as still running (never retried) until the stuck rule acts",
+            repo=path, count=len(unknown),
+            evidence=[Evidence(source="ledger", detail=_tag_line(d)) for d in unknown],
+            fix=Fix(summary="look at the task in the ACR console; reconcile flags it stuck after "
+                            "reconcile.stuck_after_seconds (and cancels and retries it with cancel_stuck: true)")))
     if c["EXTRA"]:
         out.append(finding("EXTRA_TAGS", t.name, f"{c['EXTRA']} tag(s) exist only on {t.name} in "
                            f"{t.target_namespace or repo.namespace}/{repo.name} (acrsync never deletes)",

@@ -444,10 +444,11 @@ def _source_edition(config: Config, target: Target, acr: AcrReader) -> list[Find
         why = ("does not exist in this account and region" if gone else
                "cannot be read: the function role lacks cr:GetInstance" if isinstance(e, AccessDenied) else
                f"cannot be read ({e})")
-        return [finding("SOURCE_INSTANCE_UNREADABLE", name,
-                        f"the source instance {src.instance_id} ({src.region}) {why}; check source.instance_id "
-                        "and source.region", evidence=[Evidence(source=f"GetInstance {src.instance_id}",
-                                                                detail=str(e))])]
+        hint = "check source.instance_id and source.region" if isinstance(e, NotFound) else \
+            "check the credentials, the endpoint and the network"      # a key or network problem, not the id
+        return [finding("SOURCE_INSTANCE_UNREADABLE", name, f"the source instance {src.instance_id} "
+                        f"({src.region}) {why}; {hint}", evidence=[Evidence(source=f"GetInstance {src.instance_id}",
+                                                                           detail=str(e))])]
     ev = [Evidence(source=f"GetInstance {src.instance_id}", detail=f"InstanceSpecification={inst.edition}")]
     if inst.edition in SOURCE_EDITIONS:
         return []
