@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import typer
 
-from acrsync.cli import emulator, grants, ledger, ops, permissions
+from acrsync.cli import backfill, emulator, grants, ledger, ops, permissions, rules
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Keep ACR Enterprise Edition images replicated across Alibaba Cloud accounts. "
                        "Exit codes: 0 clean, 1 findings or failures, 2 usage or config errors.")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(grants.app, name="grants")
+app.add_typer(backfill.app, name="backfill")
+app.add_typer(rules.app, name="rules")
 emulator.register(app)
 permissions.register(app)
 ops.register(app)
