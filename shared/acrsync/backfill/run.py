@@ -87,6 +87,20 @@ class Tally:
         with self.lock:
             self.outcomes[outcome] += 1
 
+    reserved: int = 0
+
+    def reserve(self, limit: int | None) -> bool:
+        """Take one of ``limit`` task creations (threads race for the last ones); False when none is left."""
+        with self.lock:
+            if limit is not None and self.reserved >= limit:
+                return False
+            self.reserved += 1
+            return True
+
+    def unreserve(self) -> None:
+        with self.lock:
+            self.reserved -= 1
+
     @property
     def created(self) -> int:
         return self.outcomes.get("created", 0) + self.outcomes.get("adopted", 0)
@@ -229,15 +243,15 @@ class Backfill:
     def one(self, job: Job, repo: RepoInfo, tag: TagInfo, known: dict[str, Record]) -> str:
         if self.stop.is_set():
             raise Resumable("stopped on request; run again with --resume")
-        if job.max_tasks is not None and self.tally.created >= job.max_tasks:
+        if not self.tally.reserve(job.max_tasks):
             raise Resumable(f"--max-tasks {job.max_tasks} reached; run again with --resume for the rest")
         image = ImageRef(instance_id=self.source_id, namespace=repo.namespace, repo=repo.name, tag=tag.tag,
                          digest=tag.digest.removeprefix("sha256:"))
         key = record_key(image, self.target.name)
-        if not self.caps.acquire(key):
-            raise Resumable("stopped on request; run again with --resume")
         outcome = "failed"
         try:
+            if not self.caps.acquire(key):
+                raise Resumable("stopped on request; run again with --resume")
             self.caps.take(1)
             before = sum(self.calls.values())
             rec = known.get(key)
@@ -250,6 +264,7 @@ class Backfill:
         finally:
             if outcome not in ("created", "adopted"):
                 self.caps.release(key)
+                self.tally.unreserve()
         self.tally.count(outcome)
         self.on_image(outcome)
         self._check(outcome, job)

@@ -111,6 +111,9 @@ def backfill(ctx: typer.Context,
         if state.get("status") == "done":
             typer.echo(f"the last backfill of {t.name} ({job.run_id}) is done; nothing to resume")
             raise typer.Exit(0)
+        # --max-tasks limits this invocation; --max-failures, when given, replaces the stored one
+        job = job.model_copy(update={"max_tasks": max_tasks, "max_failures": _max_failures(max_failures)
+                                     if max_failures is not None else job.max_failures})
         yes = True
     else:
         job = Job(run_id=f"bf-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
