@@ -27,6 +27,7 @@ def for_app(app, target: Target, *, budget=None, stop: threading.Event | None = 
                 stop=stop or threading.Event())
     bf = Backfill(deps, target, target_acr, caps, calls=session.calls)
     caps.refresh = bf.refresh
+    session.set_pace("cr", lambda: caps.take(1))     # every ACR call of this process, retries included
     return bf
 
 

@@ -14,10 +14,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
-from acrsync import coverage, scope
+from acrsync import coverage
 from acrsync.config import BackfillConfig, Target
+from acrsync.drift import SourceTag, TagDrift, TagState
 from acrsync.ledger import ImageRef, Record, record_key
-from acrsync.model import RepoInfo, SyncRule, TagInfo
+from acrsync.model import RepoInfo, SyncRule
 
 PAGE_SIZE = 100
 
@@ -28,14 +29,7 @@ class Skip(str, Enum):
     COVERED = "covered by a rule"
     BLOCKED = "blocked by grants"
     KNOWN = "task already made"
-
-
-@dataclass(frozen=True)
-class TagPair:
-    """One source tag and the digest the target holds for it (None: absent)."""
-
-    tag: TagInfo
-    target_digest: str | None
+    DIFFERS = "differs, override off"
 
 
 @dataclass
@@ -45,7 +39,7 @@ class RepoPlan:
     repo_id: str
     in_scope: int = 0
     on_target: int = 0
-    to_create: list[TagInfo] = field(default_factory=list)
+    to_create: list[SourceTag] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     bytes: int = 0
 
@@ -60,52 +54,61 @@ class RepoPlan:
                 "bytes": self.bytes}
 
 
-def _bare(digest: str | None) -> str:
-    return (digest or "").removeprefix("sha256:")
-
-
-def decide(target: Target, repo: RepoInfo, pair: TagPair, *, rules: list[SyncRule], since_ms: int | None,
-           blocked: bool, known: dict[str, Record], instance_id: str) -> Skip | str:
-    """``"on_target"``, ``"create"`` or the reason to skip one source tag."""
-    tag = pair.tag
-    if not scope.in_scope(target, repo.namespace, repo.name, tag.tag):
-        return Skip.EXCLUDED
-    if since_ms is not None and tag.updated_ms and tag.updated_ms < since_ms:
-        return Skip.BEFORE_SINCE
-    if pair.target_digest is not None and _bare(pair.target_digest) == _bare(tag.digest):
+def decide(target: Target, repo: RepoInfo, drift: TagDrift, *, rules: list[SyncRule], since_ms: int | None,
+           blocked: bool) -> Skip | str:
+    """``"on_target"``, ``"create"`` or the reason to skip one classified source tag (drift.py)."""
+    src = drift.source
+    if drift.state is TagState.OK:
         return "on_target"
+    if since_ms is not None and src.pushed_ms and src.pushed_ms < since_ms:
+        return Skip.BEFORE_SINCE
+    if drift.state is TagState.IN_FLIGHT:
+        return Skip.KNOWN
+    if drift.state is TagState.DIGEST_DIFFERS and not drift.overwrites:
+        return Skip.DIFFERS          # a sync task would not replace the target's tag
     # A rule that existed when the image was pushed made its own task; a newer rule never copies it.
-    if coverage.covering_rule(rules, target, repo.namespace, repo.name, tag.tag,
-                              pushed_at_ms=tag.updated_ms or None) is not None:
+    if coverage.covering_rule(rules, target, repo.namespace, repo.name, src.tag,
+                              pushed_at_ms=src.pushed_ms or None) is not None:
         return Skip.COVERED
     if blocked:
         return Skip.BLOCKED
-    image = ImageRef(instance_id=instance_id, namespace=repo.namespace, repo=repo.name, tag=tag.tag,
-                     digest=_bare(tag.digest))
-    rec = known.get(record_key(image, target.name))
-    if rec is not None and rec.task_id is not None:
-        return Skip.KNOWN
     return "create"
 
 
-def plan_page(plan: RepoPlan, target: Target, repo: RepoInfo, pairs: list[TagPair], **ctx) -> list[TagInfo]:
-    """Add one page of tags to ``plan``; return the tags of this page to create."""
+def plan_page(plan: RepoPlan, target: Target, repo: RepoInfo, listed: int, drifts: list[TagDrift],
+              **ctx) -> list[SourceTag]:
+    """Add one classified page (``listed`` source tags, ``drifts`` those in the tag filter) to ``plan``;
+    return the tags of this page to create."""
+    plan.skipped[Skip.EXCLUDED] += listed - len(drifts)
+    if not plan.skipped[Skip.EXCLUDED]:
+        del plan.skipped[Skip.EXCLUDED]
     out = []
-    for pair in pairs:
-        verdict = decide(target, repo, pair, **ctx)
-        if verdict is Skip.EXCLUDED or verdict is Skip.BEFORE_SINCE:
+    for drift in drifts:
+        if drift.state is TagState.EXTRA or drift.source is None:
+            continue
+        verdict = decide(target, repo, drift, **ctx)
+        if verdict is Skip.BEFORE_SINCE:
             plan.skipped[verdict] += 1
             continue
         plan.in_scope += 1
         if verdict == "on_target":
             plan.on_target += 1
         elif verdict == "create":
-            plan.to_create.append(pair.tag)
-            plan.bytes += pair.tag.size
-            out.append(pair.tag)
+            plan.to_create.append(drift.source)
+            plan.bytes += drift.source.size
+            out.append(drift.source)
         else:
             plan.skipped[verdict] += 1
     return out
+
+
+def in_flight_of(known: dict[str, Record], target: str, instance_id: str, namespace: str, repo: str):
+    """drift's ``in_flight(tag, digest)``: the ledger record that already made a task for the image."""
+    def check(tag: str, digest: str) -> str | None:
+        image = ImageRef(instance_id=instance_id, namespace=namespace, repo=repo, tag=tag, digest=digest)
+        rec = known.get(record_key(image, target))
+        return rec.key if rec is not None and rec.task_id is not None else None
+    return check
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from acrsync import lifecycle, scope
+from acrsync import drift, lifecycle, scope
 from acrsync.backfill.caps import CLAIM_SECONDS, Caps, guard_tripped
-from acrsync.backfill.plan import BackfillPlan, RepoPlan, TagPair, estimate, oss_route, plan_page
+from acrsync.backfill.plan import BackfillPlan, RepoPlan, estimate, in_flight_of, oss_route, plan_page
+from acrsync.cloud.acr import more_pages
 from acrsync.cloud.errors import CloudError
 from acrsync.config import Target
+from acrsync.drift import SourceTag, TagDrift, TargetIndex
 from acrsync.errors import AcrsyncError
 from acrsync.jsonlog import log_decision
 from acrsync.ledger import ImageRef, Origin, Record, Status, VersionConflict, record_key
@@ -121,23 +123,16 @@ class Backfill:
         self._streak = 0
         self._streak_lock = threading.Lock()
         self.on_image: Callable[[str], None] = lambda outcome: None
+        self.limiter = drift.QpsLimiter(0)      # pacing is the session's (set_pace), not drift's
 
     @property
     def source_id(self) -> str:
         return self.d.config.source.instance_id
 
-    # ---- reads, each charged to the QPS cap ----------------------------------------------------------
-    def _read(self, fn: Callable, calls: int = 1):
-        self.caps.take(calls)
-        before = sum(self.calls.values())
-        out = fn()
-        self._charge(before, calls)
-        return out
-
-    def _charge(self, before: int, paid: int) -> None:
-        extra = sum(self.calls.values()) - before - paid
-        if extra > 0:          # retries, rule or grant reads: paid after the fact so the cap holds on average
-            self.caps.take(extra)
+    # ---- reads (every ACR call waits for the shared QPS cap: CloudSession.set_pace) -----------------
+    @staticmethod
+    def _read(fn: Callable):
+        return fn()
 
     def repositories(self, globs: list[str]) -> list[RepoInfo]:
         """Source repositories in the target's scope and matching ``globs`` (none: all)."""
@@ -151,30 +146,35 @@ class Backfill:
             out.append(repo)
         return sorted(out, key=lambda r: r.path)
 
-    def target_digests(self, repo: RepoInfo) -> dict[str, str]:
-        """What the target holds for ``repo``: tag -> digest (empty when the repository is missing)."""
+    def target_index(self, repo: RepoInfo) -> TargetIndex:
+        """What the target holds for ``repo`` (drift's index; empty when the repository is missing)."""
         tns, trepo = scope.target_names(self.target, repo.namespace, repo.name)
         info = self._read(lambda: self.target_acr.get_repository(self.target.instance_id, tns, trepo))
-        if info is None:
-            return {}
-        out: dict[str, str] = {}
-        page = 1
-        while True:
-            tags, more = self._read(lambda p=page: self.target_acr.list_repo_tags_page(
-                self.target.instance_id, info.repo_id, p))
-            out.update({t.tag: t.digest for t in tags})
-            if not more:
-                return out
-            page += 1
+        index = TargetIndex()
+        if info is not None:
+            for page in drift.pages(lambda n: self.target_acr.list_repo_tag_page(self.target.instance_id,
+                                                                                  info.repo_id, n), self.limiter):
+                for t in page:
+                    index.add(t.tag, t.digest)
+        return index
 
     def pages(self, repo: RepoInfo, start: int = 1) -> Iterator[tuple[int, list[TagInfo], bool]]:
-        page = start
+        """Source ListRepoTag pages from ``start`` (the checkpoint's cursor): (page, tags, more)."""
+        page, seen = start, (start - 1) * drift.PAGE_SIZE
         while True:
-            tags, more = self._read(lambda p=page: self.d.acr.list_repo_tags_page(self.source_id, repo.repo_id, p))
+            tags, total = self._read(lambda p=page: self.d.acr.list_repo_tag_page(self.source_id, repo.repo_id, p))
+            seen += len(tags)
+            more = more_pages(seen, len(tags), drift.PAGE_SIZE, total if total >= 0 else None)
             yield page, tags, more
             if not more:
                 return
             page += 1
+
+    def classify(self, repo: RepoInfo, tags: list[TagInfo], index: TargetIndex,
+                 known: dict[str, Record]) -> list[TagDrift]:
+        return drift.classify_page(tags, index, tag_regex=self.target.tag_regex, override=self.target.override,
+                                   in_flight=in_flight_of(known, self.target.name, self.source_id,
+                                                          repo.namespace, repo.name))
 
     def grants_finding(self) -> dict | None:
         verdict = self.d.grants.verdict(self.target)
@@ -190,9 +190,8 @@ class Backfill:
         return {r.key: r for r in self.d.ledger.records_for(self.source_id, repo.namespace, repo.name)
                 if r.target == self.target.name}
 
-    def _ctx(self, job: Job, repo: RepoInfo, blocked: bool) -> dict:
-        return {"rules": self.d.rules.rules(self.d.acr), "since_ms": job.since_ms, "blocked": blocked,
-                "known": self._known(repo), "instance_id": self.source_id}
+    def _ctx(self, job: Job, blocked: bool) -> dict:
+        return {"rules": self.d.rules.rules(self.d.acr), "since_ms": job.since_ms, "blocked": blocked}
 
     # ---- plan ----------------------------------------------------------------------------------------
     def plan(self, job: Job, repos: list[RepoInfo] | None = None) -> BackfillPlan:
@@ -204,11 +203,12 @@ class Backfill:
         if finding is None:
             for repo in repos:
                 rp = RepoPlan(repo.namespace, repo.name, repo.repo_id)
-                digests = self.target_digests(repo)
-                ctx = self._ctx(job, repo, blocked=False)
+                index = self.target_index(repo)
+                known = self._known(repo)
+                ctx = self._ctx(job, blocked=False)
                 for _, tags, _ in self.pages(repo):
                     listed += len(tags)
-                    plan_page(rp, self.target, repo, [TagPair(t, digests.get(t.tag)) for t in tags], **ctx)
+                    plan_page(rp, self.target, repo, len(tags), self.classify(repo, tags, index, known), **ctx)
                 plans.append(rp)
         tasks = sum(len(p.to_create) for p in plans)
         est = estimate(tasks, listed, len(plans), self.d.config.backfill)
@@ -227,12 +227,12 @@ class Backfill:
             if ckpt.get("run") == job.run_id and ckpt.get("done"):
                 return ckpt.get("page", 1), True
             start_page = ckpt.get("page", 1) if ckpt.get("run") == job.run_id else 1
-        digests = self.target_digests(repo)
+        index = self.target_index(repo)
         rp = RepoPlan(repo.namespace, repo.name, repo.repo_id)
         for page, tags, more in self.pages(repo, start_page):
-            ctx = self._ctx(job, repo, blocked=False)
-            known = ctx["known"]
-            todo = plan_page(rp, self.target, repo, [TagPair(t, digests.get(t.tag)) for t in tags], **ctx)
+            known = self._known(repo)
+            todo = plan_page(rp, self.target, repo, len(tags), self.classify(repo, tags, index, known),
+                             **self._ctx(job, blocked=False))
             for tag in todo:
                 self.one(job, repo, tag, known)
             self.d.ledger.set_checkpoint(name, json.dumps({"run": job.run_id, "page": page + 1, "done": not more}))
@@ -240,27 +240,24 @@ class Backfill:
                 return page + 1, not more
         return start_page, True
 
-    def one(self, job: Job, repo: RepoInfo, tag: TagInfo, known: dict[str, Record]) -> str:
+    def one(self, job: Job, repo: RepoInfo, tag: SourceTag, known: dict[str, Record]) -> str:
         if self.stop.is_set():
             raise Resumable("stopped on request; run again with --resume")
         if not self.tally.reserve(job.max_tasks):
             raise Resumable(f"--max-tasks {job.max_tasks} reached; run again with --resume for the rest")
         image = ImageRef(instance_id=self.source_id, namespace=repo.namespace, repo=repo.name, tag=tag.tag,
-                         digest=tag.digest.removeprefix("sha256:"))
+                         digest=tag.digest)
         key = record_key(image, self.target.name)
         outcome = "failed"
         try:
             if not self.caps.acquire(key):
                 raise Resumable("stopped on request; run again with --resume")
-            self.caps.take(1)
-            before = sum(self.calls.values())
             rec = known.get(key)
             if rec is not None and rec.task_id is None and rec.status is Status.QUEUED:
                 outcome = self.finish_queued(rec, repo)
             else:
                 outcome = replicate(image, repo.repo_id, self.target, self.d, origin=Origin.BACKFILL,
-                                    pushed_at_ms=tag.updated_ms or None)
-            self._charge(before, 1)
+                                    pushed_at_ms=tag.pushed_ms or None)
         finally:
             if outcome not in ("created", "adopted"):
                 self.caps.release(key)

@@ -234,15 +234,6 @@ class Acr(Adapter):
                 return
             page += 1
 
-    def list_repo_tags_page(self, instance_id: str, repo_id: str, page_no: int,
-                            page_size: int = PAGE_SIZE) -> tuple[list[TagInfo], bool]:
-        """One ListRepoTag page and whether another follows (for callers that checkpoint per page)."""
-        d = self._body("list_repo_tag", request(m.ListRepoTagRequest, InstanceId=instance_id, RepoId=repo_id,
-                                                    PageNo=page_no, PageSize=page_size))
-        items = d.get("Images") or []
-        return [_tag(i) for i in items], _more((page_no - 1) * page_size + len(items), len(items), page_size,
-                                               d.get("TotalCount"))
-
     # ---- sync tasks ------------------------------------------------------------------------------
 
     def create_repo_sync_task(self, instance_id: str, repo_id: str, tag: str, *, target_region: str,
