@@ -107,3 +107,18 @@ def test_blocked_grants_plan_nothing_and_name_the_finding(world, monkeypatch):
     assert plan["blocked_by"]["code"]
     assert plan["blocked_by"]["code"] in r.output and "blocked" in r.output
     assert manual_tasks(cloud, "cri-demodrsite01") == []
+
+
+def test_5xx_storm_backs_off_checkpoints_exits_resumable_and_resume_duplicates_nothing(world):
+    cloud, _, _ = world
+    cloud.set_faults("CreateRepoSyncTask", error_rate=1.0)
+    r = invoke("backfill", "--target", "beijing", "--repo", "bulk/*", "--yes")
+    assert r.exit_code == 1, r.output
+    assert "resumable" in r.output and "--resume" in r.output
+    assert manual_tasks(cloud) == []
+    assert cloud.stats().get("CreateRepoSyncTask", 0) > 3          # it tried, and backed off
+    cloud.clear_faults()
+    r = invoke("backfill", "--target", "beijing", "--resume")
+    assert r.exit_code == 0, r.output
+    images = [(t.repo, t.tag) for t in manual_tasks(cloud)]
+    assert len(images) == len(set(images)) == 36

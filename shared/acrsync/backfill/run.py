@@ -123,6 +123,7 @@ class Backfill:
         self._streak = 0
         self._streak_lock = threading.Lock()
         self.on_image: Callable[[str], None] = lambda outcome: None
+        self.takeover = False       # --resume: the stopped run's QUEUED records are ours to finish now
         self.limiter = drift.QpsLimiter(0)      # pacing is the session's (set_pace), not drift's
 
     @property
@@ -270,9 +271,10 @@ class Backfill:
     def finish_queued(self, rec: Record, repo: RepoInfo) -> str:
         """A record left QUEUED without a task (a crash, or transient errors): adopt the task it may have
         made, else claim it by compare-and-set and create the task. Records written recently are left to
-        their writer (or reconcile)."""
+        their writer (or reconcile), except a resumed run's own (``takeover``: the stopped run is gone)."""
         now = self.d.clock.now()
-        if now - rec.updated_at < CLAIM_SECONDS and rec.last_error is None:
+        mine = self.takeover and rec.origin is Origin.BACKFILL
+        if not mine and now - rec.updated_at < CLAIM_SECONDS and rec.last_error is None:
             return "duplicate"
         tasks = self._read(lambda: self.d.acr.list_repo_sync_tasks(
             self.source_id, namespace=repo.namespace, repo=repo.name, tag=rec.image.tag)[0])

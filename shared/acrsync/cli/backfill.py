@@ -135,7 +135,9 @@ def backfill(ctx: typer.Context,
         if not dry_run:
             err.print("nothing was changed; run again with --yes to create these tasks")
         raise typer.Exit(0)
-    if not resume:
+    if resume:
+        bf.takeover = True          # the stopped run is gone: its records without a task are finished now
+    else:
         bf.caps.reset_counts()
     _execute(bf, job, repos, plan.to_create, output)
 
