@@ -83,7 +83,7 @@ def run_cli(args: list[str], env: dict, timeout: float = 300) -> subprocess.Comp
                           timeout=timeout, cwd=str(ROOT))
 
 
-def manual_tasks(cloud: LocalCloud, target_instance: str = TARGET_INSTANCE) -> list:
+def manual_tasks(cloud: LocalCloud, target_instance: str = TARGET_INSTANCE) -> list:  # noqa: F811
     """localcloud's own record of the manual (acrsync-made) tasks toward a target: the independent judge."""
     backend = cloud.world.backends["acr"]
     with cloud.world.lock:

@@ -112,18 +112,19 @@ def apply_cmd(target: str = typer.Option(None, "--target", "-t", help="target na
                 target_repo=p.target_repo, target_user_id=p.target_user_id, trigger="PASSIVE")
         except CloudError as e:
             err.print(f"[red]CreateRepoSyncRule {p.name} failed: {e}[/red]")
-            _report(created, len(plan.proposals) - len(todo), output)
+            _report(created, plan, output)
             raise typer.Exit(1) from None
         created.append({"name": p.name, "rule_id": rule_id, "scope": p.scope,
                         "repositories": list(p.repositories)})
-    _report(created, len(plan.proposals) - len(todo), output)
+    _report(created, plan, output)
 
 
-def _report(created: list[dict], existing: int, output: Output) -> None:
+def _report(created: list[dict], plan, output: Output) -> None:
+    covered = plan.already_covered
     if output is Output.json:
-        typer.echo(json.dumps({"created": created, "already_there": existing}, sort_keys=True))
+        typer.echo(json.dumps({"created": created, "already_covered": covered}, sort_keys=True))
         return
     for c in created:
         typer.echo(f"created {c['scope']} rule {c['name']} ({c['rule_id']}) for {', '.join(c['repositories'])}")
-    typer.echo(f"{len(created)} rule(s) created, {existing} already there; on_push now counts their "
-               "repositories as covered (after rules_cache_ttl_seconds)")
+    typer.echo(f"{len(created)} rule(s) created; {len(covered)} repositories were already covered by rules; "
+               "on_push counts covered repositories (after rules_cache_ttl_seconds)")
