@@ -155,6 +155,20 @@ class App:
         finally:
             reset_request_id(token)
 
+    def handle_backfill(self, event: Any, context: Any = None) -> dict:
+        """A backfill job in the event (``{"backfill": ...}``), as the compliance function receives it:
+        one shard per invocation, the rest fanned out asynchronously (acrsync.backfill.fanout)."""
+        from acrsync.backfill import fanout
+
+        budget, token = self._begin(context)
+        try:
+            body = fanout.job_of(event)
+            if body is None:
+                raise ValueError("not a backfill job: the event has no 'backfill' object")
+            return fanout.handle(self, body, context, budget)
+        finally:
+            reset_request_id(token)
+
 
 _APP: App | None = None
 _APP_LOCK = threading.Lock()
