@@ -179,9 +179,9 @@ class Caps:
                 nonlocal wait
                 now = self.now()
                 tokens = min(burst, row.get("tokens", burst) + max(0.0, now - row.get("at", now)) * rate)
-                if tokens >= n:
-                    return {"tokens": tokens - n, "at": now}
-                wait = (n - tokens) / rate
+                if tokens >= n - 1e-6:
+                    return {"tokens": max(0.0, tokens - n), "at": now}
+                wait = max((n - tokens) / rate, 0.001)
                 return None
 
             _, took = update(self.store, self.qps_row, spend)
