@@ -1,4 +1,4 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger] [--quick] [--json PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,backfill] [--quick] [--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
@@ -78,8 +78,14 @@ def _ledger(quick: bool):
     return ledger_rows(result), result
 
 
+def _backfill(quick: bool):
+    from bench import backfill_bench
+
+    return backfill_bench.run(repos=5 if quick else 20, tags=100, rate_images=100 if quick else 300)
+
+
 BENCHES: dict[str, Callable[[bool], tuple[list[Row], dict]]] = {
-    "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger,
+    "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger, "backfill": _backfill,
 }
 
 
