@@ -271,6 +271,10 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
 
     step("9. The ledger")
     done = cli("ledger", "list", env=fn_env)
+
+    step("10. Backfill: the images pushed before acrsync was there (rules never copy them)")
+    cli("backfill", "--target", "beijing-prod", env=fn_env)
+    cli("backfill", "--target", "beijing-prod", "--yes", env=fn_env, check=True)
     console.print(Panel.fit("Done. The ledger above is Tablestore, served by localcloud. Try:\n"
                             "  acrsync emulator --scenario scenarios/demo.yaml   (and point ACRSYNC_ENDPOINT at it)\n"
                             "  acrsync grants print --target shanghai-dr", title="acrsync demo"))

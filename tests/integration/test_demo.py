@@ -18,5 +18,8 @@ def test_demo_runs_to_the_end():
     assert "target shanghai-dr: clean" in out
     assert "retried=1" in out
     assert "Native C++" not in out
-    ledger = out[out.index("9. The ledger"):]
+    ledger = out[out.index("9. The ledger"):out.index("10. Backfill")]
     assert ledger.count("SUCCESS") == 5 and "BLOCKED" not in ledger
+    backfill = out[out.index("10. Backfill"):]
+    assert "backfill plan for target beijing-prod" in backfill and "team-a/web" in backfill
+    assert "status\": \"done" in backfill or ": done (" in backfill
