@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from acrsync.backfill.caps import Caps, Finished, SqliteCapStore, guard_tripped
+from acrsync.backfill.caps import Caps, Finished, LedgerCapStore, guard_tripped
 from acrsync.backfill.plan import OSS_STEPS, RepoPlan, Skip, estimate, oss_route, plan_page
 from acrsync.config import BackfillConfig, parse_config
 from acrsync.drift import SourceTag, TagDrift, TagState
@@ -82,7 +82,7 @@ def test_in_flight_slots_never_exceed_the_cap_across_threads(tmp_path):
     held, peak, lock = set(), [0], threading.Lock()
 
     def worker(i: int) -> None:
-        caps = Caps(SqliteCapStore(ledger.path), ledger, "bj", cfg)
+        caps = Caps(LedgerCapStore(ledger), ledger, "bj", cfg)
         for j in range(10):
             key = f"k{i}-{j}"
             assert caps.acquire(key)
@@ -99,14 +99,14 @@ def test_in_flight_slots_never_exceed_the_cap_across_threads(tmp_path):
     for t in threads:
         t.join(30)
     assert peak[0] <= 3
-    assert Caps(SqliteCapStore(ledger.path), ledger, "bj", cfg).in_flight() == 0
+    assert Caps(LedgerCapStore(ledger), ledger, "bj", cfg).in_flight() == 0
 
 
 def test_qps_bucket_hands_out_no_more_than_the_rate(tmp_path):
     ledger = SqliteLedger(tmp_path / "l.db")
     ledger.init()
     now = [1000.0]
-    caps = Caps(SqliteCapStore(ledger.path), ledger, "bj", BackfillConfig(qps=20), now=lambda: now[0],
+    caps = Caps(LedgerCapStore(ledger), ledger, "bj", BackfillConfig(qps=20), now=lambda: now[0],
                 sleep=lambda s: now.__setitem__(0, now[0] + s))
     for _ in range(120):
         caps.take(1)

@@ -6,28 +6,28 @@ and FC invocation of a run shares them:
   record keys holding a slot. A slot is freed when its record is seen finished in the ledger, so a crashed
   holder frees its slot too (its record finishes, or is found without a task after the claim period).
 
-The in-flight row also counts finished tasks (done, failed) for the guard rail. Both rows are changed
-only by compare-and-set (``CapStore.write_if``), never by a blind write.
+The in-flight row also counts finished tasks (done, failed) for the guard rail. Both rows are ledger
+items changed only by compare-and-set (``Ledger.swap_item``), never by a blind write.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from acrsync.config import BackfillConfig
 from acrsync.ledger import Ledger, Record, Status
-from acrsync.ledger.sqlite import SqliteLedger
 
 CLAIM_SECONDS = 120.0      # a record still without a task this long after its last write holds no slot
 FINISHED_OK = frozenset({Status.SUCCESS, Status.COVERED})
 FINISHED_FAILED = frozenset({Status.ERROR, Status.CANCELED})
+
+
+CAPS_KIND = "backfill-caps"
 
 
 class CapStore(Protocol):
@@ -39,71 +39,23 @@ class CapStore(Protocol):
         """Store ``value`` if the row still holds ``expected`` (None: absent); False if it changed."""
 
 
-class SqliteCapStore:
-    """Compare-and-set on the SQLite ledger's checkpoints table, in a write transaction of its own."""
-
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA busy_timeout = 30000")
-            db.execute("PRAGMA synchronous = NORMAL")     # the ledger's WAL setting: no fsync per commit
-            self._local.db = db
-        return db
-
-    def read(self, name: str) -> str | None:
-        row = self._db().execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()
-        return row[0] if row else None
-
-    def write_if(self, name: str, expected: str | None, value: str) -> bool:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()
-            if (row[0] if row else None) != expected:
-                db.execute("ROLLBACK")
-                return False
-            db.execute("INSERT INTO checkpoints (name, value) VALUES (?, ?) "
-                       "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
-            db.execute("COMMIT")
-            return True
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-
-class ProcessCapStore:
-    """Compare-and-set over ``get_checkpoint``/``set_checkpoint`` under a process lock.
-
-    Exact within one process (the CLI); across processes only as exact as the ledger's checkpoint writes.
-    Used for ledgers without a compare-and-set row primitive.
-    """
-
-    _lock = threading.Lock()
+class LedgerCapStore:
+    """The rows as ledger items, changed with ``Ledger.swap_item`` (compare-and-set on content, exact across
+    processes on both backends)."""
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
 
     def read(self, name: str) -> str | None:
-        return self.ledger.get_checkpoint(name)
+        item = self.ledger.get_item(CAPS_KIND, name)
+        return item.doc if item is not None else None
 
     def write_if(self, name: str, expected: str | None, value: str) -> bool:
-        with self._lock:
-            if self.ledger.get_checkpoint(name) != expected:
-                return False
-            self.ledger.set_checkpoint(name, value)
-            return True
+        return self.ledger.swap_item(CAPS_KIND, name, expected, value)
 
 
 def cap_store_for(ledger: Ledger) -> CapStore:
-    if isinstance(ledger, SqliteLedger) and str(ledger.path) != ":memory:":
-        ledger.init()
-        return SqliteCapStore(ledger.path)
-    return ProcessCapStore(ledger)
+    return LedgerCapStore(ledger)
 
 
 def update(store: CapStore, name: str, change: Callable[[dict], dict | None]) -> tuple[dict, bool]:
