@@ -27,8 +27,8 @@ ACR_ACTIONS = ("ListRepository", "ListRepoTag", "GetRepository", "CreateRepoSync
                "GetRepoSyncTask", "ListRepoSyncRule", "GetNamespace", "GetInstance")
 
 
-def fanout_world(config: Path) -> dict:
-    sc = bulk_world(REPOS, TAGS, pending=0.05, synchronizing=0.05)
+def fanout_world(config: Path, repos: int = REPOS, tags: int = TAGS) -> dict:
+    sc = bulk_world(repos, tags, pending=0.05, synchronizing=0.05)
     acc = sc["accounts"][0]
     role = next(r for r in acc["roles"] if r["name"] == FC_ROLE)
     role["policies"].append({"name": "acrsync-fc-fanout", "document": {"Version": "1", "Statement": [
@@ -91,3 +91,24 @@ def test_fanout_every_image_exactly_one_task_and_global_caps_hold(bulk_cloud, cl
         for t2, c2, _ in judge.samples[i + 1:]:
             assert c2 - c1 <= QPS * (t2 - t1) + QPS + 1, (t2 - t1, c2 - c1)
     print(f"fan-out: {REPOS * TAGS} images, {len(views)} invocations, {elapsed:.1f}s")
+
+
+def test_fanout_resume_starts_each_repository_at_its_checkpoint(cloud_factory, tmp_path):
+    from acrsync.backfill.run import repo_name, save_run
+    from acrsync.config import load_config
+    from acrsync.ledger.factory import open_ledger
+
+    cfg = write_config(tmp_path, namespaces=["bulk"], backfill={"qps": QPS, "max_in_flight": IN_FLIGHT,
+                                                               "poll_seconds": 0.05})
+    cloud = cloud_factory(fanout_world(cfg, repos=3, tags=4), clock="wall")
+    ledger = open_ledger(load_config(cfg).ledger)
+    job = Job(run_id="bf-again", target="beijing")
+    save_run(ledger, job, status="stopped", repos=["bulk/app000", "bulk/app001", "bulk/app002"])
+    ledger.set_checkpoint(repo_name("beijing", "bulk", "app000"), json.dumps({"run": "bf-again", "page": 2,
+                                                                              "done": True}))
+    session = CloudSession.from_keys("LTAIDEMOACCOUNTABACKFILL1", "made-up-demo-secret-account-a-backfill-user",
+                                     env={"ACRSYNC_ENDPOINT": cloud.url}, region="cn-hangzhou")
+    session.fc("cn-hangzhou").invoke_function("acrsync-compliance", payload(job), async_=True)
+    views = cloud.world.backends["fc"].wait(300)
+    assert json.loads(views[0]["result"]) == {"status": "running", "shards": 2}
+    assert sorted({t.repo for t in manual_tasks(cloud)}) == ["app001", "app002"]

@@ -19,7 +19,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from acrsync.backfill.local import for_app
-from acrsync.backfill.run import Blocked, GuardTripped, Job, Resumable, save_run
+from acrsync.backfill.run import (
+    Blocked,
+    GuardTripped,
+    Job,
+    Resumable,
+    load_doc,
+    load_job,
+    repo_name,
+    save_run,
+)
 from acrsync.cloud.errors import CloudError
 from acrsync.jsonlog import log_decision
 from acrsync.model import RepoInfo
@@ -83,13 +92,23 @@ def _root(app, bf, job: Job, fc, name: str) -> dict:
         save_run(app.ledger, job, status="blocked", reason=str(Blocked(finding)), mode="fanout")
         return {"status": "blocked", "finding": finding}
     repos = bf.repositories(job.repos)
-    bf.caps.reset_counts()
+    stored, _ = load_job(app.ledger, job.target)
+    resuming = stored is not None and stored.run_id == job.run_id
+    if not resuming:
+        bf.caps.reset_counts()
     save_run(app.ledger, job, status="running", repos=[r.path for r in repos], mode="fanout")
+    shards = 0
     for repo in repos:
-        fc.invoke_function(name, payload(job, Shard(namespace=repo.namespace, repo=repo.name,
-                                                    repo_id=repo.repo_id)), async_=True)
-    log_decision(log, decision="backfill_fanout", run=job.run_id, target=job.target, shards=len(repos))
-    return {"status": "running", "shards": len(repos)}
+        # the same run again (a resume): each repository from its checkpoint, finished ones not at all
+        ck = load_doc(app.ledger.get_checkpoint(repo_name(job.target, repo.namespace, repo.name)))
+        mine = resuming and ck.get("run") == job.run_id
+        if mine and ck.get("done"):
+            continue
+        fc.invoke_function(name, payload(job, Shard(namespace=repo.namespace, repo=repo.name, repo_id=repo.repo_id,
+                                                    page=ck.get("page", 1) if mine else 1)), async_=True)
+        shards += 1
+    log_decision(log, decision="backfill_fanout", run=job.run_id, target=job.target, shards=shards)
+    return {"status": "running", "shards": shards}
 
 
 def _shard(app, bf, job: Job, shard: Shard, fc, name: str) -> dict:

@@ -223,7 +223,7 @@ class Backfill:
         """Work a repository from its checkpoint (or ``start_page``); returns (next page, done).
         With ``one_page`` only one page is worked (a fan-out shard)."""
         name = repo_name(self.target.name, repo.namespace, repo.name)
-        ckpt = _load(self.d.ledger.get_checkpoint(name))
+        ckpt = load_doc(self.d.ledger.get_checkpoint(name))
         if start_page is None:
             if ckpt.get("run") == job.run_id and ckpt.get("done"):
                 return ckpt.get("page", 1), True
@@ -333,7 +333,7 @@ class Backfill:
                 continue
 
 
-def _load(raw: str | None) -> dict:
+def load_doc(raw: str | None) -> dict:
     try:
         return json.loads(raw) if raw else {}
     except ValueError:
@@ -342,13 +342,13 @@ def _load(raw: str | None) -> dict:
 
 def load_job(ledger, target: str) -> tuple[Job | None, dict]:
     """The stored run of ``target`` (for --resume, status and shards) and its state."""
-    state = _load(ledger.get_checkpoint(run_name(target)))
+    state = load_doc(ledger.get_checkpoint(run_name(target)))
     job = state.get("job")
     return (Job.model_validate(job) if job else None), state
 
 
 def save_run(ledger, job: Job, **state) -> None:
-    current = _load(ledger.get_checkpoint(run_name(job.target)))
+    current = load_doc(ledger.get_checkpoint(run_name(job.target)))
     if current.get("job", {}).get("run_id") != job.run_id:
         current = {}
     current.update(state)

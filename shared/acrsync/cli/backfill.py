@@ -97,13 +97,26 @@ def backfill(ctx: typer.Context,
     """Plan (default) or run (--yes) the backfill of one target."""
     if ctx.invoked_subcommand is not None:
         return
-    from acrsync.backfill import Blocked, Job
     from acrsync.backfill import local as L
-    from acrsync.backfill.run import load_job
+    from acrsync.cloud.errors import CloudError
 
     a = _app(config)
     t = _target(a.config, target)
     bf = L.for_app(a, t)
+    try:
+        _backfill(a, t, bf, job_args=(repo, since, max_tasks, max_failures), resume=resume, yes=yes,
+                  dry_run=dry_run, output=output)
+    except CloudError as e:
+        err.print(f"[red]{e}[/red]")
+        err.print("nothing is lost: run the same command again (a started run: --resume)")
+        raise typer.Exit(1) from None
+
+
+def _backfill(a, t, bf, *, job_args, resume: bool, yes: bool, dry_run: bool, output: Output) -> None:
+    from acrsync.backfill import Blocked, Job
+    from acrsync.backfill.run import load_job
+
+    repo, since, max_tasks, max_failures = job_args
     if resume:
         job, state = load_job(a.ledger, t.name)
         if job is None:
@@ -233,7 +246,7 @@ def status(target: str = typer.Option(None, "--target", "-t", help="target name 
            output: Output = OutputOpt, config: Path | None = ConfigOpt) -> None:
     """Progress of the target's last backfill run: repositories done, tasks in flight, finished."""
     from acrsync.backfill import local as L
-    from acrsync.backfill.run import _load, load_job, repo_name
+    from acrsync.backfill.run import load_doc, load_job, repo_name
 
     a = _app(config)
     t = _target(a.config, target)
@@ -246,7 +259,7 @@ def status(target: str = typer.Option(None, "--target", "-t", help="target name 
     pending = []
     for path in repos:
         ns, _, name = path.partition("/")
-        ck = _load(a.ledger.get_checkpoint(repo_name(t.name, ns, name)))
+        ck = load_doc(a.ledger.get_checkpoint(repo_name(t.name, ns, name)))
         if ck.get("run") == job.run_id and ck.get("done"):
             done += 1
         else:

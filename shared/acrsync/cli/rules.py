@@ -75,9 +75,15 @@ def _show(plan, output: Output) -> None:
 def plan_cmd(target: str = typer.Option(None, "--target", "-t", help="target name from the config"),
              output: Output = OutputOpt, config: Path | None = ConfigOpt) -> None:
     """Propose the smallest set of sync rules for the target, checked against their prerequisites."""
+    from acrsync.cloud.errors import CloudError
+
     a = _app(config)
     t = _target(a.config, target)
-    plan, _ = _plan(a, t)
+    try:
+        plan, _ = _plan(a, t)
+    except CloudError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(1) from None
     _show(plan, output)
     raise typer.Exit(1 if plan.blocked_by else 0)
 
@@ -92,7 +98,11 @@ def apply_cmd(target: str = typer.Option(None, "--target", "-t", help="target na
 
     a = _app(config)
     t = _target(a.config, target)
-    plan, rules = _plan(a, t, with_backfill=False)
+    try:
+        plan, rules = _plan(a, t, with_backfill=False)
+    except CloudError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(1) from None
     if plan.blocked_by:
         _show(plan, output)
         raise typer.Exit(1)
