@@ -78,12 +78,15 @@ def run(bf: Backfill, job: Job, repos: list[RepoInfo], *, workers: int = WORKERS
             errors.append(e)
             bf.stop.set()
 
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="acrsync-backfill")
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="acrsync-backfill") as pool:
-            list(pool.map(work, repos))
+        for future in [pool.submit(work, repo) for repo in repos]:
+            future.result()
     except KeyboardInterrupt:
-        bf.stop.set()
+        bf.stop.set()              # the threads stop at their next image; pages already done are checkpointed
         errors.append(Resumable("interrupted (Ctrl-C); run again with --resume"))
+    finally:
+        pool.shutdown(wait=True)
     guard = next((e for e in errors if isinstance(e, GuardTripped)), None)
     if guard is not None:
         outcome = Outcome("guard", str(guard))
