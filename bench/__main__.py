@@ -1,4 +1,4 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger,backfill] [--quick] [--json PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,backfill] [--quick] [--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
@@ -78,6 +78,12 @@ def _ledger(quick: bool):
     return ledger_rows(result), result
 
 
+def _compliance(quick: bool):
+    from bench import compliance_bench
+
+    return compliance_bench.run(repos=100 if quick else 1000, tags=30, mem_repos=16)
+
+
 def _backfill(quick: bool):
     from bench import backfill_bench
 
@@ -85,7 +91,8 @@ def _backfill(quick: bool):
 
 
 BENCHES: dict[str, Callable[[bool], tuple[list[Row], dict]]] = {
-    "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger, "backfill": _backfill,
+    "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger,
+    "compliance": _compliance, "backfill": _backfill,
 }
 
 

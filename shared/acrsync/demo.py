@@ -160,6 +160,7 @@ def main() -> int:
 
 def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     from acrsync.cloud import CloudSession
+    from acrsync.cloud.clients import Timeouts
 
     os.environ.update({"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(cfg_path),
                        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
@@ -174,7 +175,8 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     step("2. Check the grants before anything fails")
     cli("grants", "verify", env=fn_env)
 
-    fc = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou").fc("cn-hangzhou")
+    # A sync InvokeFunction waits for the function: read up to its timeout, as `acrsync invoke --remote` does.
+    fc = CloudSession.from_keys(*A_KEYS, region="cn-hangzhou", timeouts=Timeouts(read=630.0)).fc("cn-hangzhou")
     seen: set[str] = set()
 
     def settle() -> list[dict]:
@@ -272,7 +274,14 @@ def run(cloud: LocalCloudProcess, cfg_path: Path) -> int:
     step("9. The ledger")
     done = cli("ledger", "list", env=fn_env)
 
-    step("10. Backfill: the images pushed before acrsync was there (rules never copy them)")
+    step("10. Compliance: is every in-scope image on every target?")
+    html = WORK / "compliance.html"
+    cli("check", "--output", "html", "--out", str(html), env=fn_env)
+    cli("report", "show", "latest", env=fn_env)
+    console.print(f"[bold]compliance report (HTML): {html}[/bold] (team-a/web:v1.1.0 was pushed before acrsync "
+                  "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)")
+
+    step("11. Backfill: the images pushed before acrsync was there (rules never copy them)")
     cli("backfill", "--target", "beijing-prod", env=fn_env)
     cli("backfill", "--target", "beijing-prod", "--yes", env=fn_env, check=True)
     console.print(Panel.fit("Done. The ledger above is Tablestore, served by localcloud. Try:\n"

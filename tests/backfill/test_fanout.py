@@ -22,7 +22,7 @@ from tests.localcloud.conftest import FC_ROLE, FC_ROLE_ARN
 REPOS = int(os.environ.get("ACRSYNC_FANOUT_REPOS", "200"))
 TAGS = int(os.environ.get("ACRSYNC_FANOUT_TAGS", "50"))
 QPS, IN_FLIGHT = 400.0, 100
-FUNCTION = Path(__file__).parent / "fc_function"
+FUNCTION = Path(__file__).resolve().parents[2] / "functions" / "compliance"     # the real entry point
 ACR_ACTIONS = ("ListRepository", "ListRepoTag", "GetRepository", "CreateRepoSyncTask", "ListRepoSyncTask",
                "GetRepoSyncTask", "ListRepoSyncRule", "GetNamespace", "GetInstance")
 

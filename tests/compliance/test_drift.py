@@ -229,3 +229,25 @@ def test_target_repos_pages():
     found = target_repos(acr, "cri-t", lim)
     assert len(found) == 150 and found["ns/n7"] == "r7"
     assert len(acr.calls) == 2 and lim.acquired == 2
+
+
+class TestTargetIndex:
+    def test_many_tags_grow_the_table_and_each_is_taken_once(self):
+        index = TargetIndex()
+        digests = {f"v{i}": f"{i:064x}" for i in range(5000)}
+        for tag, digest in digests.items():
+            index.add(tag, "sha256:" + digest)
+        assert len(index) == 5000
+        assert all(index.take(tag) == digest for tag, digest in list(digests.items())[::2])
+        assert index.take("v0") is None and index.take("nope") is None
+        left = index.remaining()
+        assert len(left) == 2500 == len(index) and left[0] == ("v1", f"{1:064x}")
+
+    def test_re_adding_a_tag_keeps_the_last_digest_and_odd_digests_survive(self):
+        index = TargetIndex()
+        index.add("v1", "a" * 64)
+        index.add("v1", "short")
+        index.add("ünïcode", "b" * 64)
+        assert len(index) == 2
+        assert index.take("v1") == "short"
+        assert index.remaining() == [("ünïcode", "b" * 64)]

@@ -20,7 +20,7 @@ DEPLOY_ENV = {
     "ACRSYNC_WEBHOOK_TOKEN": "made-up-webhook-token-for-tests",
     "ACRSYNC_LOG_PROJECT": "acrsync-test-logs",
 }
-FUNCTIONS = ("on_push", "reconcile")
+FUNCTIONS = ("compliance", "on_push", "reconcile")
 
 
 @pytest.fixture(scope="session")

@@ -186,7 +186,7 @@ def test_timers(rendered):
             assert len(config["cronExpression"].split()) == 6, config["cronExpression"]
             assert config["enable"] is True
             payloads.setdefault(name, []).append(json.loads(config["payload"])["mode"])
-    assert payloads == {"reconcile": ["reconcile"]}
+    assert payloads == {"compliance": ["compliance"], "reconcile": ["reconcile"]}
     (reconcile,) = _triggers(rendered, "reconcile", "timer")
     assert reconcile["triggerConfig"]["cronExpression"] == "0 */10 * * * *"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from acrsync.cli import backfill, emulator, grants, ledger, ops, permissions, rules
+from acrsync.cli import backfill, check, emulator, grants, ledger, ops, permissions, report, rules
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Keep ACR Enterprise Edition images replicated across Alibaba Cloud accounts. "
@@ -19,6 +19,8 @@ app.add_typer(rules.app, name="rules")
 emulator.register(app)
 permissions.register(app)
 ops.register(app)
+check.register(app)
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:
