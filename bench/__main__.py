@@ -1,4 +1,4 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,demo] [--quick] [--json PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,backfill,demo] [--quick] [--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
@@ -87,6 +87,12 @@ def _compliance(quick: bool):
     return compliance_bench.run(repos=100 if quick else 1000, tags=30, mem_repos=16)
 
 
+def _backfill(quick: bool):
+    from bench import backfill_bench
+
+    return backfill_bench.run(repos=5 if quick else 20, tags=100, rate_images=100 if quick else 300)
+
+
 def _demo(quick: bool):
     from bench import demo_bench
 
@@ -95,7 +101,7 @@ def _demo(quick: bool):
 
 BENCHES: dict[str, Callable[[bool], tuple[list[Row], dict]]] = {
     "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger,
-    "compliance": _compliance, "demo": _demo,
+    "compliance": _compliance, "backfill": _backfill, "demo": _demo,
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
 import subprocess
 import threading
@@ -166,7 +167,7 @@ class Invocation:
     started_at: str                  # emulator clock
     trigger_name: str = ""
     event_id: str = ""
-    status: str = "running"          # running | succeeded | failed | timeout
+    status: str = "running"          # queued | running | succeeded | failed | timeout
     duration_ms: int = 0
     result: str | None = None
     error: dict | None = None
@@ -228,8 +229,17 @@ def _equal(got: Any, want: Any) -> bool:
 class FcBackend:
     """The functions of a world and their invocations. Its own lock: invocations never hold the world's."""
 
-    def __init__(self, world: World, functions: list[Function], pythonpath: list[Path]):
+    def __init__(self, world: World, functions: list[Function], pythonpath: list[Path], *,
+                 instance_reuse: bool = False, async_concurrency: int | None = None):
         self.world = world
+        # FC keeps instances warm between invocations and queues asynchronous invocations, running them as
+        # capacity allows: ``settings.fc_instance_reuse`` and ``settings.fc_async_concurrency`` (opt-in).
+        self.instance_reuse = instance_reuse
+        self.async_concurrency = async_concurrency
+        self._idle: dict[tuple[str, str], list[runtime.WarmInstance]] = {}
+        self._warm: list[runtime.WarmInstance] = []
+        self._queue: queue.Queue = queue.Queue()
+        self._workers: list[threading.Thread] = []
         self.functions = {(f.account_id, f.name): f for f in functions}
         self.pythonpath = pythonpath
         self.url: str | None = None
@@ -256,20 +266,58 @@ class FcBackend:
         with self._cond:
             self.invocations.append(record)
         launch = self._launch(fn, record, credentials, event)
-        if invocation_type == "Async":
-            threading.Thread(target=self._run, args=(record, launch), daemon=True,
+        if invocation_type == "Async" and self.async_concurrency:
+            record.status = "queued"
+            self._queue.put((fn, record, launch))
+            self._start_workers()
+        elif invocation_type == "Async":
+            threading.Thread(target=self._run, args=(record, launch, fn), daemon=True,
                              name=f"localcloud-fc-{fn.name}").start()
         else:
-            self._run(record, launch)
+            self._run(record, launch, fn)
         return record
 
-    def _run(self, record: Invocation, launch: runtime.Launch) -> None:
+    def _start_workers(self) -> None:
+        with self._cond:
+            while len(self._workers) < (self.async_concurrency or 0):
+                worker = threading.Thread(target=self._work, daemon=True,
+                                          name=f"localcloud-fc-async-{len(self._workers)}")
+                self._workers.append(worker)
+                worker.start()
+
+    def _work(self) -> None:
+        while True:
+            fn, record, launch = self._queue.get()
+            with self._cond:
+                record.status = "running"
+            self._run(record, launch, fn)
+
+    def _execute(self, fn: Function, launch: runtime.Launch, on_start) -> runtime.Outcome:
+        """A fresh process per invocation, or (instance reuse) an idle warm instance of the function."""
+        if not self.instance_reuse:
+            return runtime.run(launch, on_start=on_start)
+        key = (fn.account_id, fn.name)
+        with self._cond:
+            idle = self._idle.setdefault(key, [])
+            instance = idle.pop() if idle else None
+        if instance is None or not instance.alive:
+            instance = runtime.WarmInstance(launch.code_dir, launch.env)
+            with self._cond:
+                self._warm.append(instance)
+        on_start(instance.proc)
+        outcome = instance.run(launch)
+        if instance.alive:
+            with self._cond:
+                self._idle[key].append(instance)
+        return outcome
+
+    def _run(self, record: Invocation, launch: runtime.Launch, fn: Function) -> None:
         def started(proc: subprocess.Popen) -> None:
             with self._cond:
                 self._procs[record.request_id] = proc
 
         try:
-            outcome = runtime.run(launch, on_start=started)
+            outcome = self._execute(fn, launch, started)
         except Exception as exc:          # the runtime itself broke: still finish the record
             outcome = runtime.Outcome(runtime.FAILED, error={"errorMessage": f"localcloud runtime failed: {exc!r}",
                                                             "errorType": "RuntimeError", "stackTrace": []})
@@ -371,10 +419,10 @@ class FcBackend:
         if self._drain is not None:
             self._drain(max(0.0, timeout))
         with self._cond:
-            while any(r.status == "running" for r in self.invocations):
+            while any(r.status in ("running", "queued") for r in self.invocations):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    running = [r.request_id for r in self.invocations if r.status == "running"]
+                    running = [r.request_id for r in self.invocations if r.status in ("running", "queued")]
                     raise ServiceError(504, "WaitTimeout", f"{len(running)} invocation(s) still running after "
                                                            f"{timeout:g}s: {', '.join(running)}")
                 self._cond.wait(left)
@@ -384,9 +432,12 @@ class FcBackend:
         """Kill what is still running (the emulator is stopping)."""
         with self._cond:
             procs = list(self._procs.values())
+            warm = list(self._warm)
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
+        for instance in warm:
+            instance.close()
 
 
 # ---- installation -----------------------------------------------------------------------------------------
@@ -491,8 +542,18 @@ def install(world: World, scenario_doc: dict) -> None:
         specs.append(spec)
     if problems:
         raise FunctionSpecError(problems)
+    reuse = settings.get("fc_instance_reuse", False)
+    concurrency = settings.get("fc_async_concurrency")
+    if not isinstance(reuse, bool):
+        problems.append("settings.fc_instance_reuse: must be true or false")
+    if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
+                                    or concurrency < 1):
+        problems.append("settings.fc_async_concurrency: must be a whole number of async invocations run at once")
+    if problems:
+        raise FunctionSpecError(problems)
     created = iso(world.clock.now())
-    world.backends["fc"] = FcBackend(world, [_function(s, root, created) for s in specs], pythonpath)
+    world.backends["fc"] = FcBackend(world, [_function(s, root, created) for s in specs], pythonpath,
+                                     instance_reuse=reuse, async_concurrency=concurrency)
 
 
 def backend_of(world: World) -> FcBackend:

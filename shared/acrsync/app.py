@@ -106,7 +106,8 @@ class App:
         """What one invocation works with: a session scoped to ``budget`` (its one deadline) and the shared
         caches. Free of side effects: concurrent invocations each keep their own session."""
         session = self.session.scoped(budget) if budget is not None else self.session
-        return Deps(config=self.config, ledger=self.ledger, session=session,
+        ledger = self.ledger.scoped(budget) if budget is not None else self.ledger
+        return Deps(config=self.config, ledger=ledger, session=session,
                     acr=session.acr(self.config.source.region), rules=self.rules, resolver=self.resolver,
                     grants=self.grants, clock=self.clock, rand=self.rand)
 
@@ -152,6 +153,20 @@ class App:
         try:
             summary = reconcile.run(self.deps(budget), dry_run=dry_run, calls=self.session.calls)
             return summary.to_dict()
+        finally:
+            reset_request_id(token)
+
+    def handle_backfill(self, event: Any, context: Any = None) -> dict:
+        """A backfill job in the event (``{"backfill": ...}``), as the compliance function receives it:
+        one shard per invocation, the rest fanned out asynchronously (acrsync.backfill.fanout)."""
+        from acrsync.backfill import fanout
+
+        budget, token = self._begin(context)
+        try:
+            body = fanout.job_of(event)
+            if body is None:
+                raise ValueError("not a backfill job: the event has no 'backfill' object")
+            return fanout.handle(self, body, context, budget)
         finally:
             reset_request_id(token)
 

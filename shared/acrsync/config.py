@@ -179,6 +179,35 @@ class ReconcileConfig(_Strict):
     page_size: int = Field(default=100, ge=1, le=100)
 
 
+class BackfillConfig(_Strict):
+    """How politely ``acrsync backfill`` replicates existing images (docs/backfill.md)."""
+
+    qps: float = Field(default=10.0, gt=0, le=1000,
+                       description="OpenAPI calls per second, shared by every thread and invocation of a run")
+    max_in_flight: int = Field(default=20, ge=1, le=10000, description="open backfill sync tasks per target")
+    oss_threshold_bytes: int = Field(default=1 << 40, ge=1,
+                                     description="above this many bytes the plan points at the OSS route")
+    oss_threshold_tags: int = Field(default=100_000, ge=1,
+                                    description="above this many tasks the plan points at the OSS route")
+    max_failures: float = Field(default=0.5, gt=0, le=1,
+                                description="stop when this share of the finished tasks failed ...")
+    max_failures_min_finished: int = Field(default=100, ge=1, description="... once this many have finished")
+    task_seconds: float = Field(default=60.0, gt=0,
+                                description="expected seconds one sync task stays open (duration estimate)")
+    poll_seconds: float = Field(default=5.0, gt=0,
+                                description="how often a run at the in-flight cap looks for finished tasks")
+
+
+class RulesConfig(_Strict):
+    """The rule advisor (``acrsync rules``)."""
+
+    # No public document states how many sync rules an instance may hold: a config value, not a constant.
+    max_rules_per_instance: int = Field(default=100, ge=1,
+                                        description="sync rules the source instance may hold (no public number)")
+    name_prefix: str = Field(default="acrsync-", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$",
+                             description="prefix of the rules acrsync creates; it never touches others")
+
+
 class WebhookConfig(_Strict):
     token_env: str = Field(default="ACRSYNC_WEBHOOK_TOKEN",
                            description="environment variable that holds the webhook secret token")
@@ -225,6 +254,8 @@ class Config(_Strict):
     grants: GrantsConfig = Field(default_factory=GrantsConfig)
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    backfill: BackfillConfig = Field(default_factory=BackfillConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
     compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     rules_cache_ttl_seconds: int = Field(default=300, ge=0,
                                          description="how long the source's sync rules are cached")

@@ -340,6 +340,11 @@ def compliance(d: Demo) -> None:
                   "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)")
 
 
+def backfill(d: Demo) -> None:
+    d.cli("backfill", "--target", "beijing-prod")
+    d.cli("backfill", "--target", "beijing-prod", "--yes", check=True)
+
+
 STEPS: list[tuple[str, Callable[[Demo], None]]] = [
     ("Check the grants before anything fails", check_grants),
     ("Pushes reach the on_push function", pushes),
@@ -350,6 +355,7 @@ STEPS: list[tuple[str, Callable[[Demo], None]]] = [
     ("A malformed event is kept, acknowledged, never retried", malformed),
     ("The ledger", the_ledger),
     ("Compliance: is every in-scope image on every target?", compliance),
+    ("Backfill: the images pushed before acrsync was there (rules never copy them)", backfill),
 ]
 
 

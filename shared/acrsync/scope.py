@@ -59,6 +59,14 @@ def in_scope(target: Target, namespace: str, repo: str, tag: str) -> ScopeDecisi
     return ScopeDecision(in_scope=True, reason=f"{path}:{tag} is in the scope of target {target.name!r}")
 
 
+def repo_in_scope(target: Target, namespace: str, repo: str) -> ScopeDecision:
+    """``in_scope`` for a whole repository: every check but the tag filter."""
+    decision = in_scope(target, namespace, repo, "")
+    if decision.in_scope or decision.reason.startswith("tag "):
+        return ScopeDecision(in_scope=True, reason=f"{namespace}/{repo} is in the scope of target {target.name!r}")
+    return decision
+
+
 def target_names(target: Target, namespace: str, repo: str) -> tuple[str, str]:
     """Where the image goes on the target: ``target_namespace`` if set, else the same names."""
     return (target.target_namespace or namespace, repo)

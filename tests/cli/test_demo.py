@@ -36,10 +36,13 @@ def test_demo_runs_to_the_end_and_its_try_lines_work_as_typed(acrsync):
     ledger = out[out.index("9. The ledger"):out.index("10. Compliance")]
     assert ledger.count("SUCCESS") == 5 and "BLOCKED" not in ledger
     # it ends with a compliance run: the HTML report's path, and the image pushed before acrsync was deployed
-    compliance = out[out.index("10. Compliance"):]
+    compliance = out[out.index("10. Compliance"):out.index("11. Backfill")]
     assert "TAG_MISSING" in compliance and "compliance report (HTML): " in compliance
     html = Path(compliance.split("compliance report (HTML): ")[1].split()[0])
     assert html.is_file() and "team-a/web" in html.read_text() and "v1.1.0" in html.read_text()
+    backfill = out[out.index("11. Backfill"):]
+    assert "backfill plan for target beijing-prod" in backfill and "team-a/web" in backfill
+    assert ": done (" in backfill
     applied = out[out.index("--target shanghai-dr --yes"):out.index("$ acrsync grants verify --target")]
     assert "$ aliyun" not in applied                       # nothing printed as if still to run
     for line in out.splitlines():                           # no run says more records changed than it saw

@@ -12,7 +12,7 @@ import yaml
 from alibabacloud_fc20230330 import models as fc_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from tests.localcloud.conftest import A_OPERATOR_KEY_ID, A_OPERATOR_SECRET, DEMO_SCENARIO, SOURCE_INSTANCE
+from tests.demo_world import A_OPERATOR_KEY_ID, A_OPERATOR_SECRET, DEMO_SCENARIO, SOURCE_INSTANCE
 from tests.localcloud.test_fc_sdk import PUSH_PATTERN, _function, client
 
 TRIGGERS = [

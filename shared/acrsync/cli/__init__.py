@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import typer
 
-from acrsync.cli import check, emulator, grants, ledger, ops, permissions
+from acrsync.cli import backfill, check, emulator, grants, ledger, ops, permissions, rules
 from acrsync.cli import report as report_cli
 from acrsync.cli.common import EXIT_USAGE, report
 
@@ -22,6 +22,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=N
                        "Exit codes: 0 clean, 1 findings or failures, 2 usage or config errors.")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(grants.app, name="grants")
+app.add_typer(backfill.app, name="backfill")
+app.add_typer(rules.app, name="rules")
 emulator.register(app)
 permissions.register(app)
 ops.register(app)

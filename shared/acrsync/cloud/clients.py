@@ -117,6 +117,7 @@ class _Shared:
         self.calls: Counter[str] = Counter()
         self.clients: dict[tuple, Any] = {}
         self.roles: dict[str, AssumedRole] = {}
+        self.pace: dict[str, Callable[[], None]] = {}   # service -> waits before each HTTP attempt
 
 
 class CloudSession:
@@ -183,6 +184,15 @@ class CloudSession:
                             rand=self._rand, _shared=self._shared)
 
     # ---- what the rest of acrsync uses -----------------------------------------------------------
+
+    def set_pace(self, service: str, pace: Callable[[], None] | None) -> None:
+        """Call ``pace()`` before every HTTP attempt to ``service`` (a shared rate cap, e.g. backfill.qps);
+        None removes it. Shared with scoped copies."""
+        with self._shared.lock:
+            if pace is None:
+                self._shared.pace.pop(service, None)
+            else:
+                self._shared.pace[service] = pace
 
     @property
     def calls(self) -> Counter[str]:
@@ -320,6 +330,9 @@ class CloudSession:
             self.credentials(role_arn)
             runtime = RuntimeOptions(connect_timeout=_ms(min(self.timeouts.connect, remaining)),
                                      read_timeout=_ms(min(self.timeouts.read, remaining)))
+            pace = self._shared.pace.get(service)
+            if pace is not None:
+                pace()
             self._count(decl.key)
             try:
                 resp = sdk_method(*args, runtime)

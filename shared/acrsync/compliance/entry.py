@@ -91,6 +91,11 @@ def handle(app: Any, event: Any, budget: Budget, *, context: Any = None, request
     The dispatch point: work other than a compliance run that this function carries is recognised here by
     the event's shape, before the event is parsed as a timer tick (``context`` is FC's, for such work).
     """
+    from acrsync.backfill import fanout
+
+    job = fanout.job_of(event)
+    if job is not None:                   # a backfill shard (docs/backfill.md)
+        return fanout.handle(app, job, context, budget)
     cfg = app.config
     items: list = []
     if event not in (None, b"", "", {}):

@@ -12,6 +12,7 @@ import threading
 
 from acrsync import push
 from acrsync.config import Target
+from acrsync.deps import Deps
 from acrsync.drift import SourceTag
 from acrsync.ledger import ImageRef, Origin
 from acrsync.model import RepoInfo
@@ -23,7 +24,7 @@ SPENDS = ("created", "queued", "blocked")
 class Remediator:
     """Thread-safe: workers call ``heal``; a slot is taken before the call and given back if unused."""
 
-    def __init__(self, deps: push.PushDeps, limit: int):
+    def __init__(self, deps: Deps, limit: int):
         self.deps = deps
         self.limit = limit
         self.created = 0
