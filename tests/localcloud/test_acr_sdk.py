@@ -142,7 +142,7 @@ def test_manual_cross_account_sync_end_to_end(acr_cloud):
     listed = c.list_repo_sync_task(cr.ListRepoSyncTaskRequest(instance_id="cri-src", tag="v1")).body
     item = listed.sync_tasks[0]
     assert listed.total_count == "1" and isinstance(listed.total_count, str)
-    assert item.modifed_time is not None and item.modified_time is None
+    assert item.modifed_time is not None and item.modified_time == item.modifed_time   # the SDK has both
     assert item.create_time < item.modifed_time and item.sync_batch_task_id
     b = client(acr_cloud, "b", "cn-beijing")
     target_repo = b.get_repository(cr.GetRepositoryRequest(instance_id="cri-dst", repo_namespace_name="team",
