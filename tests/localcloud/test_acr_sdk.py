@@ -206,8 +206,8 @@ def test_passive_rule_on_push(acr_cloud):
 def test_task_by_initiative_rule_and_cancel(acr_cloud):
     c = client(acr_cloud)
     rule_id = c.create_repo_sync_rule(cr.CreateRepoSyncRuleRequest(
-        instance_id="cri-src", sync_rule_name="manual", sync_scope="REPO", namespace_name="team", repo_name="app",
-        target_namespace_name="team", target_repo_name="app", tag_filter=".*", target_region_id="cn-beijing",
+        instance_id="cri-src", sync_rule_name="manual", sync_scope="NAMESPACE", namespace_name="team",
+        target_namespace_name="team", tag_filter=".*", target_region_id="cn-beijing",
         target_instance_id="cri-dst", target_user_id=B, sync_trigger="INITIATIVE")).body.sync_rule_id
     task_id = c.create_repo_sync_task_by_rule(cr.CreateRepoSyncTaskByRuleRequest(
         instance_id="cri-src", repo_id=repo_id(acr_cloud), sync_rule_id=rule_id, tag="v1")).body.sync_task_id

@@ -35,8 +35,8 @@ SCENARIO = {
          "sync_rules": [{"id": "crsr-scenario", "name": "app-to-b", "scope": "REPO", "namespace": "team",
                          "repo": "app", "target_instance": "cri-dst", "target_namespace": "team",
                          "target_repo": "app", "tag_filter": "release-.*"}]},
-        {"id": "cri-dst", "account": B, "region": "cn-beijing", "edition": "Enterprise_Basic",
-         "namespaces": [{"name": "team", "auto_create_repo": True}]},
+        {"id": "cri-dst", "account": B, "region": "cn-beijing", "edition": "Enterprise_Basic",   # a REPO rule
+         "namespaces": [{"name": "team", "auto_create_repo": True, "repos": [{"name": "app"}]}]},  # keeps names
     ],
     "settings": {"sync": {"pending_seconds": 2, "synchronizing_seconds": 5}},
 }
