@@ -28,7 +28,7 @@ ROOT_REFUSED = "Roles may not be assumed by root accounts."
 def principal_arn(caller: Caller) -> str:
     """The ARN a trust policy names for this caller (a role session is named by its role)."""
     if caller.kind == "role":
-        return f"acs:ram::{caller.account_id}:role/{caller.name.lower()}"
+        return f"acs:ram::{caller.account_id}:role/{caller.name}"
     return caller.arn
 
 

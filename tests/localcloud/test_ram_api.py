@@ -73,7 +73,7 @@ def test_list_roles_pages_with_marker(ram_b):
 def test_create_and_update_role(cloud, ram_b):
     created = ram_b.create_role(m.CreateRoleRequest(role_name="Deployer", assume_role_policy_document=TRUST,
                                                     description="made-up demo role", max_session_duration=7200))
-    assert created.body.role.arn == f"acs:ram::{ACCOUNT_B}:role/deployer"
+    assert created.body.role.arn == f"acs:ram::{ACCOUNT_B}:role/Deployer"      # the ARN keeps the case
     assert created.body.role.max_session_duration == 7200
     cloud.advance(60)
     new_trust = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
@@ -268,3 +268,11 @@ def test_a_trust_policy_needs_no_resource_and_a_permission_policy_accepts_a_vali
     ok = {"Version": "1", "Statement": [_statement(NotAction="ram:*", Action=None, Effect="Allow",
                                                    Condition={"Bool": {"acs:SecureTransport": "true"}})]}
     assert ram_b.create_policy(m.CreatePolicyRequest(policy_name="fine", policy_document=json.dumps(ok))).body
+
+
+def test_role_arns_keep_the_case_the_role_was_created_with(ram_b):
+    created = ram_b.create_role(m.CreateRoleRequest(role_name="MixedCase-Role",
+                                                    assume_role_policy_document=TRUST)).body.role
+    assert created.arn == f"acs:ram::{ACCOUNT_B}:role/MixedCase-Role"
+    found = ram_b.get_role(m.GetRoleRequest(role_name="mixedcase-role")).body.role    # looked up in any case
+    assert (found.role_name, found.arn) == ("MixedCase-Role", f"acs:ram::{ACCOUNT_B}:role/MixedCase-Role")
