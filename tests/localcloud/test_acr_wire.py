@@ -279,3 +279,20 @@ def test_each_operation_is_judged_on_its_documented_action_and_resource(w, actio
     except ServiceError:
         pass                       # a refusal after authorization (unknown rule) still asked first
     assert w.asked == [(ram_action, resource)]
+
+
+def test_push_events_look_like_the_documented_eventbridge_sample(w):
+    """https://www.alibabacloud.com/help/en/eventbridge/user-guide/container-registry-events: ``time`` with an
+    offset and no fraction, ``aliyunpublishtime`` in UTC, and ``aliyunpublishaddr``."""
+    import re
+    from datetime import datetime
+
+    w.world.clock.advance(0.789)                        # a fractional second is not shown
+    event = w.world.backends["acr"].push("cri-src", "team", "app", "v9")["event"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", event["time"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["aliyunpublishtime"])
+    assert event["aliyunpublishaddr"]
+    assert int(datetime.fromisoformat(event["time"]).timestamp()) == int(w.world.clock.now())
+    expected = {"id", "source", "specversion", "type", "subject", "time", "aliyunaccountid", "aliyunpublishtime",
+                "aliyuneventbusname", "aliyunregionid", "aliyunpublishaddr", "data"}
+    assert set(event) == expected
