@@ -85,7 +85,7 @@ def acr_control(cloud, op: str, body: dict) -> dict:
 
 
 def cli_config(cloud, tmp_path: Path, monkeypatch) -> Path:
-    """A config file for the CLI, and the environment pointing it at ``cloud`` as account A's root."""
+    """A config file for the CLI, and the environment pointing it at ``cloud`` as the RAM user acrsync-cli."""
     cfg = tmp_path / "acrsync.yaml"
     cfg.write_text(json.dumps(config_doc(tmp_path / "ledger.db")))
     monkeypatch.setenv("ACRSYNC_ENDPOINT", cloud.url)
