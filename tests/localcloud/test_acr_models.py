@@ -19,9 +19,9 @@ from localcloud.clock import Clock
 from localcloud.ram import models as ram
 from localcloud.service import ServiceError
 from localcloud.state import Account, Instance, Namespace, Repo, Tag, World
+from tests.demo_world import SMALL_A, SMALL_B
 
-A = "1000000000000001"   # made-up demo account (source side)
-B = "2000000000000002"   # made-up demo account (target side)
+A, B = SMALL_A, SMALL_B   # source, target
 START = 1_800_000_000.0
 DIGEST = "a" * 64
 OTHER_DIGEST = "b" * 64

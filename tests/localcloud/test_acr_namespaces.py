@@ -12,9 +12,9 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 
 from localcloud.acr.models import NAMESPACE_EXISTS, backend_of
 from localcloud.server import LocalCloud
+from tests.demo_world import SMALL_A, SMALL_B, cr_client
 
-A = "1000000000000001"   # made-up demo account (another account)
-B = "2000000000000002"   # made-up demo account (owns the instance)
+A, B = SMALL_A, SMALL_B   # another account, the instance's owner
 KEYS = {  # made-up demo access keys, valid only inside localcloud
     "a": ("AK-DEMO-NS-A", "made-up-demo-secret-ns-a"),
     "b": ("AK-DEMO-NS-B", "made-up-demo-secret-ns-b"),
@@ -54,15 +54,12 @@ SCENARIO = {
 
 
 @pytest.fixture
-def ns_cloud(cloud_factory, sdk_config):
-    running = cloud_factory(SCENARIO)
-    running.sdk_config = sdk_config
-    return running
+def ns_cloud(cloud_factory):
+    return cloud_factory(SCENARIO)
 
 
 def client(cloud: LocalCloud, who: str = "b") -> Client:
-    key_id, secret = KEYS[who]
-    return Client(cloud.sdk_config(cloud, key_id, secret, region_id=REGION))
+    return cr_client(cloud, *KEYS[who], REGION)
 
 
 def get(c: Client, name: str) -> cr.GetNamespaceResponseBody:

@@ -10,9 +10,9 @@ from localcloud.acr.wire import ACTIONS
 from localcloud.clock import Clock
 from localcloud.scenario import build_world, parse
 from localcloud.service import Caller, RequestContext, ServiceError
+from tests.demo_world import SMALL_A, SMALL_B
 
-A = "1000000000000001"   # made-up demo account (source)
-B = "2000000000000002"   # made-up demo account (target)
+A, B = SMALL_A, SMALL_B   # source, target
 DIGEST = "1" * 64
 
 SCENARIO = {

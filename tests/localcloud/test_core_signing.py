@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 import pytest
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_sts20150401.client import Client as StsClient
@@ -22,6 +18,7 @@ from tests.demo_world import (
     B_SECRET,
     CLI_KEY_ID,
     CLI_SECRET,
+    http_json,
     make_sdk_config,
 )
 
@@ -76,12 +73,7 @@ def test_v1_session_policy_with_spaces_signed_either_way(cloud):
 
 
 def raw_post(cloud, headers: dict[str, str]) -> tuple[int, dict]:
-    request = urllib.request.Request(cloud.url + "/?Foo=bar", data=b"", method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return http_json(cloud, "POST", "/?Foo=bar", b"", headers)
 
 
 def test_unsigned_and_garbled_requests(cloud):
@@ -123,12 +115,7 @@ def v3_call(cloud, *, date: str, nonce: str, key_id: str = CLI_KEY_ID, secret: s
     sig = signing.v3_signature("POST", "/", [], headers, signed, payload, secret)
     headers["Authorization"] = (f"{signing.V3_ALGORITHM} Credential={key_id},SignedHeaders={';'.join(signed)},"
                                 f"Signature={sig}")
-    request = urllib.request.Request(cloud.url + "/", data=b"", method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return http_json(cloud, "POST", "/", b"", headers)
 
 
 def _utc(offset_seconds: float = 0) -> str:

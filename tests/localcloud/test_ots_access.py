@@ -33,6 +33,8 @@ from tests.demo_world import (
     B_SECRET,
     CLI_KEY_ID,
     CLI_SECRET,
+    SMALL_A,
+    SMALL_B,
     fc_role_credentials,
 )
 
@@ -114,8 +116,8 @@ def test_another_accounts_instance_and_a_missing_instance_are_auth_failed(cloud)
 
 def test_without_a_tablestore_section_an_instance_belongs_to_its_first_user(cloud_factory):
     cloud = cloud_factory({"accounts": [
-        {"id": "1000000000000001", "access_keys": [{"id": "AK-DEMO-OTS-ONE", "secret": "made-up-one"}]},
-        {"id": "2000000000000002", "access_keys": [{"id": "AK-DEMO-OTS-TWO", "secret": "made-up-two"}]}]})
+        {"id": SMALL_A, "access_keys": [{"id": "AK-DEMO-OTS-ONE", "secret": "made-up-one"}]},
+        {"id": SMALL_B, "access_keys": [{"id": "AK-DEMO-OTS-TWO", "secret": "made-up-two"}]}]})
     assert ots(cloud, "AK-DEMO-OTS-ONE", "made-up-one", instance="shared").list_table() == ()
     assert code(refused(ots(cloud, "AK-DEMO-OTS-TWO", "made-up-two", instance="shared").list_table)) == \
         (403, "OTSAuthFailed")
