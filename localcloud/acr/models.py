@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -749,7 +750,9 @@ def install(world: World, scenario_doc: dict) -> None:
                          synchronizing_seconds=float(sync.get("synchronizing_seconds",
                                                               DEFAULT_SYNCHRONIZING_SECONDS)))
     world.backends["acr"] = backend
-    start = world.clock.now()
+    # A second before the start, whole: event times have second precision (the documented sample), so a
+    # push in the scenario's first second must still come after the rules that "already exist".
+    start = float(math.floor(world.clock.now()) - 1)
     for entry in doc.get("instances") or []:
         source_id = _instance_id(entry)
         for i, spec in enumerate(entry.get("sync_rules") or []):

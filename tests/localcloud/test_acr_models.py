@@ -615,7 +615,7 @@ def test_install_reads_timings_and_rules_created_at_the_start():
     b = acr(world)
     rule = b.rules["crsr-demo"]
     assert (rule.cross_user, rule.target_account, rule.target_region, rule.created) == \
-        (True, B, "cn-beijing", START + 100)
+        (True, B, "cn-beijing", START + 100 - 1)      # the whole second before the start
     task = b.tasks[b.push("cri-src", "team", "app", "v3", OTHER_DIGEST)["tasks"][0]]
     world.clock.advance(1)
     b.settle()
