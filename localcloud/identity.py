@@ -7,8 +7,10 @@ temporary key works on every service of the emulator, as in the cloud.
 
 from __future__ import annotations
 
+import calendar
 import hmac
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from localcloud import signing
@@ -122,6 +124,7 @@ def authenticate(world: World, method: str, path: str, query: list[tuple[str, st
         identity = lookup(world, auth.access_key_id, headers.get("x-acs-security-token"))
         if not signing.verify_v3(method, path, query, headers, body, auth, identity.secret):
             raise _mismatch()
+        _check_fresh(world, auth.access_key_id, headers)
         return identity
     if params.get("Signature") and params.get("SignatureVersion"):
         if params.get("SignatureVersion") != "1.0" or params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
@@ -137,6 +140,46 @@ def authenticate(world: World, method: str, path: str, query: list[tuple[str, st
     raise ServiceError(400, "MissingParameter",
                        "The request is not signed: send an ACS3-HMAC-SHA256 Authorization header or V1 "
                        "Signature/SignatureVersion query parameters (use an Alibaba Cloud SDK).")
+
+
+# V3 signatures (https://www.alibabacloud.com/help/en/sdk/product-overview/v3-request-structure-and-signature):
+# x-acs-date is the UTC time of the request and x-acs-signature-nonce a unique random value that prevents
+# replays. A request dated more than 15 minutes from now, or reusing a nonce, is refused. The SDK signs with
+# the real clock, so this compares with time.time(), never the emulator clock. Codes: Alibaba Cloud's common
+# InvalidTimeStamp.Expired and SignatureNonceUsed (HTTP 400; the exact codes are UNVERIFIED for V3).
+SIGNATURE_WINDOW_SECONDS = 15 * 60
+
+
+@dataclass
+class Nonces:
+    """Nonces seen in the last SIGNATURE_WINDOW_SECONDS, by (access key id, nonce): wall time first seen."""
+
+    seen: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
+def _check_fresh(world: World, access_key_id: str, headers: dict[str, str]) -> None:
+    date = headers.get("x-acs-date", "")
+    try:
+        sent = calendar.timegm(time.strptime(date, "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        raise ServiceError(400, "InvalidTimeStamp.Format",
+                           f"x-acs-date {date!r} is not a UTC time like 2026-01-01T00:00:00Z.") from None
+    now = time.time()
+    if abs(now - sent) > SIGNATURE_WINDOW_SECONDS:
+        raise ServiceError(400, "InvalidTimeStamp.Expired",
+                           f"Specified time stamp or date value is expired: x-acs-date {date} is more than "
+                           "15 minutes from the current time.")
+    nonce = headers.get("x-acs-signature-nonce", "")
+    if not nonce:
+        raise ServiceError(400, "MissingParameter", "The x-acs-signature-nonce header is required.")
+    with world.lock:
+        store = world.backends.setdefault("nonces", Nonces())
+        if len(store.seen) > 10_000:
+            store.seen = {k: t for k, t in store.seen.items() if now - t <= SIGNATURE_WINDOW_SECONDS}
+        first = store.seen.get((access_key_id, nonce))
+        if first is not None and now - first <= SIGNATURE_WINDOW_SECONDS:
+            raise ServiceError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+        store.seen[(access_key_id, nonce)] = now
 
 
 def _mismatch() -> ServiceError:

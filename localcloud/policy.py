@@ -78,6 +78,57 @@ def load_document(document: str | dict) -> dict:
     return {**doc, "Statement": statements}
 
 
+POLICY_SYNTAX = "https://www.alibabacloud.com/help/en/ram/policy-structure-and-syntax"
+PERMISSION, TRUST = "permission", "trust"
+
+
+def _strings(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(value)
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def validate_document(document: str | dict, kind: str = PERMISSION) -> dict:
+    """Check a document as RAM does when it stores one (``MalformedPolicyDocument`` otherwise), following
+    "Policy structure and syntax" (POLICY_SYNTAX, May 2026):
+
+    - ``Version`` is the string ``"1"`` (the grammar's ``"Version" : ("1")``; a number is refused);
+    - ``Statement`` is a list of one or more objects (``[ <statement>, ... ]``; one bare object is refused);
+    - each statement has ``Effect`` (Allow|Deny), ``Action`` or ``NotAction`` (a string or a list of strings)
+      and, in a permission policy, ``Resource``. ``NotResource`` appears only in the older grammar page
+      (https://www.alibabacloud.com/help/doc-detail/93739.htm) and is refused, as the current page lists only
+      Resource. ``Principal`` belongs to trust policies only, where it is required; ``Condition`` is an object.
+    """
+    doc = load_document(document)
+    raw = document if isinstance(document, dict) else json.loads(document)
+    if raw.get("Version") != "1":
+        raise PolicyDocumentError(f'Version must be the string "1", not {raw.get("Version")!r} ({POLICY_SYNTAX})')
+    if not isinstance(raw.get("Statement"), list):
+        raise PolicyDocumentError(f"Statement must be a list of statements, even for one ({POLICY_SYNTAX})")
+    for i, st in enumerate(doc["Statement"]):
+        where = f"Statement[{i}]"
+        for key in ("Action", "NotAction"):
+            if key in st and not _strings(st[key]):
+                raise PolicyDocumentError(f"{where}.{key} must be a string or a non-empty list of strings")
+        if "NotResource" in st:
+            raise PolicyDocumentError(f"{where}: NotResource is not part of the policy language "
+                                      f"({POLICY_SYNTAX}); list the resources in Resource")
+        if "Condition" in st and not isinstance(st["Condition"], dict):
+            raise PolicyDocumentError(f"{where}.Condition must be an object")
+        if kind == TRUST:
+            if not isinstance(st.get("Principal"), (dict, str)) or not st.get("Principal"):
+                raise PolicyDocumentError(f"{where} of a trust policy needs a Principal")
+            continue
+        if "Principal" in st:
+            raise PolicyDocumentError(f"{where}: Principal belongs to a role's trust policy, not to a "
+                                      "permission policy")
+        if "Resource" not in st:
+            raise PolicyDocumentError(f"{where} needs a Resource ({POLICY_SYNTAX}); use \"*\" for all resources")
+        if not _strings(st["Resource"]):
+            raise PolicyDocumentError(f"{where}.Resource must be a string or a non-empty list of strings")
+    return doc
+
+
 def _matches_any(patterns: list[str], value: str, *, ignore_case: bool) -> bool:
     return any(wildcard_match(p, value, ignore_case=ignore_case) for p in patterns)
 

@@ -122,9 +122,16 @@ class SettingsSpec(BaseModel):
     sync: dict[str, Any] = {}
 
 
+class TablestoreInstanceSpec(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$")   # Tablestore instance naming rules
+    account: str
+    region: str = Field(min_length=1)
+
+
 class ScenarioSpec(_Model):
     accounts: list[AccountSpec] = Field(min_length=1)
     instances: list[InstanceSpec] = []
+    tablestore: list[TablestoreInstanceSpec] | None = None   # None: instances appear on first use
     functions: list[dict[str, Any]] = []       # FC 3.0 functions, checked by localcloud.fc.models.install
     settings: SettingsSpec = SettingsSpec()
 
@@ -209,6 +216,13 @@ def _cross_check(spec: ScenarioSpec) -> list[str]:
                 if has_doc and name in {q.name for q in acc.policies}:
                     problems.append(f"{where}.roles[{r}].policies[{p}]: policy {name} is also declared under "
                                     f"{where}.policies; give the document in one place only")
+    ots_names: set[str] = set()
+    for i, ots in enumerate(spec.tablestore or []):
+        if ots.account not in accounts:
+            problems.append(f"tablestore[{i}].account: account {ots.account} is not declared under accounts")
+        if ots.name in ots_names:
+            problems.append(f"tablestore[{i}].name: Tablestore instance {ots.name} is declared twice")
+        ots_names.add(ots.name)
     seen_instances: set[str] = set()
     for i, inst in enumerate(spec.instances):
         where = f"instances[{i}]"
@@ -310,6 +324,9 @@ def build_world(spec: ScenarioSpec, clock: Clock) -> World:
     now_ms = int(clock.now() * 1000)
     for inst in spec.instances:
         _build_instance(world, inst, now_ms)
+    if importlib.util.find_spec("localcloud.ots.access") is not None:
+        importlib.import_module("localcloud.ots.access").install(
+            world, None if spec.tablestore is None else [t.model_dump() for t in spec.tablestore])
     if importlib.util.find_spec("localcloud.acr.models") is not None:
         acr_models = importlib.import_module("localcloud.acr.models")
         try:

@@ -49,7 +49,7 @@ class Role:
 
     @property
     def arn(self) -> str:
-        return f"acs:ram::{self.account_id}:role/{self.name.lower()}"
+        return f"acs:ram::{self.account_id}:role/{self.name}"   # RAM keeps the case the role was created with
 
 
 @dataclass

@@ -5,6 +5,7 @@ tests/conftest.py. Every key here is a demo value that exists only inside localc
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -35,6 +36,10 @@ FC_ROLE = "acrsync-fc"
 FC_ROLE_ARN = f"acs:ram::{ACCOUNT_A}:role/{FC_ROLE}"
 START_TIME = "2026-11-28T00:00:00Z"
 
+# The two accounts of the small scenarios a test builds for one rule (made up, like everything here).
+SMALL_A = "1000000000000001"
+SMALL_B = "2000000000000002"
+
 
 def make_sdk_config(cloud, key_id: str, secret: str, token: str | None = None, *,
                     region_id: str = SOURCE_REGION, read_timeout: int = 5000, connect_timeout: int = 2000,
@@ -54,9 +59,28 @@ def fc_role_credentials(cloud, function: str = "acrsync-on-push"):
     return backend.role_credentials(backend.function(ACCOUNT_A, function))
 
 
-def control(cloud, path: str, body: dict, timeout: float = 5) -> dict:
-    """POST to localcloud's control API over HTTP (``path`` below /_localcloud/, e.g. ``acr/push``)."""
-    request = urllib.request.Request(f"{cloud.url}/_localcloud/{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as reply:
-        return json.loads(reply.read())
+def http_json(cloud, method: str, path: str, body: dict | bytes | None = None,
+              headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict]:
+    """One HTTP request to ``cloud`` (a path below its URL); the status and the JSON reply, errors included."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(cloud.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def control(cloud, path: str, body: dict | None = None, timeout: float = 10) -> dict:
+    """POST to localcloud's control API (``path`` below /_localcloud/, e.g. ``acr/tasks``); must succeed."""
+    status, reply = http_json(cloud, "POST", f"/_localcloud/{path}", body or {}, timeout=timeout)
+    assert status == 200, (status, reply)
+    return reply
+
+
+def cr_client(cloud, key_id: str, secret: str, region: str = SOURCE_REGION):
+    """A real ``alibabacloud_cr20181201`` client for ``cloud``."""
+    from alibabacloud_cr20181201.client import Client
+
+    return Client(make_sdk_config(cloud, key_id, secret, region_id=region))

@@ -1,28 +1,32 @@
 """The CloudEvents ACR publishes to EventBridge's default bus: an image push and a finished sync task.
 
-The envelope follows the documented ``cr:Artifact:BuildCompleted`` sample (CloudEvents 1.0 plus the
-``aliyun*`` extensions). The ``data`` payloads of PushCompleted and SynchronizationCompleted are
+The envelope follows the documented sample (https://www.alibabacloud.com/help/en/eventbridge/user-guide/
+container-registry-events): CloudEvents 1.0 plus the ``aliyun*`` extensions, ``time`` in China Standard Time
+with its offset and no fraction (``2020-11-19T21:04:41+08:00``), ``aliyunpublishtime`` in UTC without a fraction
+(``2020-11-19T21:04:42Z``) and ``aliyunpublishaddr`` (a made-up private address here). The ``data`` payloads of PushCompleted and SynchronizationCompleted are
 UNVERIFIED (no stored sample): PascalCase keys by analogy with BuildCompleted.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 SOURCE = "acs.cr"
 PUSH_COMPLETED = "cr:Artifact:PushCompleted"
 SYNCHRONIZATION_COMPLETED = "cr:Artifact:SynchronizationCompleted"
 
 
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
+PUBLISH_ADDR = "172.25.0.1"        # made up, in the documented sample's private range
+
+
 def _event_time(ts: float) -> str:
-    # "+00:00" rather than "Z": datetime.fromisoformat on Python 3.10 reads only the offset form.
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(int(ts), tz=CHINA_STANDARD_TIME).isoformat(timespec="seconds")
 
 
 def _publish_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{int(ts * 1000) % 1000:03d}Z"
+    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def cloud_event(*, type_: str, region: str, account_id: str, subject_id: str, now: float, data: dict) -> dict:
@@ -38,7 +42,7 @@ def cloud_event(*, type_: str, region: str, account_id: str, subject_id: str, no
         "aliyunpublishtime": _publish_time(now),
         "aliyuneventbusname": "default",
         "aliyunregionid": region,
-        "datacontenttype": "application/json;charset=utf-8",
+        "aliyunpublishaddr": PUBLISH_ADDR,
         "data": data,
     }
 

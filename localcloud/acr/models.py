@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -416,6 +417,7 @@ class AcrBackend:
             if scope == "REPO":
                 self.repo_by_name(source, namespace, repo)
             target, cross = self._target(source, target_instance_id, target_region, target_user_id)
+            _check_rule_keeps_names(target, scope, namespace, repo, target_namespace, target_repo)
             if cross and check_grant:
                 problem = cross_account_grant_problem(self.world, source.account_id, target)
                 if problem:
@@ -713,6 +715,35 @@ def _instance_id(entry: dict) -> str:
     raise ValueError(f"scenario instance {entry!r} has no 'id'")
 
 
+KEEP_NAMES_SOURCE = ("https://www.alibabacloud.com/help/en/acr/user-guide/"
+                     "replicate-images-between-instances-in-the-same-account")
+
+
+def _check_rule_keeps_names(target: Instance, scope: str, namespace: str, repo: str, target_namespace: str,
+                            target_repo: str) -> None:
+    """Sync rules keep names (KEEP_NAMES_SOURCE): by namespace, the target needs a namespace of the same name
+    that creates repositories automatically; by repository, the same namespace and an existing repository of
+    the same name. A rule that renames is refused; manual tasks (CreateRepoSyncTask) may still rename.
+    The error code is not documented (UNVERIFIED): 400 InvalidParameter, with the reason."""
+    def refuse(why: str) -> ServiceError:
+        return ServiceError(400, "InvalidParameter", f"A sync rule keeps names: {why} ({KEEP_NAMES_SOURCE}).")
+
+    if scope == "INSTANCE":
+        return
+    if target_namespace != namespace:
+        raise refuse(f"TargetNamespaceName {target_namespace!r} differs from NamespaceName {namespace!r}")
+    if scope == "REPO" and target_repo != repo:
+        raise refuse(f"TargetRepoName {target_repo!r} differs from RepoName {repo!r}")
+    ns = target.namespaces.get(namespace)
+    if ns is None:
+        raise refuse(f"the target instance {target.instance_id} has no namespace {namespace!r}")
+    if scope == "NAMESPACE" and not ns.auto_create_repo:
+        raise refuse(f"namespace {namespace!r} of {target.instance_id} does not create repositories "
+                     "automatically (turn on AutoCreateRepo)")
+    if scope == "REPO" and repo not in ns.repos:
+        raise refuse(f"the target instance {target.instance_id} has no repository {namespace}/{repo}")
+
+
 def install(world: World, scenario_doc: dict) -> None:
     """Attach the ACR backend to a built world: ``settings.sync`` timings and every ``instances[*].sync_rules``
     entry as an existing rule, created at the scenario's start (so before any pushed tag).
@@ -725,7 +756,9 @@ def install(world: World, scenario_doc: dict) -> None:
                          synchronizing_seconds=float(sync.get("synchronizing_seconds",
                                                               DEFAULT_SYNCHRONIZING_SECONDS)))
     world.backends["acr"] = backend
-    start = world.clock.now()
+    # A second before the start, whole: event times have second precision (the documented sample), so a
+    # push in the scenario's first second must still come after the rules that "already exist".
+    start = float(math.floor(world.clock.now()) - 1)
     for entry in doc.get("instances") or []:
         source_id = _instance_id(entry)
         for i, spec in enumerate(entry.get("sync_rules") or []):

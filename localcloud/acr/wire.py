@@ -2,8 +2,8 @@
 
 Reply shapes follow the SDK models of ``alibabacloud_cr20181201`` 2.2.5, quirks included: string
 ``TotalCount`` on ListNamespace/ListRepository/ListRepoTag/ListRepoSyncTask, int on ListInstance and
-ListRepoSyncRule; ``ModifedTime`` (sic) on ListRepoSyncTask items; string times on ListInstance and
-ListRepoTag, int elsewhere (epoch milliseconds). Business refusals ("does not exist") are HTTP 200 with
+ListRepoSyncRule; both ``ModifedTime`` (sic) and ``ModifiedTime`` on ListRepoSyncTask items; string times on
+ListInstance and ListRepoTag, int elsewhere (epoch milliseconds). Business refusals ("does not exist") are HTTP 200 with
 ``IsSuccess: false``; parameter and permission errors are HTTP 4xx.
 """
 
@@ -94,18 +94,29 @@ def _region_hint(ctx: RequestContext) -> str:
     return str(getattr(ctx, "region", "") or "*")
 
 
+ALL_RESOURCES = "*"
+INSTANCE, REPOSITORY = "instance", "repository"
+
+
 def _instance(ctx: RequestContext, backend: AcrBackend, params: dict[str, str], ram_action: str,
-              *repo_path: str) -> Instance:
-    """Authorize ``ram_action`` on the instance (or a repository path in it), then find the caller's own
-    instance: another account's instance is answered as not existing."""
+              *repo_path: str, form: str = INSTANCE) -> Instance:
+    """Authorize ``ram_action`` on the resource the API reference names, then find the caller's own
+    instance: another account's instance is answered as not existing.
+
+    ``form``: ``instance`` (``instance/<id>``), ``repository`` (``repository/<id>`` plus ``repo_path``), or
+    ``*`` for an action the reference lists under "All Resources": only a statement whose Resource is ``*``
+    grants it, never a narrower ARN."""
     instance_id = _required(params, "InstanceId")
     found = ctx.world.instances.get(instance_id)
     account = ctx.caller.account_id
-    if found is None:
+    if form == ALL_RESOURCES:
+        resource = ALL_RESOURCES
+    elif found is None:
         region = _region_hint(ctx)
         tail = "/".join((instance_id, *repo_path))
-        resource = f"acs:cr:{region}:{account}:" + (f"repository/{tail}" if repo_path else f"instance/{instance_id}")
-    elif repo_path:
+        resource = f"acs:cr:{region}:{account}:" + (
+            f"repository/{tail}" if repo_path or form == REPOSITORY else f"instance/{instance_id}")
+    elif repo_path or form == REPOSITORY:
         resource = repository_arn(found, *repo_path, account_id=account)
     else:
         resource = instance_arn(found, account_id=account)
@@ -113,8 +124,13 @@ def _instance(ctx: RequestContext, backend: AcrBackend, params: dict[str, str], 
     return backend.instance(instance_id, account)
 
 
-def _repo_of(ctx: RequestContext, backend: AcrBackend, params: dict[str, str], ram_action: str) -> tuple[Instance, Repo]:
-    """An action on one repository named by ``RepoId``: authorized on ``repository/<id>/<ns>/<repo>``."""
+def _repo_of(ctx: RequestContext, backend: AcrBackend, params: dict[str, str], ram_action: str,
+             form: str = "") -> tuple[Instance, Repo]:
+    """An action on one repository named by ``RepoId``: authorized on ``repository/<id>/<ns>/<repo>``, or on
+    ``form`` (``repository``: ``repository/<id>``; ``*``: All Resources) where the reference says so."""
+    if form:
+        inst = _instance(ctx, backend, params, ram_action, form=form)
+        return inst, backend.repo_by_id(inst, _required(params, "RepoId"))
     instance_id = _required(params, "InstanceId")
     repo_id = _required(params, "RepoId")
     found = ctx.world.instances.get(instance_id)
@@ -217,7 +233,9 @@ def list_instance(ctx, params, backend):
 
 @_action("ListNamespace")
 def list_namespace(ctx, params, backend):
-    inst = _instance(ctx, backend, params, "cr:ListNamespace")
+    # cr:ListNamespace on All Resources:
+    # https://www.alibabacloud.com/help/en/acr/developer-reference/api-cr-2018-12-01-listnamespace
+    inst = _instance(ctx, backend, params, "cr:ListNamespace", form=ALL_RESOURCES)
     name, status = params.get("NamespaceName"), params.get("NamespaceStatus")
     found = [ns for ns in sorted(inst.namespaces.values(), key=lambda n: n.name)
              if (not name or ns.name == name) and (not status or status == "NORMAL")]
@@ -256,9 +274,10 @@ def create_namespace(ctx, params, backend):
 
 @_action("UpdateNamespace")
 def update_namespace(ctx, params, backend):
-    """Authorized on ``repository/<id>/<ns>``, as the API reference names it for cr:UpdateNamespace."""
+    """cr:UpdateNamespace on All Resources (https://www.alibabacloud.com/help/doc-detail/145287.htm, Mar 2024;
+    an older page named ``repository/<id>/<ns>``, which acrsync's generated policies grant as well)."""
     name = _required(params, "NamespaceName")
-    inst = _instance(ctx, backend, params, "cr:UpdateNamespace", name)
+    inst = _instance(ctx, backend, params, "cr:UpdateNamespace", form=ALL_RESOURCES)
     backend.update_namespace(inst, name, auto_create_repo=bool_param(params, "AutoCreateRepo"),
                              default_repo_type=params.get("DefaultRepoType"))
     return {}
@@ -293,7 +312,8 @@ def get_repository(ctx, params, backend):
 
 @_action("ListRepoTag")
 def list_repo_tag(ctx, params, backend):
-    _, repo = _repo_of(ctx, backend, params, "cr:ListRepositoryTag")
+    # cr:ListRepositoryTag on All Resources: https://www.alibabacloud.com/help/doc-detail/145295.htm
+    _, repo = _repo_of(ctx, backend, params, "cr:ListRepositoryTag", ALL_RESOURCES)
     tags = sorted(repo.tags.values(), key=lambda t: (t.updated_ms, t.tag), reverse=True)
     page, paging = _token_paged(params, tags)
     return {**paging, "TotalCount": str(len(tags)), "Images": [_tag_fields(t, str) for t in page]}
@@ -302,7 +322,9 @@ def list_repo_tag(ctx, params, backend):
 @_action("GetRepoTag")
 def get_repo_tag(ctx, params, backend):
     tag = _required(params, "Tag")
-    _, repo = _repo_of(ctx, backend, params, "cr:GetRepositoryTag")
+    # cr:ListRepositoryTag on repository/<id> (api-cr-2018-12-01-getrepotag, Dec 2024; the Apr 2024 page
+    # doc-detail/371968.htm said All Resources, which acrsync's generated policies grant as well)
+    _, repo = _repo_of(ctx, backend, params, "cr:ListRepositoryTag", REPOSITORY)
     return _tag_fields(backend.tag(repo, tag), int)
 
 
@@ -332,7 +354,9 @@ def create_repo_sync_task(ctx, params, backend):
 def create_repo_sync_task_by_rule(ctx, params, backend):
     rule_id = _required(params, "SyncRuleId")
     tag = _required(params, "Tag")
-    inst, repo = _repo_of(ctx, backend, params, "cr:CreateRepositorySync")
+    # cr:PullRepository on All Resources: https://www.alibabacloud.com/help/doc-detail/145279.htm (Mar 2024);
+    # an older page named cr:CreateRepositorySync, which acrsync's generated policies grant as well
+    inst, repo = _repo_of(ctx, backend, params, "cr:PullRepository", ALL_RESOURCES)
     task = backend.create_task_by_rule(inst, repo_id=repo.repo_id, rule_id=rule_id, tag=tag,
                                        priority=_priority(params, None))
     return {"SyncTaskId": task.task_id}
@@ -341,7 +365,8 @@ def create_repo_sync_task_by_rule(ctx, params, backend):
 @_action("GetRepoSyncTask")
 def get_repo_sync_task(ctx, params, backend):
     task_id = _required(params, "SyncTaskId")
-    inst = _instance(ctx, backend, params, "cr:GetRepositorySync")
+    # cr:GetRepositorySync on repository/<id>: https://www.alibabacloud.com/help/doc-detail/145285.htm
+    inst = _instance(ctx, backend, params, "cr:GetRepositorySync", form=REPOSITORY)
     task = backend.task(inst.instance_id, task_id)
     layer = {"SyncLayerTaskId": f"{task.task_id}-layer-1", "Digest": f"sha256:{task.digest}",
              "ArtifactDigest": f"sha256:{task.digest}", "Size": task.size, "SyncedSize": task.synced_size,
@@ -352,21 +377,25 @@ def get_repo_sync_task(ctx, params, backend):
 
 @_action("ListRepoSyncTask")
 def list_repo_sync_task(ctx, params, backend):
-    """Tasks whose source is this instance, newest first. Items carry ``ModifedTime`` (sic) only."""
-    inst = _instance(ctx, backend, params, "cr:GetRepositorySync")
+    """Tasks whose source is this instance, newest first. Items carry both ``ModifedTime`` (sic) and
+    ``ModifiedTime``, as the SDK model ListRepoSyncTaskResponseBodySyncTasks declares both."""
+    # cr:GetRepositorySync on repository/<id>: https://www.alibabacloud.com/help/en/doc-detail/145283.htm
+    inst = _instance(ctx, backend, params, "cr:GetRepositorySync", form=REPOSITORY)
     found = backend.tasks_of(inst.instance_id, namespace=params.get("RepoNamespaceName"),
                              repo=params.get("RepoName"), tag=params.get("Tag"),
                              batch_id=params.get("SyncRecordId"))
     page, paging = _paged(params, found)
     return {**paging, "TotalCount": str(len(found)), "SyncTasks": [
         {**_task_common(t), "CustomLink": False, "LinkId": "", "CreateTime": _ms(t.created),
-         "ModifedTime": _ms(t.modified)} for t in page]}
+         "ModifedTime": _ms(t.modified), "ModifiedTime": _ms(t.modified)} for t in page]}
 
 
 @_action("CancelRepoSyncTask")
 def cancel_repo_sync_task(ctx, params, backend):
     task_id = _required(params, "SyncTaskId")
-    inst = _instance(ctx, backend, params, "cr:CancelRepositorySync")
+    # cr:CancelRepoSyncTask on repository/<id> (Dec 2024):
+    # https://www.alibabacloud.com/help/en/acr/developer-reference/api-cr-2018-12-01-cancelreposynctask
+    inst = _instance(ctx, backend, params, "cr:CancelRepoSyncTask", form=REPOSITORY)
     backend.cancel_task(inst.instance_id, task_id)
     return {}
 
@@ -377,7 +406,10 @@ def cancel_repo_sync_task(ctx, params, backend):
 def create_repo_sync_rule(ctx, params, backend):
     fields = {name: _required(params, name) for name in ("SyncRuleName", "SyncScope", "TagFilter",
                                                          "TargetRegionId", "TargetInstanceId")}
-    inst = _instance(ctx, backend, params, "cr:CreateSyncRule")
+    # cr:CreateSyncRule on repository/<id> (May 2025; the Apr 2023 page doc-detail/145280.htm named
+    # cr:CreateRepoSyncRule):
+    # https://www.alibabacloud.com/help/en/acr/developer-reference/api-cr-2018-12-01-createreposyncrule
+    inst = _instance(ctx, backend, params, "cr:CreateSyncRule", form=REPOSITORY)
     rule = backend.create_rule(
         inst, name=fields["SyncRuleName"], scope=fields["SyncScope"], trigger=params.get("SyncTrigger") or "PASSIVE",
         tag_filter=fields["TagFilter"], target_instance_id=fields["TargetInstanceId"],
@@ -392,7 +424,8 @@ def create_repo_sync_rule(ctx, params, backend):
 @_action("ListRepoSyncRule")
 def list_repo_sync_rule(ctx, params, backend):
     """Rules whose source is this instance (``SyncDirection: FROM``)."""
-    inst = _instance(ctx, backend, params, "cr:ListSyncRule")
+    # cr:ListSyncRule on repository/<id>: https://www.alibabacloud.com/help/doc-detail/145284.htm
+    inst = _instance(ctx, backend, params, "cr:ListSyncRule", form=REPOSITORY)
     want = {"namespace": params.get("NamespaceName"), "repo": params.get("RepoName"),
             "target_instance_id": params.get("TargetInstanceId"), "target_region": params.get("TargetRegionId")}
     found = [r for r in backend.rules_of(inst.instance_id)

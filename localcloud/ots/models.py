@@ -31,6 +31,10 @@ PK_TYPES = ("INTEGER", "STRING", "BINARY", "BOOLEAN")
 MAX_BATCH_WRITE_ROWS = 200
 MAX_BATCH_GET_ROWS = 100
 MAX_RANGE_ROWS = 5000
+# General limits (https://www.alibabacloud.com/help/en/tablestore/product-overview/general-limits): one
+# attribute column value at most 2 MB, one row (primary key plus attribute columns) at most 4 MB.
+MAX_CELL_BYTES = 2 * 1024 * 1024
+MAX_ROW_BYTES = 4 * 1024 * 1024
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 # Row existence expectations, numbered as in table_store.proto.
@@ -61,6 +65,27 @@ def condition_failed() -> OtsError:
 
 def invalid(message: str) -> OtsError:
     return OtsError(400, "OTSParameterInvalid", message)
+
+
+def _value_bytes(value: Value | None) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    return 1 if isinstance(value, bool) else 8
+
+
+def _check_sizes(primary_key: PkValues, cells: list[tuple[str, Value | None]]) -> None:
+    """The 2 MB cell and 4 MB row limits, refused with OTSParameterInvalid as the service does."""
+    for name, value in cells:
+        size = _value_bytes(value)
+        if size > MAX_CELL_BYTES:
+            raise invalid(f"The length of attribute column: '{name}' exceeds the MaxLength:{MAX_CELL_BYTES} "
+                          f"with CurrentLength:{size}.")
+    total = sum(len(n) + _value_bytes(v) for n, v in (*primary_key, *cells))
+    if total > MAX_ROW_BYTES:
+        raise invalid(f"The total size of the row exceeds the MaxLength:{MAX_ROW_BYTES} with "
+                      f"CurrentLength:{total}.")
 
 
 def _type_name(value: Value) -> str:
@@ -279,6 +304,7 @@ class OtsBackend:
 
     # --- single-row writes ----------------------------------------------------------------------
     def _put(self, table: Table, change: RowChange, condition: RowCondition) -> PkValues:
+        _check_sizes(change.primary_key, [(c.name, c.value) for c in change.cells])
         key = self._key(table, change.primary_key, put=True)
         auto = any(v is AUTO_INCREMENT for _n, v in change.primary_key)
         current = None if auto else table.rows.get(key)
@@ -330,6 +356,7 @@ class OtsBackend:
                 writes = True
             else:
                 raise invalid(f"Unknown update type {cell.op} on column {cell.name!r}.")
+        _check_sizes(change.primary_key, [(name, value) for name, (value, _ts) in columns.items()])
         if current is not None:
             current.columns = columns
         elif writes:

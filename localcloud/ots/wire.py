@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from google.protobuf.message import DecodeError, Message
 from tablestore.protobuf import table_store_pb2 as pb
 
+from localcloud.ots import access
 from localcloud.ots import filters as flt
 from localcloud.ots.models import (
     OtsBackend,
@@ -361,6 +362,7 @@ def handle(world: World, api: str, headers: dict[str, str], body: bytes, secret_
         instance = headers.get("x-ots-instancename", "")
         if not instance:
             raise invalid("The x-ots-instancename header is required.")
+        access.check(world, api, signer[0], headers.get("x-ots-ststoken") or None, instance, body)
         message = operation(backend_for(world), instance, body)
         return _reply(api, 200, message.SerializeToString(), signer)
     except OtsError as exc:

@@ -13,7 +13,7 @@ import re
 from importlib import resources
 
 from localcloud.clock import iso
-from localcloud.policy import PolicyDocumentError, load_document
+from localcloud.policy import PERMISSION, TRUST, PolicyDocumentError, validate_document
 from localcloud.service import ServiceError
 from localcloud.state import Account, Policy, PolicyVersion, Role, World
 
@@ -64,16 +64,13 @@ def _account(world: World, account_id: str) -> Account:
 
 
 def check_document(document: str, *, trust: bool = False) -> str:
-    """Validate a policy (or trust policy) document; returns it unchanged or raises MalformedPolicyDocument."""
+    """Validate a policy (or trust policy) document as RAM does; returns it unchanged or raises
+    ``400 MalformedPolicyDocument`` (``localcloud.policy.validate_document`` lists the rules and sources)."""
     try:
-        doc = load_document(document)
+        validate_document(document, TRUST if trust else PERMISSION)
     except PolicyDocumentError as exc:
-        raise ServiceError(400, "MalformedPolicyDocument", f"The policy document is malformed: {exc}.") from None
-    if trust:
-        for i, st in enumerate(doc["Statement"]):
-            if not isinstance(st.get("Principal"), (dict, str)):
-                raise ServiceError(400, "MalformedPolicyDocument",
-                                   f"The trust policy is malformed: Statement[{i}] needs a Principal.")
+        what = "trust policy" if trust else "policy document"
+        raise ServiceError(400, "MalformedPolicyDocument", f"The {what} is malformed: {exc}.") from None
     return document
 
 

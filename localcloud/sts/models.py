@@ -13,7 +13,7 @@ import hashlib
 import re
 
 from localcloud import identity
-from localcloud.policy import PolicyDocumentError, load_document, trust_allows
+from localcloud.policy import PolicyDocumentError, trust_allows, validate_document
 from localcloud.ram.models import get_role
 from localcloud.service import Caller, ServiceError
 from localcloud.state import Role, World
@@ -28,7 +28,7 @@ ROOT_REFUSED = "Roles may not be assumed by root accounts."
 def principal_arn(caller: Caller) -> str:
     """The ARN a trust policy names for this caller (a role session is named by its role)."""
     if caller.kind == "role":
-        return f"acs:ram::{caller.account_id}:role/{caller.name.lower()}"
+        return f"acs:ram::{caller.account_id}:role/{caller.name}"
     return caller.arn
 
 
@@ -57,7 +57,7 @@ def assume_role(world: World, caller: Caller, role_arn: str, session_name: str, 
                            f"({role.max_session_duration}).")
     if session_policy:
         try:
-            load_document(session_policy)
+            validate_document(session_policy)
         except PolicyDocumentError as exc:
             raise ServiceError(400, "InvalidParameter.PolicyGrammar", f"The session Policy is invalid: {exc}.") \
                 from None

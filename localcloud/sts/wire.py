@@ -17,7 +17,7 @@ def assume_role(ctx: RequestContext, params: dict[str, str]) -> dict:
     return {
         "Credentials": {"AccessKeyId": cred.access_key_id, "AccessKeySecret": cred.secret,
                         "SecurityToken": cred.token, "Expiration": iso(cred.expires)},
-        "AssumedRoleUser": {"Arn": f"acs:ram::{role.account_id}:assumed-role/{role.name.lower()}/{session_name}",
+        "AssumedRoleUser": {"Arn": f"acs:ram::{role.account_id}:assumed-role/{role.name}/{session_name}",
                             "AssumedRoleId": f"{role.role_id}:{session_name}"},
     }
 

@@ -11,7 +11,9 @@ trigger PASSIVE (INITIATIVE rules run only by hand); direction FROM (the queried
 TargetInstanceId and TargetRegionId are the target's (ListRepoSyncRule returns no TargetUserId: the
 instance id identifies the account); the scope selects the image (REPO: the same namespace and repo;
 NAMESPACE: the same namespace and RepoNameFilter; INSTANCE: NamespaceNameFilter and RepoNameFilter);
-TagFilter matches the tag; the rule writes to the namespace/repo the config wants (``scope.target_names``);
+the rule keeps the names (it writes to the same namespace/repo: a renaming rule never counts, since ACR
+rules keep names); TagFilter matches the tag; the rule writes to the namespace/repo the config wants
+(``scope.target_names``: a target that renames is served only by acrsync's own tasks);
 and, when ``pushed_at_ms`` is given, the rule existed before the push (rules replicate only images
 pushed after they are created).
 
@@ -20,7 +22,7 @@ Filters are matched in full (``re.fullmatch``). ACR's own matching semantics are
 while acrsync does not count it shows up in the compliance report instead of passing silently.
 
 A rule without a CreateTime (0) counts as older than any push. TargetRepoName is read only for REPO rules:
-NAMESPACE and INSTANCE rules keep the source repository name (TargetNamespaceName may rename the namespace).
+NAMESPACE and INSTANCE rules keep the source repository name.
 
 Rules are evaluated oldest first (CreateTime, then SyncRuleId), so the answer does not depend on the
 order ListRepoSyncRule returns them in.
@@ -34,6 +36,11 @@ from typing import NamedTuple
 from acrsync.config import Target
 from acrsync.model import SyncRule
 from acrsync.scope import target_names
+
+# Sync rules replicate into the same namespace (and, by repository, the same repository name); only manual
+# tasks may rename.
+KEEP_NAMES = ("https://www.alibabacloud.com/help/en/acr/user-guide/"
+              "replicate-images-between-instances-in-the-same-account")
 
 
 class RuleCheck(NamedTuple):
@@ -91,11 +98,14 @@ def _check(rule: SyncRule, target: Target, namespace: str, repo: str, tag: str,
         _filter("RepoNameFilter", rule.repo_filter, repo, "repository")
     else:
         raise _NoCover(f"unknown scope {rule.scope!r}; expected REPO, NAMESPACE or INSTANCE")
-    _filter("TagFilter", rule.tag_filter, tag, "tag")
-    want = "/".join(target_names(target, namespace, repo))
     rule_ns = rule.target_namespace or namespace
     rule_repo = (rule.target_repo or repo) if scope == "REPO" else repo
     writes = f"{rule_ns}/{rule_repo}"
+    if writes != path:
+        raise _NoCover(f"the rule renames {path!r} to {writes!r}: ACR sync rules keep names ({KEEP_NAMES}), "
+                       "so acrsync never counts a renaming rule")
+    _filter("TagFilter", rule.tag_filter, tag, "tag")
+    want = "/".join(target_names(target, namespace, repo))
     if writes != want:
         raise _NoCover(f"writes to {writes!r} but target {target.name!r} wants {want!r}")
     if pushed_at_ms is not None and rule.create_time_ms > pushed_at_ms:

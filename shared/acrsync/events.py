@@ -64,6 +64,13 @@ _FILTER_HINT = (f"the trigger's filter should only pass {PUSH_TYPE} and {SYNC_TY
                 f"(eventRuleFilterPattern {{\"source\":[\"{ACR_SOURCE}\"],"
                 f"\"type\":[\"{PUSH_TYPE}\",\"{SYNC_TYPE}\"]}})")
 _NAME_OK = re.compile(r"[^\s\x00-\x1f\x7f\ud800-\udfff]{1,255}")
+# Identifiers ACR and EventBridge send (instance, repository, task and batch ids, event ids, regions, account
+# ids, statuses): letters, digits and . _ : - only, so a value can always be stored and compared as text.
+_ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}")
+# An image digest: sha256 and 64 hex digits, with or without the "sha256:" prefix (sources differ).
+_DIGEST_OK = re.compile(r"(?:sha256:)?[0-9a-fA-F]{64}")
+# A rejected payload is kept up to this size; its full size and sha256 go into the reason.
+MAX_REJECTED_PAYLOAD = 64 * 1024
 
 
 # ---- typed events ----------------------------------------------------------------------------------
@@ -162,10 +169,21 @@ class Rejected(_Event):
         return 401 if self.unauthenticated else 400
 
     def to_rejected_event(self, received_at: float, request_id: str | None = None) -> RejectedEvent:
-        """The ledger's record of this item; its id is the event id or a stable hash of the payload."""
-        rid = self.event_id or "rej-" + hashlib.sha256(self.payload.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        return RejectedEvent(id=rid, received_at=received_at, source=self.source, reason=self.reason,
-                             payload=self.payload, request_id=request_id)
+        """The ledger's record of this item; its id is the event id or a stable hash of the payload.
+
+        At most MAX_REJECTED_PAYLOAD bytes of the payload are kept: a 5 MB junk event must not become a 5 MB
+        ledger row (Tablestore refuses a cell over 2 MB). The reason then says so, with the full size and the
+        sha256 of the whole payload, so the original can still be recognised."""
+        raw = self.payload.encode("utf-8", "surrogatepass")
+        digest = hashlib.sha256(raw).hexdigest()
+        rid = self.event_id or "rej-" + digest[:16]
+        payload, reason = self.payload, self.reason
+        if len(raw) > MAX_REJECTED_PAYLOAD:
+            payload = raw[:MAX_REJECTED_PAYLOAD].decode("utf-8", "ignore")       # never half a character
+            reason = (f"{reason} [payload truncated: kept the first {len(payload.encode('utf-8'))} of "
+                      f"{len(raw)} bytes; sha256 of the whole payload {digest}]")
+        return RejectedEvent(id=rid, received_at=received_at, source=self.source, reason=reason,
+                             payload=payload, request_id=request_id)
 
 
 Parsed = PushCompleted | SyncCompleted | TimerTick | Rejected
@@ -505,11 +523,101 @@ def _parse_item(item: Any, payload: str, *, webhook_token: str | None, source_in
                     payload=payload, source="unknown")
 
 
+def _storable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _field_problems(parsed: PushCompleted | SyncCompleted) -> list[str]:
+    """Every string the event would carry into the ledger, checked: identifiers by _ID_OK, the digest by
+    _DIGEST_OK, names by _NAME_OK (already at parse time), free text (instance name) only for encodability.
+    A lone surrogate (valid JSON "\\udfff") fails every one of them, so it is a Rejected, never a crash
+    when the value is stored."""
+    problems = []
+
+    def check(label: str, value: str | None, pattern: re.Pattern[str] | None) -> None:
+        if value is None:
+            return
+        if not _storable(value) or (pattern is not None and not pattern.fullmatch(value)):
+            problems.append(f"{label} {value[:80]!r} is not a valid {label}")
+
+    check("event id", parsed.event_id, _ID_OK)
+    for label, value in (("account id", parsed.account_id), ("region", parsed.region),
+                         ("instance id", parsed.instance_id)):
+        check(label, value, _ID_OK)
+    if isinstance(parsed, PushCompleted):
+        check("instance name", parsed.instance_name, None)
+        check("repository id", parsed.repo_id, _ID_OK)
+        check("digest", parsed.digest, _DIGEST_OK)
+        for label, value in (("namespace", parsed.namespace), ("repository name", parsed.repo),
+                             ("tag", parsed.tag)):
+            check(label, value, _NAME_OK)
+    else:
+        check("task id", parsed.task_id, _ID_OK)
+        check("batch id", parsed.batch_id, _ID_OK)
+        check("task status", parsed.status, _ID_OK)
+        for side_name, side in (("ImageFrom", parsed.image_from), ("ImageTo", parsed.image_to)):
+            if side is None:
+                continue
+            for label in ("instance_id", "region", "namespace", "repo", "tag"):
+                value = getattr(side, label)
+                check(f"{side_name}.{label}", value or None, None)
+    return problems
+
+
+def _unstorable_at(value: Any, path: str = "") -> str | None:
+    """Where in a decoded JSON value a key or string cannot be encoded as UTF-8 (None: nowhere)."""
+    if isinstance(value, str):
+        return None if _storable(value) else (path or "(the value)")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and not _storable(k):
+                return where.encode("utf-8", "backslashreplace").decode("utf-8")
+            found = _unstorable_at(v, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _unstorable_at(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _checked(parsed: Parsed) -> Parsed:
+    """A typed event whose every string is storable and well-formed, else a Rejected saying which is not."""
+    if isinstance(parsed, (PushCompleted, SyncCompleted)):
+        problems = _field_problems(parsed)
+        bad_at = _unstorable_at(parsed.raw)
+        if bad_at and not problems:
+            problems = [f"{bad_at} holds text that cannot be stored as UTF-8 (a lone surrogate)"]
+        if problems:
+            kind = PUSH_TYPE if isinstance(parsed, PushCompleted) else SYNC_TYPE
+            via = getattr(parsed, "via", "eventbridge")
+            return Rejected(reason=f"malformed {kind} event: {'; '.join(problems)}",
+                            payload="", source="webhook" if via == "webhook" else "eventbridge",
+                            event_id=parsed.event_id if _storable(parsed.event_id) and
+                            _ID_OK.fullmatch(parsed.event_id) else None)
+    if isinstance(parsed, Rejected):
+        updates: dict[str, Any] = {}
+        if parsed.event_id is not None and not (_storable(parsed.event_id) and _ID_OK.fullmatch(parsed.event_id)):
+            updates["event_id"] = None                 # the record gets an id derived from the payload
+        if not _storable(parsed.reason):
+            updates["reason"] = parsed.reason.encode("utf-8", "backslashreplace").decode("utf-8")
+        if updates:
+            parsed = parsed.model_copy(update=updates)
+    return parsed
+
+
 def _safe_item(item: Any, payload: Callable[[], str], **kw: Any) -> Parsed:
     """One item, parsed. ``payload()`` gives its raw text (secrets masked); it is computed only for a
     Rejected, the one thing that keeps it (masking costs more than parsing a good event)."""
     try:
-        parsed = _parse_item(item, "", **kw)
+        parsed = _checked(_parse_item(item, "", **kw))
         if isinstance(parsed, Rejected):
             parsed = parsed.model_copy(update={"payload": payload()})
         return parsed

@@ -24,6 +24,7 @@ from tests.demo_world import (
     SOURCE_REGION,
     TARGET_INSTANCE,
     TARGET_REGION,
+    control,
 )
 
 FAST = RetryPolicy(max_attempts=6, base=0.01, cap=0.05, min_attempt=0.05)
@@ -76,16 +77,11 @@ def tasks_for(cloud, repo: str, tag: str) -> list:
 
 def acr_control(cloud, op: str, body: dict) -> dict:
     """POST to localcloud's ACR control API over HTTP, as the demo and users do."""
-    import urllib.request
-
-    req = urllib.request.Request(f"{cloud.url}/_localcloud/acr/{op}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+    return control(cloud, f"acr/{op}", body)
 
 
 def cli_config(cloud, tmp_path: Path, monkeypatch) -> Path:
-    """A config file for the CLI, and the environment pointing it at ``cloud`` as account A's root."""
+    """A config file for the CLI, and the environment pointing it at ``cloud`` as the RAM user acrsync-cli."""
     cfg = tmp_path / "acrsync.yaml"
     cfg.write_text(json.dumps(config_doc(tmp_path / "ledger.db")))
     monkeypatch.setenv("ACRSYNC_ENDPOINT", cloud.url)

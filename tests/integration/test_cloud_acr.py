@@ -89,10 +89,12 @@ def test_cancel_a_pending_task(acr):
 
 
 def test_manual_rule_create_use_delete(acr, cloud):
+    # the target has team-a (creating repositories automatically) but no team-a/api: a NAMESPACE rule, since
+    # a REPO rule needs the same-named repository on the target and localcloud refuses it without one
     rule_id = acr.create_repo_sync_rule(
-        SOURCE_INSTANCE, name="api-manual", scope="REPO", tag_filter=".*", target_region=TARGET_REGION,
-        target_instance_id=TARGET_INSTANCE, namespace="team-a", repo="api", target_namespace="team-a",
-        target_repo="api", target_user_id=ACCOUNT_B, trigger="INITIATIVE")
+        SOURCE_INSTANCE, name="api-manual", scope="NAMESPACE", tag_filter=".*", target_region=TARGET_REGION,
+        target_instance_id=TARGET_INSTANCE, namespace="team-a", target_namespace="team-a",
+        target_user_id=ACCOUNT_B, trigger="INITIATIVE")
     assert rule_id in {r.rule_id for r in acr.list_repo_sync_rules(SOURCE_INSTANCE, namespace="team-a")}
     api = acr.get_repository(SOURCE_INSTANCE, "team-a", "api")
     task_id = acr.create_repo_sync_task_by_rule(SOURCE_INSTANCE, api.repo_id, rule_id, "1.1")

@@ -269,3 +269,27 @@ def test_ledger_failure_fails_the_delivery(app, cloud, monkeypatch):
     monkeypatch.setattr(app.ledger, "create_if_absent", broken)
     with pytest.raises(DeliveryFailed, match="disk full"):
         app.handle_on_push(push_event(cloud, "team-a", "web", "v8.1.0"), fc_context())
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("Digest", "sha256:" + "a" * 63 + "\\udfff"),          # JSON escapes: valid JSON, unencodable text
+    ("InstanceId", "cri-demosource01\\udfff"),
+])
+def test_an_unencodable_identifier_ends_in_ledger_rejected_not_in_a_failed_delivery(
+        app, cloud, tmp_path, monkeypatch, field, value):
+    from typer.testing import CliRunner
+
+    from acrsync.cli import app as cli
+
+    event = json.loads(push_event(cloud, "team-a", "web", "v1.9.0"))
+    text = json.dumps(event).replace(json.dumps(event["data"][field]), f'"{value}"')
+    summary = app.handle_on_push(text.encode(), fc_context())          # no DeliveryFailed: acknowledged
+    assert summary["rejected"] == 1
+    [kept] = app.ledger.list_rejected()
+    assert kept.reason.startswith("malformed cr:Artifact:PushCompleted event") and kept.id == event["id"]
+    assert tasks_for(cloud, "web", "v1.9.0") == []
+    cli_config(cloud, tmp_path, monkeypatch)
+    monkeypatch.setenv("ACRSYNC_CONFIG", str(tmp_path / "acrsync.yaml"))
+    listed = CliRunner().invoke(cli, ["ledger", "rejected"])
+    assert listed.exit_code == 0, listed.output
+    assert event["id"] in listed.output and "1 event(s)" in listed.output

@@ -19,9 +19,9 @@ from localcloud.clock import Clock
 from localcloud.ram import models as ram
 from localcloud.service import ServiceError
 from localcloud.state import Account, Instance, Namespace, Repo, Tag, World
+from tests.demo_world import SMALL_A, SMALL_B
 
-A = "1000000000000001"   # made-up demo account (source side)
-B = "2000000000000002"   # made-up demo account (target side)
+A, B = SMALL_A, SMALL_B   # source, target
 START = 1_800_000_000.0
 DIGEST = "a" * 64
 OTHER_DIGEST = "b" * 64
@@ -423,12 +423,52 @@ def test_one_push_matched_by_several_rules_shares_one_batch_id():
     grant(world)
     first = _rule(world)
     second = _rule(world, name="r2", scope="NAMESPACE", repo="", target_repo="")
-    third = _rule(world, name="r3", target_instance_id="cri-same", target_region="cn-shanghai",
-                  target_user_id=None)
+    third = _rule(world, name="r3", scope="NAMESPACE", repo="", target_repo="", target_instance_id="cri-same",
+                  target_region="cn-shanghai", target_user_id=None)
     tasks = [acr(world).tasks[t] for t in acr(world).push("cri-src", "team", "app", "v2", OTHER_DIGEST)["tasks"]]
     assert {t.rule_id for t in tasks} == {first.rule_id, second.rule_id, third.rule_id}
     assert len({t.batch_id for t in tasks}) == 1
     assert len(tasks[0].batch_id) == 36
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), [
+    ({"target_namespace": "mirror"}, "TargetNamespaceName 'mirror' differs from NamespaceName 'team'"),
+    ({"target_repo": "app-copy"}, "TargetRepoName 'app-copy' differs from RepoName 'app'"),
+    ({"scope": "NAMESPACE", "repo": "", "target_repo": "", "target_namespace": "strict"},
+     "TargetNamespaceName 'strict' differs"),
+    ({"namespace": "other", "target_namespace": "other"}, "has no namespace 'other'"),
+    ({"repo": "web", "target_repo": "web"}, "has no repository team/web"),
+    ({"scope": "NAMESPACE", "repo": "", "target_repo": "", "target_instance_id": "cri-same",
+      "target_region": "cn-shanghai", "target_user_id": None, "namespace": "team"}, None),      # allowed
+])
+def test_sync_rules_keep_names(overrides, fragment):
+    """https://www.alibabacloud.com/help/en/acr/user-guide/replicate-images-between-instances-in-the-same-account"""
+    world = make_world()
+    grant(world)
+    if fragment is None:
+        assert _rule(world, **overrides).scope == "NAMESPACE"
+        return
+    with pytest.raises(ServiceError) as err:
+        _rule(world, **overrides)
+    assert (err.value.status, err.value.code) == (400, "InvalidParameter")
+    assert fragment in err.value.message and "keeps names" in err.value.message
+
+
+def test_a_namespace_rule_needs_automatic_repository_creation_on_the_target():
+    world = make_world()
+    grant(world)
+    world.instances["cri-dst"].namespaces["strict"].repos.clear()
+    _namespace(world.instances["cri-src"], "strict")
+    with pytest.raises(ServiceError) as err:
+        _rule(world, scope="NAMESPACE", namespace="strict", repo="", target_namespace="strict", target_repo="")
+    assert "does not create repositories automatically" in err.value.message
+
+
+def test_a_manual_task_may_still_rename():
+    world = make_world()
+    grant(world)
+    task = manual(world, ns="strict", target_repo="renamed")
+    assert (task.target_namespace, task.target_repo) == ("strict", "renamed")
 
 
 def test_rule_parameter_errors():
@@ -575,7 +615,7 @@ def test_install_reads_timings_and_rules_created_at_the_start():
     b = acr(world)
     rule = b.rules["crsr-demo"]
     assert (rule.cross_user, rule.target_account, rule.target_region, rule.created) == \
-        (True, B, "cn-beijing", START + 100)
+        (True, B, "cn-beijing", START + 100 - 1)      # the whole second before the start
     task = b.tasks[b.push("cri-src", "team", "app", "v3", OTHER_DIGEST)["tasks"][0]]
     world.clock.advance(1)
     b.settle()

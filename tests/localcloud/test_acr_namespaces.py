@@ -12,14 +12,15 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 
 from localcloud.acr.models import NAMESPACE_EXISTS, backend_of
 from localcloud.server import LocalCloud
+from tests.demo_world import SMALL_A, SMALL_B, cr_client
 
-A = "1000000000000001"   # made-up demo account (another account)
-B = "2000000000000002"   # made-up demo account (owns the instance)
+A, B = SMALL_A, SMALL_B   # another account, the instance's owner
 KEYS = {  # made-up demo access keys, valid only inside localcloud
     "a": ("AK-DEMO-NS-A", "made-up-demo-secret-ns-a"),
     "b": ("AK-DEMO-NS-B", "made-up-demo-secret-ns-b"),
     "viewer": ("AK-DEMO-NS-VIEWER", "made-up-demo-secret-ns-viewer"),
     "scoped": ("AK-DEMO-NS-SCOPED", "made-up-demo-secret-ns-scoped"),
+    "updater": ("AK-DEMO-NS-UPDATER", "made-up-demo-secret-ns-updater"),
 }
 REGION = "cn-beijing"
 SCOPED_POLICY = {"Version": "1", "Statement": [
@@ -27,17 +28,23 @@ SCOPED_POLICY = {"Version": "1", "Statement": [
     {"Effect": "Allow", "Action": "cr:UpdateNamespace", "Resource": f"acs:cr:{REGION}:{B}:repository/cri-dst/team"},
     {"Effect": "Allow", "Action": "cr:GetNamespace", "Resource": f"acs:cr:{REGION}:{B}:repository/cri-dst/*"},
 ]}
+# cr:UpdateNamespace is an "All Resources" action (https://www.alibabacloud.com/help/doc-detail/145287.htm)
+UPDATE_ANY_POLICY = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "cr:UpdateNamespace",
+                                                    "Resource": "*"}]}
 
 SCENARIO = {
     "accounts": [
         {"id": A, "access_keys": [{"id": KEYS["a"][0], "secret": KEYS["a"][1]}]},
         {"id": B, "access_keys": [{"id": KEYS["b"][0], "secret": KEYS["b"][1]}],
-         "policies": [{"name": "namespace-admin", "document": SCOPED_POLICY}],
+         "policies": [{"name": "namespace-admin", "document": SCOPED_POLICY},
+                      {"name": "namespace-updater", "document": UPDATE_ANY_POLICY}],
          "users": [
              {"name": "viewer", "access_keys": [{"id": KEYS["viewer"][0], "secret": KEYS["viewer"][1]}],
               "policies": ["AliyunContainerRegistryReadOnlyAccess"]},
              {"name": "scoped", "access_keys": [{"id": KEYS["scoped"][0], "secret": KEYS["scoped"][1]}],
-              "policies": ["namespace-admin"]}]},
+              "policies": ["namespace-admin"]},
+             {"name": "updater", "access_keys": [{"id": KEYS["updater"][0], "secret": KEYS["updater"][1]}],
+              "policies": ["namespace-updater"]}]},
     ],
     "instances": [
         {"id": "cri-dst", "account": B, "region": REGION, "edition": "Enterprise_Basic", "name": "dst",
@@ -47,15 +54,12 @@ SCENARIO = {
 
 
 @pytest.fixture
-def ns_cloud(cloud_factory, sdk_config):
-    running = cloud_factory(SCENARIO)
-    running.sdk_config = sdk_config
-    return running
+def ns_cloud(cloud_factory):
+    return cloud_factory(SCENARIO)
 
 
 def client(cloud: LocalCloud, who: str = "b") -> Client:
-    key_id, secret = KEYS[who]
-    return Client(cloud.sdk_config(cloud, key_id, secret, region_id=REGION))
+    return cr_client(cloud, *KEYS[who], REGION)
 
 
 def get(c: Client, name: str) -> cr.GetNamespaceResponseBody:
@@ -147,9 +151,11 @@ def test_ram_decides_on_the_documented_resources(ns_cloud):
     scoped = client(ns_cloud, "scoped")
     assert scoped.create_namespace(cr.CreateNamespaceRequest(instance_id="cri-dst",
                                                              namespace_name="made")).body.is_success
-    assert scoped.update_namespace(cr.UpdateNamespaceRequest(instance_id="cri-dst", namespace_name="team",
-                                                             auto_create_repo=True)).body.is_success
-    with pytest.raises(ClientException) as err:     # UpdateNamespace is granted on repository/cri-dst/team only
-        scoped.update_namespace(cr.UpdateNamespaceRequest(instance_id="cri-dst", namespace_name="made",
+    # UpdateNamespace is listed under "All Resources": a grant on repository/cri-dst/team does not give it
+    with pytest.raises(ClientException) as err:
+        scoped.update_namespace(cr.UpdateNamespaceRequest(instance_id="cri-dst", namespace_name="team",
                                                           auto_create_repo=True))
     assert (err.value.status_code, err.value.code) == (403, "NoPrivilege")
+    updater = client(ns_cloud, "updater")
+    assert updater.update_namespace(cr.UpdateNamespaceRequest(instance_id="cri-dst", namespace_name="made",
+                                                              auto_create_repo=True)).body.is_success

@@ -4,9 +4,6 @@ the way the SDK reports them (HTTP errors raise, ``IsSuccess: false`` does not).
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 from alibabacloud_cr20181201 import models as cr
 from alibabacloud_cr20181201.client import Client
@@ -14,9 +11,9 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 
 from localcloud.acr.models import CROSS_ACCOUNT_ROLE
 from localcloud.server import LocalCloud
+from tests.demo_world import SMALL_A, SMALL_B, control, cr_client
 
-A = "1000000000000001"   # made-up demo account (source)
-B = "2000000000000002"   # made-up demo account (target)
+A, B = SMALL_A, SMALL_B   # source, target
 KEYS = {  # made-up demo access keys, valid only inside localcloud
     "a": ("AK-DEMO-A", "made-up-demo-secret-a"),
     "b": ("AK-DEMO-B", "made-up-demo-secret-b"),
@@ -49,26 +46,16 @@ SCENARIO = {
 
 
 @pytest.fixture
-def acr_cloud(cloud_factory, sdk_config):
-    running = cloud_factory(SCENARIO)
-    running.sdk_config = sdk_config
-    return running
+def acr_cloud(cloud_factory):
+    return cloud_factory(SCENARIO)
 
 
 def client(cloud: LocalCloud, who: str = "a", region: str = "cn-hangzhou") -> Client:
-    key_id, secret = KEYS[who]
-    return Client(cloud.sdk_config(cloud, key_id, secret, region_id=region))
+    return cr_client(cloud, *KEYS[who], region)
 
 
 def repo_id(cloud: LocalCloud) -> str:
     return cloud.world.instances["cri-src"].namespaces["team"].repos["app"].repo_id
-
-
-def control(cloud: LocalCloud, op: str, body: dict) -> dict:
-    request = urllib.request.Request(f"{cloud.url}/_localcloud/acr/{op}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=5) as reply:
-        return json.loads(reply.read())
 
 
 def manual_task(c: Client, cloud: LocalCloud, **extra) -> cr.CreateRepoSyncTaskResponse:
@@ -142,7 +129,7 @@ def test_manual_cross_account_sync_end_to_end(acr_cloud):
     listed = c.list_repo_sync_task(cr.ListRepoSyncTaskRequest(instance_id="cri-src", tag="v1")).body
     item = listed.sync_tasks[0]
     assert listed.total_count == "1" and isinstance(listed.total_count, str)
-    assert item.modifed_time is not None and item.modified_time is None
+    assert item.modifed_time is not None and item.modified_time == item.modifed_time   # the SDK has both
     assert item.create_time < item.modifed_time and item.sync_batch_task_id
     b = client(acr_cloud, "b", "cn-beijing")
     target_repo = b.get_repository(cr.GetRepositoryRequest(instance_id="cri-dst", repo_namespace_name="team",
@@ -206,8 +193,8 @@ def test_passive_rule_on_push(acr_cloud):
 def test_task_by_initiative_rule_and_cancel(acr_cloud):
     c = client(acr_cloud)
     rule_id = c.create_repo_sync_rule(cr.CreateRepoSyncRuleRequest(
-        instance_id="cri-src", sync_rule_name="manual", sync_scope="REPO", namespace_name="team", repo_name="app",
-        target_namespace_name="team", target_repo_name="app", tag_filter=".*", target_region_id="cn-beijing",
+        instance_id="cri-src", sync_rule_name="manual", sync_scope="NAMESPACE", namespace_name="team",
+        target_namespace_name="team", tag_filter=".*", target_region_id="cn-beijing",
         target_instance_id="cri-dst", target_user_id=B, sync_trigger="INITIATIVE")).body.sync_rule_id
     task_id = c.create_repo_sync_task_by_rule(cr.CreateRepoSyncTaskByRuleRequest(
         instance_id="cri-src", repo_id=repo_id(acr_cloud), sync_rule_id=rule_id, tag="v1")).body.sync_task_id
@@ -220,12 +207,12 @@ def test_task_by_initiative_rule_and_cancel(acr_cloud):
 
 
 def test_injected_task_fault_through_the_control_api(acr_cloud):
-    control(acr_cloud, "task-faults", {"instance_id": "cri-src", "fail_next": 1, "issue": "NETWORK_ERROR"})
+    control(acr_cloud, "acr/task-faults", {"instance_id": "cri-src", "fail_next": 1, "issue": "NETWORK_ERROR"})
     c = client(acr_cloud)
     failing = manual_task(c, acr_cloud).body.sync_task_id
     passing = manual_task(c, acr_cloud).body.sync_task_id
     acr_cloud.advance(7)
-    states = {t["task_id"]: (t["status"], t["issue"]) for t in control(acr_cloud, "tasks", {})["tasks"]}
+    states = {t["task_id"]: (t["status"], t["issue"]) for t in control(acr_cloud, "acr/tasks", {})["tasks"]}
     assert states == {failing: ("ERROR", "NETWORK_ERROR"), passing: ("SUCCESS", "")}
 
 

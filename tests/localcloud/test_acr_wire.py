@@ -10,9 +10,9 @@ from localcloud.acr.wire import ACTIONS
 from localcloud.clock import Clock
 from localcloud.scenario import build_world, parse
 from localcloud.service import Caller, RequestContext, ServiceError
+from tests.demo_world import SMALL_A, SMALL_B
 
-A = "1000000000000001"   # made-up demo account (source)
-B = "2000000000000002"   # made-up demo account (target)
+A, B = SMALL_A, SMALL_B   # source, target
 DIGEST = "1" * 64
 
 SCENARIO = {
@@ -35,8 +35,8 @@ SCENARIO = {
          "sync_rules": [{"id": "crsr-scenario", "name": "app-to-b", "scope": "REPO", "namespace": "team",
                          "repo": "app", "target_instance": "cri-dst", "target_namespace": "team",
                          "target_repo": "app", "tag_filter": "release-.*"}]},
-        {"id": "cri-dst", "account": B, "region": "cn-beijing", "edition": "Enterprise_Basic",
-         "namespaces": [{"name": "team", "auto_create_repo": True}]},
+        {"id": "cri-dst", "account": B, "region": "cn-beijing", "edition": "Enterprise_Basic",   # a REPO rule
+         "namespaces": [{"name": "team", "auto_create_repo": True, "repos": [{"name": "app"}]}]},  # keeps names
     ],
     "settings": {"sync": {"pending_seconds": 2, "synchronizing_seconds": 5}},
 }
@@ -129,7 +129,8 @@ def test_tags(w):
     got = ok(w.call("GetRepoTag", InstanceId="cri-src", RepoId=w.repo_id(), Tag="v1"))
     assert (got["Digest"], type(got["ImageCreate"])) == (DIGEST, int)
     assert w.call("GetRepoTag", InstanceId="cri-src", RepoId=w.repo_id(), Tag="v9")["Code"] == "TAG_NOT_EXIST"
-    assert ("cr:GetRepositoryTag", f"acs:cr:cn-hangzhou:{A}:repository/cri-src/team/app") in w.asked
+    assert ("cr:ListRepositoryTag", f"acs:cr:cn-hangzhou:{A}:repository/cri-src") in w.asked      # GetRepoTag
+    assert ("cr:ListRepositoryTag", "*") in w.asked                                              # ListRepoTag
 
 
 def _manual(w: Harness, **extra) -> dict:
@@ -155,9 +156,10 @@ def test_sync_task_lifecycle_through_the_wire(w):
     listed = ok(w.call("ListRepoSyncTask", InstanceId="cri-src"))
     item = listed["SyncTasks"][0]
     assert listed["TotalCount"] == "1"
-    assert "ModifedTime" in item and "ModifiedTime" not in item and item["ModifedTime"] > item["CreateTime"]
+    # both spellings, as the SDK model ListRepoSyncTaskResponseBodySyncTasks declares them
+    assert item["ModifedTime"] == item["ModifiedTime"] and item["ModifedTime"] > item["CreateTime"]
     assert ("cr:CreateRepositorySync", f"acs:cr:cn-hangzhou:{A}:repository/cri-src/team/app") in w.asked
-    assert ("cr:GetRepositorySync", f"acs:cr:cn-hangzhou:{A}:instance/cri-src") in w.asked
+    assert ("cr:GetRepositorySync", f"acs:cr:cn-hangzhou:{A}:repository/cri-src") in w.asked
 
 
 def test_list_sync_task_filters_and_order(w):
@@ -221,7 +223,8 @@ def test_rules_through_the_wire(w):
     assert "INITIATIVE" in err.value.message
     ok(w.call("DeleteRepoSyncRule", InstanceId="cri-src", SyncRuleId=rule_id))
     assert w.call("DeleteRepoSyncRule", InstanceId="cri-src", SyncRuleId=rule_id)["Code"] == "SYNC_RULE_NOT_EXIST"
-    assert ("cr:CreateSyncRule", f"acs:cr:cn-hangzhou:{A}:instance/cri-src") in w.asked
+    assert ("cr:CreateSyncRule", f"acs:cr:cn-hangzhou:{A}:repository/cri-src") in w.asked
+    assert ("cr:ListSyncRule", f"acs:cr:cn-hangzhou:{A}:repository/cri-src") in w.asked
     assert ("cr:DeleteSyncRule", f"acs:cr:cn-hangzhou:{A}:instance/cri-src") in w.asked
 
 
@@ -251,3 +254,45 @@ def test_authorizer_refusal_stops_the_action(w):
     with pytest.raises(ServiceError) as err:
         ACTIONS["GetInstance"](ctx, {"InstanceId": "cri-src"})
     assert err.value.status == 403
+
+
+REPO_ARN = f"acs:cr:cn-hangzhou:{A}:repository/cri-src"
+
+
+@pytest.mark.parametrize(("action", "params", "ram_action", "resource"), [
+    # each row: the operation's current API reference page (docs/localcloud.md, "ACR permissions")
+    ("ListNamespace", {}, "cr:ListNamespace", "*"),
+    ("UpdateNamespace", {"NamespaceName": "team", "AutoCreateRepo": "true"}, "cr:UpdateNamespace", "*"),
+    ("ListRepoTag", {"RepoId": None}, "cr:ListRepositoryTag", "*"),
+    ("GetRepoTag", {"RepoId": None, "Tag": "v1"}, "cr:ListRepositoryTag", REPO_ARN),
+    ("ListRepoSyncTask", {}, "cr:GetRepositorySync", REPO_ARN),
+    ("GetRepoSyncTask", {"SyncTaskId": "rst-nope"}, "cr:GetRepositorySync", REPO_ARN),
+    ("CancelRepoSyncTask", {"SyncTaskId": "rst-nope"}, "cr:CancelRepoSyncTask", REPO_ARN),
+    ("ListRepoSyncRule", {}, "cr:ListSyncRule", REPO_ARN),
+    ("CreateRepoSyncTaskByRule", {"RepoId": None, "SyncRuleId": "crsr-nope", "Tag": "v1"},
+     "cr:PullRepository", "*"),
+])
+def test_each_operation_is_judged_on_its_documented_action_and_resource(w, action, params, ram_action, resource):
+    params = {k: (w.repo_id() if v is None else v) for k, v in params.items()}
+    try:
+        w.call(action, InstanceId="cri-src", **params)
+    except ServiceError:
+        pass                       # a refusal after authorization (unknown rule) still asked first
+    assert w.asked == [(ram_action, resource)]
+
+
+def test_push_events_look_like_the_documented_eventbridge_sample(w):
+    """https://www.alibabacloud.com/help/en/eventbridge/user-guide/container-registry-events: ``time`` with an
+    offset and no fraction, ``aliyunpublishtime`` in UTC, and ``aliyunpublishaddr``."""
+    import re
+    from datetime import datetime
+
+    w.world.clock.advance(0.789)                        # a fractional second is not shown
+    event = w.world.backends["acr"].push("cri-src", "team", "app", "v9")["event"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", event["time"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["aliyunpublishtime"])
+    assert event["aliyunpublishaddr"]
+    assert int(datetime.fromisoformat(event["time"]).timestamp()) == int(w.world.clock.now())
+    expected = {"id", "source", "specversion", "type", "subject", "time", "aliyunaccountid", "aliyunpublishtime",
+                "aliyuneventbusname", "aliyunregionid", "aliyunpublishaddr", "data"}
+    assert set(event) == expected

@@ -30,18 +30,11 @@ from tests.demo_world import (
     ROOT,
     SOURCE_INSTANCE,
     START_TIME,
+    http_json,
     make_sdk_config,
 )
 
-
-def call(cloud, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(cloud.url + path, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+call = http_json
 
 
 def test_health_and_services(cloud):

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 import pytest
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_sts20150401.client import Client as StsClient
@@ -22,6 +18,7 @@ from tests.demo_world import (
     B_SECRET,
     CLI_KEY_ID,
     CLI_SECRET,
+    http_json,
     make_sdk_config,
 )
 
@@ -76,12 +73,7 @@ def test_v1_session_policy_with_spaces_signed_either_way(cloud):
 
 
 def raw_post(cloud, headers: dict[str, str]) -> tuple[int, dict]:
-    request = urllib.request.Request(cloud.url + "/?Foo=bar", data=b"", method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return http_json(cloud, "POST", "/?Foo=bar", b"", headers)
 
 
 def test_unsigned_and_garbled_requests(cloud):
@@ -109,3 +101,43 @@ def test_sts_credentials_need_their_own_token(cloud):
     with pytest.raises(ClientException) as err:
         sts(cloud, creds.access_key_id, "wrong", creds.security_token).get_caller_identity()
     assert err.value.code == "SignatureDoesNotMatch"
+
+
+def v3_call(cloud, *, date: str, nonce: str, key_id: str = CLI_KEY_ID, secret: str = CLI_SECRET):
+    """A hand-signed V3 GetCallerIdentity (the SDK always sends a fresh date and nonce)."""
+    import hashlib
+
+    payload = hashlib.sha256(b"").hexdigest()
+    headers = {"host": f"127.0.0.1:{cloud.port}", "x-acs-action": "GetCallerIdentity",
+               "x-acs-version": "2015-04-01", "x-acs-date": date, "x-acs-signature-nonce": nonce,
+               "x-acs-content-sha256": payload}
+    signed = tuple(sorted(headers))
+    sig = signing.v3_signature("POST", "/", [], headers, signed, payload, secret)
+    headers["Authorization"] = (f"{signing.V3_ALGORITHM} Credential={key_id},SignedHeaders={';'.join(signed)},"
+                                f"Signature={sig}")
+    return http_json(cloud, "POST", "/", b"", headers)
+
+
+def _utc(offset_seconds: float = 0) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_seconds))
+
+
+def test_v3_signature_within_15_minutes_with_a_fresh_nonce_is_accepted(cloud):
+    status, body = v3_call(cloud, date=_utc(-14 * 60), nonce="made-up-nonce-1")
+    assert (status, body["AccountId"]) == (200, ACCOUNT_A)
+
+
+@pytest.mark.parametrize("offset", [-16 * 60, 16 * 60])
+def test_v3_signature_older_or_newer_than_15_minutes_is_refused(cloud, offset):
+    # https://www.alibabacloud.com/help/en/sdk/product-overview/v3-request-structure-and-signature
+    status, body = v3_call(cloud, date=_utc(offset), nonce=f"made-up-nonce-{offset}")
+    assert (status, body["Code"]) == (400, "InvalidTimeStamp.Expired")
+
+
+def test_v3_signature_with_a_reused_nonce_is_refused(cloud):
+    assert v3_call(cloud, date=_utc(), nonce="made-up-nonce-once")[0] == 200
+    status, body = v3_call(cloud, date=_utc(), nonce="made-up-nonce-once")
+    assert (status, body["Code"]) == (400, "SignatureNonceUsed")
+    assert v3_call(cloud, date=_utc(), nonce="made-up-nonce-twice")[0] == 200

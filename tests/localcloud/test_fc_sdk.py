@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,6 +27,7 @@ from tests.demo_world import (
     FC_ROLE,
     FC_ROLE_ARN,
     SOURCE_INSTANCE,
+    http_json,
     make_sdk_config,
 )
 
@@ -75,13 +74,7 @@ def invoke(cloud, name: str, body: bytes, *, kind: str = "Sync", qualifier: str 
 
 
 def control(cloud, op: str, body: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{cloud.url}/_localcloud/fc/{op}", data=json.dumps(body or {}).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return http_json(cloud, "POST", f"/_localcloud/fc/{op}", body or {}, timeout=60)
 
 
 def test_get_function_has_fc3_shape(fc_cloud):

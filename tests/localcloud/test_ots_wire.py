@@ -38,9 +38,10 @@ from tablestore import (
 from tablestore.retry import DefaultRetryPolicy, NoRetryPolicy
 
 from localcloud.server import LocalCloud
+from tests.demo_world import SMALL_A
 
 # Made-up demo account and key: localcloud accepts them, no cloud does.
-ACCOUNT_ID = "1000000000000001"
+ACCOUNT_ID = SMALL_A
 KEY_ID = "LTAIdemoOtsKeyA00000001"
 KEY_SECRET = "demo-secret-not-real-A"
 SCENARIO = {"accounts": [{"id": ACCOUNT_ID, "access_keys": [{"id": KEY_ID, "secret": KEY_SECRET}]}]}

@@ -73,7 +73,7 @@ def test_list_roles_pages_with_marker(ram_b):
 def test_create_and_update_role(cloud, ram_b):
     created = ram_b.create_role(m.CreateRoleRequest(role_name="Deployer", assume_role_policy_document=TRUST,
                                                     description="made-up demo role", max_session_duration=7200))
-    assert created.body.role.arn == f"acs:ram::{ACCOUNT_B}:role/deployer"
+    assert created.body.role.arn == f"acs:ram::{ACCOUNT_B}:role/Deployer"      # the ARN keeps the case
     assert created.body.role.max_session_duration == 7200
     cloud.advance(60)
     new_trust = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
@@ -219,3 +219,60 @@ def test_read_only_user_can_read_but_not_write(cloud):
     assert ram.get_role(m.GetRoleRequest(role_name="acrsync-fc")).body.role.role_name == "acrsync-fc"
     err = error_of(lambda: ram.create_role(m.CreateRoleRequest(role_name="sneaky", assume_role_policy_document=TRUST)))
     assert err.code == "NoPermission"
+
+
+def _statement(**over) -> dict:
+    base = {"Effect": "Allow", "Action": "cr:GetRepository", "Resource": "*"}
+    return {k: v for k, v in {**base, **over}.items() if v is not None}
+
+
+# https://www.alibabacloud.com/help/en/ram/policy-structure-and-syntax (May 2026)
+@pytest.mark.parametrize(("document", "fragment"), [
+    ({"Version": 1, "Statement": [_statement()]}, 'Version must be the string "1"'),
+    ({"Version": "1", "Statement": _statement()}, "Statement must be a list"),
+    ({"Version": "1", "Statement": []}, "non-empty Statement list"),
+    ({"Version": "1", "Statement": [_statement(Resource=None)]}, "Statement[0] needs a Resource"),
+    ({"Version": "1", "Statement": [_statement(Resource=None, NotResource="acs:cr:*:*:*")]},
+     "NotResource is not part of the policy language"),
+    ({"Version": "1", "Statement": [_statement(Principal={"RAM": ["acs:ram::1:root"]})]},
+     "Principal belongs to a role's trust policy"),
+    ({"Version": "1", "Statement": [_statement(Effect="allow")]}, "Effect must be Allow or Deny"),
+    ({"Version": "1", "Statement": [_statement(Action=None)]}, "exactly one of Action or NotAction"),
+    ({"Version": "1", "Statement": [_statement(Action=[])]}, "Action must be a string or a non-empty list"),
+    ({"Version": "1", "Statement": [_statement(Condition="no")]}, "Condition must be an object"),
+])
+def test_permission_policies_are_validated_as_ram_does(ram_b, document, fragment):
+    err = error_of(lambda: ram_b.create_policy(m.CreatePolicyRequest(policy_name="bad",
+                                                                      policy_document=json.dumps(document))))
+    assert (err.code, err.status_code) == ("MalformedPolicyDocument", 400)
+    assert fragment in err.message
+    err = error_of(lambda: ram_b.create_policy_version(m.CreatePolicyVersionRequest(
+        policy_name=SYNC_POLICY, policy_document=json.dumps(document))))
+    assert err.code == "MalformedPolicyDocument"
+
+
+@pytest.mark.parametrize(("statement", "fragment"), [
+    ({"Effect": "Allow", "Action": "sts:AssumeRole"}, "needs a Principal"),
+    ({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {}}, "needs a Principal"),
+])
+def test_trust_policies_need_a_principal(ram_b, statement, fragment):
+    err = error_of(lambda: ram_b.create_role(m.CreateRoleRequest(
+        role_name="needs-principal", assume_role_policy_document=json.dumps({"Version": "1",
+                                                                             "Statement": [statement]}))))
+    assert (err.code, err.status_code) == ("MalformedPolicyDocument", 400)
+    assert fragment in err.message
+
+
+def test_a_trust_policy_needs_no_resource_and_a_permission_policy_accepts_a_valid_document(ram_b):
+    assert ram_b.create_role(m.CreateRoleRequest(role_name="fine", assume_role_policy_document=TRUST)).body.role
+    ok = {"Version": "1", "Statement": [_statement(NotAction="ram:*", Action=None, Effect="Allow",
+                                                   Condition={"Bool": {"acs:SecureTransport": "true"}})]}
+    assert ram_b.create_policy(m.CreatePolicyRequest(policy_name="fine", policy_document=json.dumps(ok))).body
+
+
+def test_role_arns_keep_the_case_the_role_was_created_with(ram_b):
+    created = ram_b.create_role(m.CreateRoleRequest(role_name="MixedCase-Role",
+                                                    assume_role_policy_document=TRUST)).body.role
+    assert created.arn == f"acs:ram::{ACCOUNT_B}:role/MixedCase-Role"
+    found = ram_b.get_role(m.GetRoleRequest(role_name="mixedcase-role")).body.role    # looked up in any case
+    assert (found.role_name, found.arn) == ("MixedCase-Role", f"acs:ram::{ACCOUNT_B}:role/MixedCase-Role")

@@ -162,3 +162,17 @@ def test_credentials_library_ram_role_arn_provider(cloud_factory):
     ram.get_role(ram_models.GetRoleRequest(role_name=SYNC_ROLE))
     assert cloud.stats()["AssumeRole"] == 1          # cached by the provider
     assert credential.get_credential().access_key_id.startswith("STS.")
+
+
+def test_the_assumed_role_arn_keeps_the_roles_case(cloud_factory):
+    doc = yaml.safe_load(DEMO_SCENARIO.read_text())
+    doc["accounts"][0]["users"][1]["policies"].append("AliyunSTSAssumeRoleAccess")     # acrsync-cli: any role
+    reader = next(r for r in doc["accounts"][1]["roles"] if r["name"] == "acrsync-reader")
+    reader["name"] = "AcrSync-Reader"
+    cloud = cloud_factory(doc)
+    body = assume(cloud, role_arn=f"acs:ram::{ACCOUNT_B}:role/acrsync-reader")        # matched in any case
+    assert body.assumed_role_user.arn == f"acs:ram::{ACCOUNT_B}:assumed-role/AcrSync-Reader/acrsync"
+    creds = body.credentials
+    who = StsClient(make_sdk_config(cloud, creds.access_key_id, creds.access_key_secret,
+                                    creds.security_token)).get_caller_identity().body
+    assert who.arn == f"acs:ram::{ACCOUNT_B}:assumed-role/AcrSync-Reader/acrsync"

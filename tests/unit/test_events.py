@@ -163,10 +163,10 @@ def _push(data: dict, **envelope) -> dict:
 
 @pytest.mark.parametrize("data,expected", [
     ({"InstanceId": "cri-a", "Namespace": "ns", "RepoName": "r", "Tag": "t"}, ("cri-a", "ns", "r", "t", None)),
-    ({"instanceId": "cri-a", "namespace": "ns", "repoName": "r", "tag": "t", "digest": "sha256:ab"},
-     ("cri-a", "ns", "r", "t", "sha256:ab")),
-    ({"instance_id": "cri-a", "repo_namespace_name": "ns", "repo_name": "r", "tag": "t", "ImageDigest": "ab"},
-     ("cri-a", "ns", "r", "t", "ab")),
+    ({"instanceId": "cri-a", "namespace": "ns", "repoName": "r", "tag": "t", "digest": "sha256:" + "ab" * 32},
+     ("cri-a", "ns", "r", "t", "sha256:" + "ab" * 32)),
+    ({"instance_id": "cri-a", "repo_namespace_name": "ns", "repo_name": "r", "tag": "t", "ImageDigest": "AB" * 32},
+     ("cri-a", "ns", "r", "t", "AB" * 32)),
     ({"InstanceId": "cri-a", "RepoName": "ns/r", "Tag": "t"}, ("cri-a", "ns", "r", "t", None)),
     ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "ns/r", "Tag": "t"},
      ("cri-a", "ns", "r", "t", None)),
@@ -429,3 +429,68 @@ def test_input_is_not_modified():
     before = copy.deepcopy(event)
     run(event)
     assert event == before
+
+
+# ---- every string is checked before it is stored ------------------------------------------------------
+
+LONE = "\udfff"           # valid JSON ("\\udfff"), but no UTF-8 encoder takes it
+
+
+@pytest.mark.parametrize(("field", "value", "label"), [
+    ("Digest", "sha256:ab", "digest"),
+    ("Digest", "sha256:" + "g" * 64, "digest"),
+    ("Digest", "sha256:" + "a" * 63 + LONE, "digest"),
+    ("Digest", "md5:" + "a" * 64, "digest"),
+    ("InstanceId", "cri-a b", "instance id"),
+    ("InstanceId", "cri-" + LONE, "instance id"),
+    ("RepoId", "crr-\n1", "repository id"),
+    ("RegionId", "cn hangzhou", "region"),
+    ("InstanceName", "name" + LONE, "instance name"),
+    ("Tag", "v1" + LONE, "tag"),
+])
+def test_a_push_with_a_malformed_identifier_is_rejected(field, value, label):
+    data = {"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": "t", field: value}
+    ev = one(json.dumps(_push(data)).encode())
+    assert isinstance(ev, Rejected), ev
+    assert label in ev.reason
+    ev.reason.encode("utf-8")
+    ev.payload.encode("utf-8")                       # the payload is storable too (base64 when it must be)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("SyncTaskId", "rst-" + LONE), ("SyncTaskId", "rst 1"), ("SyncBatchTaskId", "b" + LONE),
+    ("TaskStatus", "SUCCESS" + LONE), ("InstanceId", "cri-\u0000"),
+])
+def test_a_sync_event_with_a_malformed_identifier_is_rejected(field, value):
+    event = {"specversion": "1.0", "id": "demo-sync-1", "source": "acs.cr", "type": "cr:Artifact:SynchronizationCompleted",
+             "data": {"SyncTaskId": "rst-1", "InstanceId": "cri-a", "TaskStatus": "SUCCESS", field: value}}
+    ev = one(json.dumps(event).encode())
+    assert isinstance(ev, Rejected) and ev.event_id == "demo-sync-1", ev
+    ev.to_rejected_event(0.0).model_dump_json()      # what the ledger stores serialises
+
+
+def test_an_unusable_event_id_gives_the_record_an_id_from_the_payload():
+    event = _push({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": "t"})
+    event["id"] = "ev-" + LONE
+    ev = one(json.dumps(event).encode())
+    assert isinstance(ev, Rejected) and ev.event_id is None and "event id" in ev.reason
+    record = ev.to_rejected_event(0.0)
+    assert record.id.startswith("rej-")
+    record.model_dump_json()
+
+
+def test_a_rejected_payload_is_bounded_with_its_size_and_hash():
+    import hashlib
+
+    junk = json.dumps({"specversion": "1.0", "id": "demo-junk-1", "source": "acs.cr",
+                       "type": "cr:Artifact:PushCompleted", "data": {"x": "é" * (3 * 1024 * 1024)}})
+    ev = one(junk.encode())
+    assert isinstance(ev, Rejected)
+    record = ev.to_rejected_event(0.0)
+    full = ev.payload.encode("utf-8")
+    kept = record.payload.encode("utf-8")
+    assert len(kept) <= 64 * 1024 and full.startswith(kept) and len(full) > 5 * 1024 * 1024
+    assert f"of {len(full)} bytes" in record.reason
+    assert hashlib.sha256(full).hexdigest() in record.reason
+    small = one(b'{"specversion": "1.0", "id": "demo-small-1", "source": "acs.cr", "type": "other"}')
+    assert small.to_rejected_event(0.0).payload == small.payload      # a small one is kept whole

@@ -22,10 +22,18 @@ KEYS = st.sampled_from(["specversion", "type", "source", "id", "time", "data", "
                         "RepoFullName", "SyncTaskId", "TaskStatus", "ImageFrom", "triggerName", "triggerTime",
                         "payload", "requestContext", "rawPath", "headers", "queryParameters", "body",
                         "isBase64Encoded", "push_data", "repository", "token", "x-acrsync-token"]) | st.text(max_size=8)
+# Text no UTF-8 encoder takes: lone surrogates (valid JSON as "\\udfff"), alone or inside a plausible value,
+# and other unusable characters (controls, spaces) where identifiers are expected.
+SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+UNENCODABLE = (st.text(SURROGATES, min_size=1, max_size=3)
+               | st.builds(lambda prefix, bad: prefix + bad, st.sampled_from(["sha256:" + "a" * 63, "rst-", "cri-a",
+                                                                              "v1", "team-a"]),
+                           st.text(SURROGATES | st.sampled_from(["\x00", " ", "\n"]), min_size=1, max_size=2)))
 SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
            | st.sampled_from(["acs.cr", "cr:Artifact:PushCompleted", "cr:Artifact:SynchronizationCompleted", "1.0",
-                              TOKEN, "cri-a", "team-a/api", "v1", "POST", '{"mode":"reconcile"}', ""])
-           | st.text(max_size=20))
+                              TOKEN, "cri-a", "team-a/api", "v1", "POST", '{"mode":"reconcile"}', "",
+                              "sha256:" + "9f" * 32, "rst-demo0001"])
+           | st.text(max_size=20) | UNENCODABLE)
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
                     max_leaves=25)
 
@@ -38,6 +46,19 @@ def _has_secret_key(value) -> bool:
     return isinstance(value, str) and "=" in value
 
 
+def _as_sent(value):
+    """``value`` as the handler decodes it from JSON text (a surrogate pair there becomes one character)."""
+    return json.loads(json.dumps(value))
+
+
+def _payload_value(payload: str):
+    """A kept payload back as JSON: text, or base64 of its bytes when it held unencodable text."""
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return json.loads(base64.b64decode(payload).decode("utf-8", "surrogatepass"))
+
+
 def check(items, parsed_json=None) -> None:
     """Each item is typed; a Rejected has a reason and keeps the payload (whole, when no secret was masked)."""
     assert isinstance(items, list)
@@ -46,14 +67,18 @@ def check(items, parsed_json=None) -> None:
         assert len(items) == len(elements)
     for i, item in enumerate(items):
         assert isinstance(item, (PushCompleted, SyncCompleted, TimerTick, Rejected))
+        if isinstance(item, (PushCompleted, SyncCompleted)):
+            item.model_dump_json()                       # every field it would store serialises
+            continue
         if not isinstance(item, Rejected):
             continue
+        item.to_rejected_event(0.0).model_dump_json()    # what the ledger stores serialises
         assert item.reason.strip() and not item.reason.startswith("internal error"), item.reason
         assert item.source in ("eventbridge", "webhook", "timer", "unknown")
         item.payload.encode("utf-8")                             # storable as text
         element = elements[i] if i < len(elements) else None
         if parsed_json is not None and not _has_secret_key(element):
-            assert json.loads(item.payload) == element
+            assert _payload_value(item.payload) == element
 
 
 def run(event):
@@ -81,7 +106,7 @@ def test_arbitrary_bytes(blob):
 @FUZZ
 @given(JSON)
 def test_arbitrary_json_values(value):
-    check(run(json.dumps(value).encode()), value)
+    check(run(json.dumps(value).encode()), _as_sent(value))
     if isinstance(value, (dict, list)):
         check(run(value), value)
 
@@ -129,7 +154,7 @@ def mutated_samples(draw):
 @FUZZ
 @given(mutated_samples())
 def test_mutated_samples(event):
-    check(run(json.dumps(event).encode()), event)
+    check(run(json.dumps(event).encode()), _as_sent(event))
 
 
 @FUZZ
@@ -138,3 +163,21 @@ def test_corrupted_sample_bytes(event, at, junk):
     raw = json.dumps(event).encode()
     at = min(at, len(raw))
     check(run(raw[:at] + junk + raw[at:]))
+
+
+@FUZZ
+@given(mutated_samples(), st.sampled_from(["Digest", "SyncTaskId", "InstanceId", "Tag", "RepoId", "SyncBatchTaskId",
+                                           "TaskStatus", "RegionId"]), UNENCODABLE)
+def test_unencodable_text_in_any_field_is_rejected_never_raised(event, key, bad):
+    """A lone surrogate or control character in an identifier: a Rejected, never a typed event or an error."""
+    if not isinstance(event, dict):
+        event = {"value": event}
+    if isinstance(event.get("data"), dict):
+        event = {**event, "data": {**event["data"], key: bad}}
+    else:
+        event = {**event, key: bad}
+    items = run(json.dumps(event).encode())
+    check(items, _as_sent(event))
+    for item in items:
+        if isinstance(item, (PushCompleted, SyncCompleted)):
+            assert bad not in item.model_dump_json(), item

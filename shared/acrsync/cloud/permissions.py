@@ -49,6 +49,12 @@ class Declaration:
     ram_action: str | None         # "cr:CreateRepositorySync"; None: the API needs no permission
     needed_by: tuple[tuple[Principal, Scope], ...]
     idempotent: bool = True        # False: repeating after a read timeout could do it twice
+    also: tuple[str, ...] = ()     # names older documents give the same permission: granted too (not on "*")
+
+    @property
+    def ram_actions(self) -> tuple[str, ...]:
+        """Every RAM action a generated policy grants for this operation (the current name first)."""
+        return ((self.ram_action,) if self.ram_action else ()) + self.also
 
     @property
     def key(self) -> str:
@@ -60,29 +66,35 @@ S = Scope
 
 
 def _d(service: str, api: str, ram: str | None, *needed: tuple[Principal, Scope],
-       idempotent: bool = True) -> Declaration:
-    return Declaration(service, api, ram, tuple(needed), idempotent)
+       idempotent: bool = True, also: tuple[str, ...] = ()) -> Declaration:
+    return Declaration(service, api, ram, tuple(needed), idempotent, also)
 
 
 DECLARATIONS: tuple[Declaration, ...] = (
-    # ACR, source instance (account A) and, through the reader role, the target instance (account B)
+    # ACR, source instance (account A) and, through the reader role, the target instance (account B).
+    # Names and resources: the current API reference page of each operation (data/ram_actions.txt lists
+    # them). "All Resources" actions are granted on "*" (S.ALL): a narrower ARN does not grant them. Where an
+    # older page names another action or resource, the generated policy grants that as well (``also``,
+    # a second scope), so it holds under either reading.
     _d("cr", "GetInstance", "cr:GetInstance", (F, S.SOURCE), (R, S.TARGET), (A, S.TARGET)),
     _d("cr", "ListInstance", "cr:ListInstance", (OP, S.ALL)),
     _d("cr", "GetNamespace", "cr:GetNamespace", (F, S.SOURCE), (R, S.TARGET), (A, S.TARGET)),
-    _d("cr", "ListNamespace", "cr:ListNamespace", (F, S.SOURCE), (R, S.TARGET)),
+    _d("cr", "ListNamespace", "cr:ListNamespace", (F, S.ALL), (R, S.ALL)),
     # target namespaces the applier creates or turns AutoCreateRepo on for (namespace-level targets)
     _d("cr", "CreateNamespace", "cr:CreateNamespace", (A, S.TARGET), idempotent=False),
-    _d("cr", "UpdateNamespace", "cr:UpdateNamespace", (A, S.TARGET)),
+    _d("cr", "UpdateNamespace", "cr:UpdateNamespace", (A, S.ALL), (A, S.TARGET)),
     _d("cr", "GetRepository", "cr:GetRepository", (F, S.SOURCE), (R, S.TARGET)),
     _d("cr", "ListRepository", "cr:ListRepository", (F, S.SOURCE), (R, S.TARGET)),
-    _d("cr", "GetRepoTag", "cr:GetRepositoryTag", (F, S.SOURCE), (R, S.TARGET)),
-    _d("cr", "ListRepoTag", "cr:ListRepositoryTag", (F, S.SOURCE), (R, S.TARGET)),
+    _d("cr", "GetRepoTag", "cr:ListRepositoryTag", (F, S.SOURCE), (R, S.TARGET), (F, S.ALL), (R, S.ALL)),
+    _d("cr", "ListRepoTag", "cr:ListRepositoryTag", (F, S.ALL), (R, S.ALL)),
     _d("cr", "CreateRepoSyncTask", "cr:CreateRepositorySync", (F, S.SOURCE), idempotent=False),
-    _d("cr", "CreateRepoSyncTaskByRule", "cr:CreateRepositorySync", (F, S.SOURCE), idempotent=False),
+    _d("cr", "CreateRepoSyncTaskByRule", "cr:PullRepository", (F, S.ALL), (F, S.SOURCE), idempotent=False,
+       also=("cr:CreateRepositorySync",)),
     _d("cr", "GetRepoSyncTask", "cr:GetRepositorySync", (F, S.SOURCE)),
     _d("cr", "ListRepoSyncTask", "cr:GetRepositorySync", (F, S.SOURCE)),
-    _d("cr", "CancelRepoSyncTask", "cr:CancelRepositorySync", (F, S.SOURCE)),
-    _d("cr", "CreateRepoSyncRule", "cr:CreateSyncRule", (OP, S.SOURCE), idempotent=False),
+    _d("cr", "CancelRepoSyncTask", "cr:CancelRepoSyncTask", (F, S.SOURCE), also=("cr:CancelRepositorySync",)),
+    _d("cr", "CreateRepoSyncRule", "cr:CreateSyncRule", (OP, S.SOURCE), idempotent=False,
+       also=("cr:CreateRepoSyncRule",)),
     _d("cr", "ListRepoSyncRule", "cr:ListSyncRule", (F, S.SOURCE), (OP, S.SOURCE)),
     _d("cr", "DeleteRepoSyncRule", "cr:DeleteSyncRule", (OP, S.SOURCE)),
     # RAM in account B: read by the reader role (grant checks), written by the applier
@@ -190,7 +202,9 @@ def _document(principal: Principal, config, target=None) -> dict:
                 continue
             res = tuple(_resources(scope, config, target))
             if res:
-                groups.setdefault(res, set()).add(d.ram_action)
+                # older names are resource-level permissions: never widened to "*"
+                names = (d.ram_action,) if scope is Scope.ALL else d.ram_actions
+                groups.setdefault(res, set()).update(names)
     statements = [{"Effect": "Allow", "Action": sorted(actions), "Resource": list(res)}
                   for res, actions in sorted(groups.items())]
     return {"Version": "1", "Statement": statements}
