@@ -93,6 +93,16 @@ class SCli:
     def __init__(self, binary: Path, home: Path):
         self.binary = binary
         self.home = home
+        self.component = home / ".s" / "components" / "devsapp.cn" / "v3" / "fc3"
+
+    def calls(self) -> list[dict]:
+        """What the stub fc3 was asked to do, in order (and forget it)."""
+        log = self.component / "calls.jsonl"
+        if not log.is_file():
+            return []
+        lines = log.read_text(encoding="utf-8").splitlines()
+        log.unlink()
+        return [json.loads(line) for line in lines]
 
     def env(self, extra: dict[str, str]) -> dict[str, str]:
         return {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "serverless_devs_config_home":
@@ -106,13 +116,16 @@ class SCli:
 
 
 STUB_INDEX = """\
-// A stand-in for the fc3 component, for `s verify` only: it answers getSchema() with the real fc3 schema
-// (vendored) and refuses to deploy anything.
+// A stand-in for the fc3 component: getSchema() answers with the real fc3 schema (vendored); deploy and
+// layer only record what s hands them (one JSON line each in calls.jsonl), so tests can see the order.
 const fs = require('fs');
 const path = require('path');
+const record = (what, inputs) => fs.appendFileSync(path.join(__dirname, 'calls.jsonl'),
+  JSON.stringify({what, args: inputs.args, props: inputs.props}) + '\\n');
 module.exports = class Fc3Stub {
   getSchema() { return fs.readFileSync(path.join(__dirname, 'schema.json'), 'utf8'); }
-  async deploy() { throw new Error('fc3 stub: tests never deploy'); }
+  async layer(inputs) { record('layer', inputs); return {stub: 'layer'}; }
+  async deploy(inputs) { record('deploy', inputs); return {stub: 'deploy'}; }
 };
 """
 

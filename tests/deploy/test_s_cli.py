@@ -101,3 +101,35 @@ def test_verify_refuses_props_the_schema_refuses(s_cli, tmp_path):
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "on_push/props/runtime" in out and "on_push/props/memorySize" in out, out
+
+
+# ------------------------------------------------------------------ s deploy (stub fc3): the order of things
+
+
+RECORDING_MAKEFILE = """\
+package:
+\t@echo "package REGION=$(REGION) LAYER=$(LAYER)" >> make.log
+"""
+
+
+def test_deploy_builds_then_publishes_the_layer_then_each_function(s_cli, tmp_path):
+    # The real s.yaml in a scratch project whose `make package` only records its arguments.
+    shutil.copy2(S_YAML, tmp_path / "s.yaml")
+    (tmp_path / "Makefile").write_text(RECORDING_MAKEFILE, encoding="utf-8")
+    s_cli.calls()
+    result = s_cli.run("deploy", "-y", env=DEPLOY_ENV, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    layer_name = load_raw(S_YAML)["vars"]["layerName"]
+    assert (tmp_path / "make.log").read_text().splitlines() == [f"package REGION=cn-hangzhou LAYER={layer_name}"]
+    calls = s_cli.calls()
+    assert [(c["what"], c["props"]["functionName"]) for c in calls] == [
+        (what, f"acrsync-{name.replace('_', '-')}") for name in ("on_push", "reconcile", "compliance")
+        for what in ("layer", "deploy")]
+    for call in calls:
+        if call["what"] == "layer":
+            assert call["args"] == ["publish", "--layer-name", layer_name, "--code", "./build/fc/layer.zip",
+                                    "--compatible-runtime", "python3.10"]
+        else:
+            assert call["props"]["layers"] == [
+                f"acs:fc:cn-hangzhou:{ACCESS['AccountID']}:layers/{layer_name}/versions/1"]
+            assert call["props"]["code"].endswith(".zip")

@@ -93,7 +93,7 @@ def test_runtime_and_code_package(rendered, name):
     props = _props(rendered, name)
     assert props["runtime"] == "python3.10"
     assert props["handler"] == "index.handler"
-    assert props["code"] == f"./build/fc/{name}"
+    assert props["code"] == f"./build/fc/{name}.zip"
     assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", props["functionName"])
 
 
@@ -154,13 +154,26 @@ def test_one_shared_dependency_layer(rendered):
                         r"/versions/\d+", layer)
 
 
+def test_every_deploy_builds_the_package_first(rendered):
+    (action,) = rendered["actions"]["pre-deploy"]
+    assert action["run"].split() == ["make", "package", "REGION=cn-hangzhou",
+                                     f"LAYER={rendered['vars']['layerName']}"]
+
+
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_every_deploy_builds_the_package_first(rendered, name):
+def test_each_function_publishes_the_layer_before_it_deploys(rendered, name):
     (action,) = rendered["resources"][name]["actions"]["pre-deploy"]
-    command = action["run"].split()
-    assert command[:3] == ["make", "package", "layer"]
-    assert "REGION=cn-hangzhou" in command
-    assert f"LAYER={rendered['vars']['layerName']}" in command
+    assert action["component"].split() == ["fc3", "layer", "publish", "--layer-name",
+                                           rendered["vars"]["layerName"], "--code", "./build/fc/layer.zip",
+                                           "--compatible-runtime", _props(rendered, name)["runtime"]]
+
+
+def test_the_layer_name_is_the_pins(raw):
+    from acrsync import packaging
+
+    pins = packaging.function_requirements(packaging.read_dependencies(REPO_ROOT / "pyproject.toml"))
+    assert raw["vars"]["layerName"] == packaging.layer_name(pins), \
+        "the pinned dependencies changed: set vars.layerName in s.yaml to what `make package` prints"
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
