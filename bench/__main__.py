@@ -1,4 +1,4 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger] [--quick] [--json PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,compliance] [--quick] [--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
@@ -78,8 +78,15 @@ def _ledger(quick: bool):
     return ledger_rows(result), result
 
 
+def _compliance(quick: bool):
+    from bench import compliance_bench
+
+    return compliance_bench.run(repos=100 if quick else 1000, tags=30, mem_repos=16)
+
+
 BENCHES: dict[str, Callable[[bool], tuple[list[Row], dict]]] = {
     "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger,
+    "compliance": _compliance,
 }
 
 

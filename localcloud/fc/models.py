@@ -58,9 +58,16 @@ class _Spec(BaseModel):
 
 
 class TriggerSpec(_Spec):
-    type: Literal["eventbridge"]
+    """eventbridge: ``pattern`` (matched against emitted events); timer: ``cron`` and ``payload`` (readable
+    through ListTriggers/GetTrigger; localcloud's clock does not fire them); http: ``auth_type``."""
+
+    type: Literal["eventbridge", "timer", "http"]
     name: str = ""
-    pattern: dict[str, Any]
+    pattern: dict[str, Any] | None = None
+    enabled: bool = True
+    cron: str = "0 0 * * * *"
+    payload: str = ""
+    auth_type: Literal["anonymous", "function"] = "anonymous"
 
 
 class FunctionSpec(_Spec):
@@ -81,7 +88,35 @@ class FunctionSpec(_Spec):
 @dataclass(frozen=True)
 class Trigger:
     name: str
-    pattern: dict
+    pattern: dict | None
+    type: str = "eventbridge"
+    enabled: bool = True
+    cron: str = ""
+    payload: str = ""
+    auth_type: str = "anonymous"
+
+    def config(self) -> dict:
+        """``triggerConfig`` as FC 3.0 documents it per type (EventBridgeTriggerConfig, TimerTriggerConfig,
+        HTTPTriggerConfig); FC returns it as a JSON string."""
+        if self.type == "eventbridge":
+            return {"triggerEnable": self.enabled, "asyncInvocationType": False,
+                    "eventRuleFilterPattern": json.dumps(self.pattern or {}),
+                    "eventSourceConfig": {"eventSourceType": "Default"}}
+        if self.type == "timer":
+            return {"cronExpression": self.cron, "enable": self.enabled, "payload": self.payload}
+        return {"authType": self.auth_type, "methods": ["GET", "POST"], "disableURLInternet": False}
+
+    def view(self, fn: Function) -> dict:
+        """GetTrigger's body (FC 3.0 ``Trigger``, camelCase)."""
+        out = {"triggerName": self.name, "triggerType": self.type, "triggerId": str(uuid.uuid5(
+                   uuid.NAMESPACE_URL, f"{fn.arn}/triggers/{self.name}")),
+               "triggerConfig": json.dumps(self.config()), "qualifier": "LATEST", "description": "",
+               "createdTime": fn.created, "lastModifiedTime": fn.created, "status": "Ready",
+               "targetArn": fn.arn, "invocationRole": "", "sourceArn": ""}
+        if self.type == "http":
+            host = f"{fn.name}.{fn.region}.fcapp.run"
+            out["httpTrigger"] = {"urlInternet": f"https://{host}", "urlIntranet": f"https://{host}"}
+        return out
 
 
 @dataclass
@@ -307,7 +342,7 @@ class FcBackend:
             if fn.account_id != account or fn.region != region:
                 continue
             for trig in fn.triggers:
-                if not matches(trig.pattern, event):
+                if trig.type != "eventbridge" or not trig.enabled or not matches(trig.pattern or {}, event):
                     continue
                 try:
                     self.invoke(fn, body, invocation_type="Async", trigger="eventbridge", trigger_name=trig.name,
@@ -397,7 +432,10 @@ def _check(world: World, i: int, spec: FunctionSpec, root: Path, seen: set) -> l
     if spec.role:
         problems += _role_problems(world, f"{where}.role", spec.role, spec.account)
     for t, trig in enumerate(spec.triggers):
-        problems += pattern_problems(trig.pattern, f"{where}.triggers[{t}].pattern")
+        if trig.type == "eventbridge":
+            problems += pattern_problems(trig.pattern, f"{where}.triggers[{t}].pattern")
+        elif trig.pattern is not None:
+            problems.append(f"{where}.triggers[{t}].pattern: only eventbridge triggers have a pattern")
     return problems
 
 
@@ -421,7 +459,8 @@ def _role_problems(world: World, where: str, role_arn: str, account_id: str) -> 
 
 def _function(spec: FunctionSpec, root: Path, created: str) -> Function:
     code = Path(spec.code) if Path(spec.code).is_absolute() else root / spec.code
-    triggers = [Trigger(t.name or f"{spec.name}-trigger-{n + 1}", t.pattern) for n, t in enumerate(spec.triggers)]
+    triggers = [Trigger(t.name or f"{spec.name}-trigger-{n + 1}", t.pattern, t.type, t.enabled, t.cron, t.payload,
+                        t.auth_type) for n, t in enumerate(spec.triggers)]
     env = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in spec.environment.items()}
     return Function(name=spec.name, account_id=spec.account, region=spec.region, runtime=spec.runtime,
                     code_dir=code.resolve(), handler=spec.handler, timeout=spec.timeout,

@@ -155,6 +155,16 @@ class App:
         finally:
             reset_request_id(token)
 
+    def handle_compliance(self, event: Any = None, context: Any = None) -> dict:
+        """The compliance timer (and `acrsync invoke compliance`); acrsync.compliance decides by event shape."""
+        from acrsync.compliance import entry
+
+        budget, token = self._begin(context)
+        try:
+            return entry.handle(self, event, budget, request_id=getattr(context, "request_id", None))
+        finally:
+            reset_request_id(token)
+
 
 _APP: App | None = None
 _APP_LOCK = threading.Lock()

@@ -183,6 +183,40 @@ class WebhookConfig(_Strict):
                            description="environment variable that holds the webhook secret token")
 
 
+class PipelineNames(_Strict):
+    """The deployed functions and triggers the compliance run inspects (s.yaml's names by default)."""
+
+    on_push: str = "acrsync-on-push"
+    reconcile: str = "acrsync-reconcile"
+    compliance: str = "acrsync-compliance"
+    check: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto: checked when the FC API answers, else noted as not checked")
+
+
+class ComplianceConfig(_Strict):
+    remediate: bool = Field(default=False, description="create sync tasks for MISSING tags (and DIGEST_DIFFERS "
+                                                       "when the target has override: true)")
+    max_tasks_per_run: int = Field(default=100, ge=0, description="at most this many tasks per run")
+    qps: float = Field(default=10, gt=0, description="OpenAPI calls per second per account, shared by workers")
+    workers: int = Field(default=8, ge=1, le=64, description="repositories compared at the same time")
+    events_grace_minutes: float = Field(default=30, ge=0,
+                                        description="in-scope tags older than this that the ledger never saw "
+                                                    "mean events are not arriving")
+    notify_url: str | None = Field(default=None, description="DingTalk robot webhook; POSTed when the verdict "
+                                                             "changes. A secret= query parameter signs it")
+    schedule: str = Field(default="0 0 * * * *", description="the compliance timer's cron (s.yaml)")
+    examples_per_repo: int = Field(default=20, ge=0, le=1000, description="tags listed per repository finding")
+    functions: PipelineNames = Field(default_factory=PipelineNames)
+
+    @field_validator("notify_url")
+    @classmethod
+    def _notify(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[^\s]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL; use the robot's webhook, e.g. "
+                             "https://oapi.dingtalk.com/robot/send?access_token=...&secret=SEC...")
+        return v
+
+
 class Config(_Strict):
     source: Source
     targets: list[Target] = Field(min_length=1)
@@ -190,6 +224,7 @@ class Config(_Strict):
     grants: GrantsConfig = Field(default_factory=GrantsConfig)
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     rules_cache_ttl_seconds: int = Field(default=300, ge=0,
                                          description="how long the source's sync rules are cached")
 

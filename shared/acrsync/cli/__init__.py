@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from acrsync.cli import emulator, grants, ledger, ops, permissions
+from acrsync.cli import check, emulator, grants, ledger, ops, permissions, report
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Keep ACR Enterprise Edition images replicated across Alibaba Cloud accounts. "
@@ -17,6 +17,8 @@ app.add_typer(grants.app, name="grants")
 emulator.register(app)
 permissions.register(app)
 ops.register(app)
+check.register(app)
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

@@ -18,9 +18,10 @@ from rich.console import Console
 
 from acrsync.cli.common import load
 
-FUNCTIONS = ("on_push", "reconcile")
-TIMEOUTS = {"on_push": 120, "reconcile": 600}
-DEPLOYED_NAMES = {"on_push": "acrsync-on-push", "reconcile": "acrsync-reconcile"}   # s.yaml functionName
+FUNCTIONS = ("on_push", "reconcile", "compliance")
+TIMEOUTS = {"on_push": 120, "reconcile": 600, "compliance": 900}
+DEPLOYED_NAMES = {"on_push": "acrsync-on-push", "reconcile": "acrsync-reconcile",   # s.yaml functionName
+                  "compliance": "acrsync-compliance"}
 
 err = Console(stderr=True)
 
@@ -93,7 +94,7 @@ def register(app: typer.Typer) -> None:
     """Add `invoke` and `reconcile`."""
 
     @app.command()
-    def invoke(function: str = typer.Argument(..., help="on_push or reconcile"),
+    def invoke(function: str = typer.Argument(..., help="on_push, reconcile or compliance"),
                event: Path = typer.Option(..., "--event", "-e", exists=True, dir_okay=False,
                                           help="event file (see events/)"),
                config: Path | None = typer.Option(None, "--config", "-c", help="config file (else ACRSYNC_CONFIG)"),
@@ -123,6 +124,8 @@ def register(app: typer.Typer) -> None:
         ctx = local_context(function)
         if function == "on_push":
             result = application.handle_on_push(payload, ctx)
+        elif function == "compliance":
+            result = application.handle_compliance(payload, ctx)
         else:
             result = application.handle_reconcile(payload, ctx)
         typer.echo(json.dumps(result, indent=2, default=str))

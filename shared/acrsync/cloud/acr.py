@@ -99,6 +99,11 @@ def _rule(d: dict, instance_id: str) -> SyncRule:
                     create_time_ms=_int(d.get("CreateTime")))
 
 
+def more_pages(seen: int, page_len: int, page_size: int, total: Any) -> bool:
+    """Public name of the paging rule (``_more``) for callers that page themselves."""
+    return _more(seen, page_len, page_size, total)
+
+
 def _more(seen: int, page_len: int, page_size: int, total: Any) -> bool:
     """Another page? Trust TotalCount when given (often a string), else a full page means maybe."""
     if page_len == 0:
@@ -199,6 +204,21 @@ class Acr(Adapter):
         except NotFound:
             return None
         return _tag(d)
+
+    def list_repository_page(self, instance_id: str, page_no: int, *, namespace: str | None = None,
+                             page_size: int = PAGE_SIZE) -> tuple[list[RepoInfo], int]:
+        """One ListRepository page and the TotalCount (-1 when absent), for callers that pace their pages."""
+        d = self._body("list_repository", request(
+            m.ListRepositoryRequest, InstanceId=instance_id, RepoNamespaceName=namespace,
+            RepoStatus="NORMAL", PageNo=page_no, PageSize=page_size))
+        return [_repo(i, instance_id) for i in d.get("Repositories") or []], _int(d.get("TotalCount"), -1)
+
+    def list_repo_tag_page(self, instance_id: str, repo_id: str, page_no: int, *,
+                           page_size: int = PAGE_SIZE) -> tuple[list[TagInfo], int]:
+        """One ListRepoTag page and the TotalCount (-1 when absent), for callers that pace their pages."""
+        d = self._body("list_repo_tag", request(m.ListRepoTagRequest, InstanceId=instance_id, RepoId=repo_id,
+                                                    PageNo=page_no, PageSize=page_size))
+        return [_tag(i) for i in d.get("Images") or []], _int(d.get("TotalCount"), -1)
 
     def list_repo_tags(self, instance_id: str, repo_id: str) -> Iterator[TagInfo]:
         seen = 0

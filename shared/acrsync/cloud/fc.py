@@ -55,3 +55,23 @@ class Fc(Adapter):
         """The function's configuration as FC returns it (camelCase keys: functionName, runtime, ...)."""
         resp = self._call("get_function", name, m.GetFunctionRequest(), {})
         return resp.body.to_map() if resp.body is not None else {}
+
+    def list_triggers(self, function_name: str) -> list[dict]:
+        """Every trigger of a function (camelCase keys; ``triggerConfig`` is a JSON string), all pages.
+
+        https://www.alibabacloud.com/help/en/functioncompute/fc/developer-reference/api-fc-2023-03-30-listtriggers
+        """
+        out: list[dict] = []
+        token = None
+        while True:
+            resp = self._call("list_triggers", function_name,
+                              m.ListTriggersRequest(limit=100, next_token=token), {})
+            body = resp.body.to_map() if resp.body is not None else {}
+            out.extend(body.get("triggers") or [])
+            token = body.get("nextToken")
+            if not token:
+                return out
+
+    def get_trigger(self, function_name: str, trigger_name: str) -> dict:
+        resp = self._call("get_trigger", function_name, trigger_name, {})
+        return resp.body.to_map() if resp.body is not None else {}

@@ -102,6 +102,9 @@ DECLARATIONS: tuple[Declaration, ...] = (
     # FC 3.0
     _d("fc", "InvokeFunction", "fc:InvokeFunction", (F, S.FC), (OP, S.FC), idempotent=False),
     _d("fc", "GetFunction", "fc:GetFunction", (F, S.FC), (OP, S.FC)),
+    # the compliance run's pipeline health check (the on_push trigger, the timers)
+    _d("fc", "ListTriggers", "fc:ListTriggers", (F, S.FC), (OP, S.FC)),
+    _d("fc", "GetTrigger", "fc:GetTrigger", (F, S.FC), (OP, S.FC)),
     # Tablestore (the ledger, through tablestore.OTSClient)
     _d("ots", "GetRow", "ots:GetRow", (F, S.OTS), (OP, S.OTS)),
     _d("ots", "PutRow", "ots:PutRow", (F, S.OTS), (OP, S.OTS)),

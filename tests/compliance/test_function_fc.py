@@ -1,0 +1,34 @@
+"""The compliance function in localcloud's FC runtime: functions/compliance/index.py run in a subprocess with
+the function role's STS keys, invoked through the FC 3.0 API (InvokeFunction), as its timer would."""
+
+from __future__ import annotations
+
+import json
+
+from acrsync.cloud import CloudSession
+from acrsync.compliance import report as reports
+from acrsync.config import parse_config
+from acrsync.ledger.factory import open_ledger
+from tests.compliance.helpers import scenario
+from tests.integration.e2e import config_doc
+from tests.localcloud.conftest import A_KEY_ID, A_SECRET, ROOT, SOURCE_REGION
+
+
+def test_timer_invocation_in_fc_checks_the_pipeline_and_stores_the_report(cloud_factory, tmp_path):
+    cfg_path = tmp_path / "acrsync.yaml"
+    doc = config_doc(tmp_path / "ledger.db")
+    cfg_path.write_text(json.dumps(doc))
+    world = scenario(functions=True)
+    for fn in world["functions"]:
+        fn["environment"] = {"ACRSYNC_CONFIG": str(cfg_path)}
+    cloud = cloud_factory(world)
+    fc = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
+                                region=SOURCE_REGION).fc(SOURCE_REGION)
+    reply = json.loads(fc.invoke_function("acrsync-compliance", (ROOT / "events" / "timer_compliance.json").read_bytes()))
+    assert reply["verdict"] == "findings" and reply["complete"] is True and reply["rejected"] == 0
+    ledger = open_ledger(parse_config(doc).ledger)
+    stored = reports.load(ledger, reply["report_id"])
+    assert stored.scope.trigger == "timer" and stored.scope.pipeline == "checked"
+    assert not [f for f in stored.findings if f.code.startswith("PIPELINE")]
+    assert {f.code for f in stored.findings} >= {"TAG_MISSING", "RULE_NOT_REPLICATING"}
+    assert stored.calls.get("cr:ListRepoTag", 0) >= 1 and stored.calls.get("fc:ListTriggers") == 3

@@ -1,0 +1,158 @@
+"""The HTML report in a real headless Chromium (Debian's chromium or chromium-headless-shell): it renders,
+it is screenshotted, and its structure is asserted from the DOM Chromium dumps. A missing browser fails
+these tests; it never skips them (.ci/run installs the browser with apt-get)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from acrsync.compliance import render
+from tests.compliance.factory import XSS, report
+
+BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def browser() -> str:
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("no Chromium found (tried chromium, chromium-headless-shell, chromium-browser): install it with "
+                "`apt-get update && apt-get install -y chromium` (.ci/run does this)")
+
+
+def chromium(tmp: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
+    done = subprocess.run([browser(), *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+class Dom(HTMLParser):
+    """Element counts by tag and class, the text of scripts, and every text node."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements: list[tuple[str, dict]] = []
+        self.scripts: list[str] = []
+        self.text: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        (self.scripts if self._in_script else self.text).append(data)
+
+    def having(self, tag: str, cls: str | None = None) -> list[dict]:
+        return [a for t, a in self.elements if t == tag and (cls is None or cls in (a.get("class") or "").split())]
+
+
+def dom_of(html: str) -> Dom:
+    d = Dom()
+    d.feed(html)
+    return d
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("html")
+    path = tmp / "report.html"
+    path.write_text(render.as_html(report(2000, namespaces=80, evil=True, tag_filter=XSS)), encoding="utf-8")
+    return tmp, path
+
+
+@pytest.fixture(scope="module")
+def dumped(page) -> Dom:
+    tmp, path = page
+    return dom_of(chromium(tmp, "--dump-dom", path.as_uri()).stdout)
+
+
+def test_renders_and_screenshots(page):
+    tmp, path = page
+    shot = tmp / "report.png"
+    chromium(tmp, "--window-size=1400,1600", f"--screenshot={shot}", path.as_uri())
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_dom_structure_at_2000_repositories(dumped):
+    dom = dumped
+    assert len(dom.having("tr", "row")) == 2001
+    assert len(dom.having("details", "ns")) == 81                    # grouped by namespace
+    assert len(dom.having("details", "ok-rows")) == 80               # fully-OK rows collapsed
+    assert not [a for a in dom.having("details", "ok-rows") if "open" in a]
+    assert len(dom.having("tr", "fully-ok")) == 2001 - 81
+    assert len(dom.having("td", "bad")) == 81                        # missing, drift, unreadable cells
+    assert {a["id"] for a in dom.having("input") if a.get("type") == "radio"} >= {"show-all", "show-missing"}
+    assert dom.having("input", None) and any(a.get("id") == "q" for a in dom.having("input"))
+    assert len(dom.having("article", "finding")) == 41
+    assert not dom.having("link") and not [a for t, a in dom.elements if a.get("src")]   # self-contained
+
+
+def test_everything_is_escaped(page, dumped):
+    html = page[1].read_text(encoding="utf-8")
+    assert XSS not in html and "&lt;script&gt;" in html
+    dom = dumped
+    assert len(dom.having("script")) == 1                            # the page's own filter script only
+    assert "alert" not in "".join(dom.scripts)
+    text = "".join(dom.text)
+    assert text.count(XSS) >= 6                                      # shown as text: evidence, fix, config, names
+    assert not dom.having("b")                                       # '<b>bold</b>' in evidence stayed text
+
+
+def test_filter_box_with_javascript(page):
+    tmp, path = page
+    dom = dom_of(chromium(tmp, "--dump-dom", path.as_uri() + "?q=repo-0007").stdout)
+    visible = [a for a in dom.having("tr", "row") if "filtered-out" not in a["class"].split()]
+    assert [a["data-path"] for a in visible] == ["team-7/repo-0007"]
+    assert len(dom.having("details", "filtered-out")) == 80
+
+
+def test_filters_work_without_javascript(page):
+    """With scripts off the text box does nothing, and the radio buttons and namespace links are CSS only:
+    a probe page (scripts on, for measuring only) checks 'missing tags' and counts the rows CSS leaves."""
+    tmp, path = page
+    off = dom_of(chromium(tmp, "--blink-settings=scriptEnabled=false", "--dump-dom",
+                          path.as_uri() + "?q=repo-0007").stdout)
+    assert not [a for a in off.having("tr", "row") if "filtered-out" in a["class"].split()]
+    html = path.read_text(encoding="utf-8")
+    page_script = html[html.index("<script>"):html.index("</script>") + len("</script>")]
+    probe = html.replace(page_script, """<script>
+window.addEventListener("load", function () {
+  function shown(sel) { return Array.from(document.querySelectorAll(sel)).filter(function (e) {
+    return e.offsetParent !== null || getComputedStyle(e).display !== "none" && e.getClientRects().length; }).length; }
+  var out = {all: shown("tr.row:not(.fully-ok)"), ns_all: shown("details.ns")};
+  document.getElementById("show-missing").checked = true;
+  out.missing = shown("tr.row"); out.ns_missing = shown("details.ns");
+  document.getElementById("show-problems").checked = true;
+  out.ns_problems = shown("details.ns");
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+});
+</script>""")
+    probe_path = tmp / "probe.html"
+    probe_path.write_text(probe, encoding="utf-8")
+    dom = dom_of(chromium(tmp, "--dump-dom", "--virtual-time-budget=2000", probe_path.as_uri()).stdout)
+
+    found = json.loads(next(a for t, a in dom.elements if t == "body")["data-probe"])
+    assert found["all"] == 81 and found["ns_all"] == 81
+    assert found["missing"] == 40 and found["ns_missing"] == 8       # only rows (and namespaces) with missing tags
+    assert found["ns_problems"] == 17                                # namespaces with nothing to do hidden
+    target = dom_of(chromium(tmp, "--dump-dom", "--virtual-time-budget=2000",
+                             probe_path.as_uri() + "#ns-team-7").stdout)
+    at = json.loads(next(a for t, a in target.elements if t == "body")["data-probe"])
+    assert at["ns_all"] == 1                                         # a namespace link shows that namespace only

@@ -1,0 +1,146 @@
+"""A compliance run against localcloud through the real SDK clients (scenarios/demo.yaml)."""
+
+from __future__ import annotations
+
+from acrsync.compliance import entry
+from acrsync.compliance.run import Options
+from tests.compliance.helpers import make_app
+from tests.localcloud.conftest import ROOT
+
+TIMER = ROOT / "events" / "timer_compliance.json"
+
+
+def by_code(report, code, target="beijing"):
+    return [f for f in report.findings if f.code == code and f.target == target]
+
+
+def test_demo_world_finds_the_missing_image(cloud, tmp_path):
+    app = make_app(cloud, tmp_path)
+    report, _ = entry.check(app, Options())
+    assert report.verdict == "findings" and report.complete
+    missing = by_code(report, "TAG_MISSING")
+    assert [(f.repo, f.count) for f in missing] == [("team-a/web", 1), ("team-b/batch", 1)]
+    assert "v1.1.0" in missing[0].evidence[0].detail
+    rows = {r.path: r for r in report.rows}
+    assert rows["team-a/web"].cells["beijing"].ok == 1 and rows["team-a/web"].cells["beijing"].missing == 1
+    assert rows["team-b/batch"].cells["beijing"].mode.value == "rule"
+    print(report.model_dump_json(indent=1)[:3000])
+
+
+def remediate_app(cloud, tmp_path, **kw):
+    return make_app(cloud, tmp_path, remediate=True, **kw)
+
+
+def test_remediation_creates_each_task_once_and_the_image_arrives(cloud, tmp_path):
+    app = remediate_app(cloud, tmp_path)
+    first, _ = entry.check(app, Options(remediate=True))
+    assert first.tasks_created == 1                     # team-a/web:v1.1.0; team-b/batch is the rule's
+    rec = [r for r in app.ledger.all_records() if r.image.tag == "v1.1.0"]
+    assert [(r.origin.value, r.status.value) for r in rec] == [("compliance", "PENDING")]
+    second, _ = entry.check(app, Options(remediate=True))
+    assert second.tasks_created == 0
+    assert [f.count for f in by_code(second, "IN_FLIGHT")] == [1]
+    assert not [f for f in by_code(second, "TAG_MISSING") if f.repo == "team-a/web"]
+    cloud.advance(30)                                  # localcloud finishes the sync task
+    third, _ = entry.check(app, Options())
+    cell = {r.path: r for r in third.rows}["team-a/web"].cells["beijing"]
+    assert (cell.ok, cell.missing, cell.in_flight) == (2, 0, 0)
+
+
+def test_remediation_is_bounded_per_run(cloud, tmp_path):
+    for i in range(3):
+        cloud.push("cri-demosource01", "team-a", "web", f"v5.{i}")
+    app = remediate_app(cloud, tmp_path, max_tasks_per_run=2)
+    report, _ = entry.check(app, Options(remediate=True))
+    assert report.tasks_created == 2
+    assert [f.code for f in report.findings if f.code == "REMEDIATION_LIMIT"] == ["REMEDIATION_LIMIT"]
+    again, _ = entry.check(app, Options(remediate=True))
+    assert again.tasks_created == 2                    # the other two, then nothing left
+    assert entry.check(app, Options(remediate=True))[0].tasks_created == 0
+
+
+def test_blocked_target_is_not_remediated(cloud, tmp_path):
+    from tests.integration.e2e import config_doc
+
+    doc = config_doc(tmp_path / "ledger.db")
+    doc["targets"].append({"name": "shanghai", "account_id": "3333333333333333", "region": "cn-shanghai",
+                           "instance_id": "cri-demodrsite01", "namespaces": ["team-a"], "tag_filter": "v.*",
+                           "reader_role_arn": "acs:ram::3333333333333333:role/acrsync-reader"})
+    app = make_app(cloud, tmp_path, doc, remediate=True)
+    report, _ = entry.check(app, Options(remediate=True))
+    results = {t.name: t for t in report.targets}
+    assert results["shanghai"].remediation == "skipped_blocked" and results["beijing"].remediation == "done"
+    assert by_code(report, "REMEDIATION_SKIPPED", "shanghai")
+    assert by_code(report, "ROLE_MISSING", "shanghai")             # the grant finding itself is in the report
+    assert all(r.target != "shanghai" for r in app.ledger.all_records())
+    assert report.tasks_created == 1
+
+
+def test_an_unreadable_target_is_a_finding_and_the_others_are_checked(cloud, tmp_path):
+    from tests.integration.e2e import config_doc
+
+    doc = config_doc(tmp_path / "ledger.db")
+    doc["targets"].append({"name": "shanghai", "account_id": "3333333333333333", "region": "cn-shanghai",
+                           "instance_id": "cri-demodrsite01", "namespaces": ["team-a"],
+                           "reader_role_arn": "acs:ram::3333333333333333:role/no-such-reader"})
+    app = make_app(cloud, tmp_path, doc)
+    report = entry.handle(app, None, entry.Budget.unbounded())
+    stored = entry.reports.load(app.ledger, report["report_id"])
+    unread = by_code(stored, "TARGET_UNREADABLE", "shanghai")
+    assert unread and "no-such-reader" in unread[0].message
+    assert {t.name: t.status for t in stored.targets} == {"beijing": "checked", "shanghai": "unreadable"}
+    assert by_code(stored, "TAG_MISSING")                           # beijing still compared
+    assert {r.path: r for r in stored.rows}["team-a/web"].cells["shanghai"].mode.value == "unreadable"
+
+
+def test_a_throttled_target_after_retries_is_a_finding_not_a_crash(cloud, tmp_path):
+    app = make_app(cloud, tmp_path)
+    cloud.set_faults("ListRepoTag", throttle_rate=1.0)
+    result = app.handle_compliance(TIMER.read_bytes(), None)
+    cloud.clear_faults()
+    stored = entry.reports.load(app.ledger, result["report_id"])
+    assert result["verdict"] == "findings"
+    codes = {f.code for f in stored.findings}
+    assert "SOURCE_UNREADABLE" in codes or "TARGET_UNREADABLE" in codes
+
+
+def test_deadline_stops_with_a_cursor_and_the_next_run_resumes(cloud, tmp_path):
+    app = make_app(cloud, tmp_path, workers=1)
+    ticks = iter([0.0, 0.0] + [1000.0] * 100)
+    first, _ = entry.check(app, Options(deadline=100.0), now=lambda: next(ticks))
+    assert not first.complete and first.scope.stopped_at == "team-a/worker"
+    assert first.scope.repos_checked == 2 and by_code(first, "RUN_INCOMPLETE", "*")
+    assert app.ledger.get_checkpoint("compliance.cursor") == "team-a/worker"
+    second, _ = entry.check(app, Options())
+    assert second.complete and second.scope.resumed_from == "team-a/worker"
+    assert [r.path for r in second.rows if r.cells] == ["team-a/worker", "team-b/batch"]
+    assert app.ledger.get_checkpoint("compliance.cursor") is None
+
+
+def test_events_not_arriving(cloud, tmp_path):
+    app = make_app(cloud, tmp_path)
+    first, _ = entry.check(app, Options())                # stamps when acrsync started watching
+    assert not by_code(first, "EVENTS_NOT_ARRIVING", "*")
+    cloud.advance(60)
+    cloud.push("cri-demosource01", "team-a", "web", "v7.0.0")    # no trigger: the ledger never hears of it
+    cloud.advance(10 * 60)
+    assert not by_code(entry.check(app, Options())[0], "EVENTS_NOT_ARRIVING", "*")   # within the grace
+    cloud.advance(25 * 60)
+    late = by_code(entry.check(app, Options())[0], "EVENTS_NOT_ARRIVING", "*")
+    assert [f.count for f in late] == [1] and "v7.0.0" in late[0].evidence[0].detail
+
+
+def test_pipeline_not_checked_without_fc_access(cloud, tmp_path):
+    report, _ = entry.check(make_app(cloud, tmp_path), Options())
+    assert report.scope.pipeline.startswith("not checked")
+    assert [f.severity for f in report.findings if f.code == "PIPELINE_NOT_CHECKED"] == ["info"]
+
+
+def test_an_event_not_for_compliance_is_kept_and_acknowledged(cloud, tmp_path):
+    app = make_app(cloud, tmp_path)
+    result = app.handle_compliance((ROOT / "events" / "push_cloudevent.json").read_bytes(), None)
+    assert result == {"rejected": 1, "report_id": None}
+    assert "compliance function runs on its timer" in app.ledger.list_rejected()[0].reason
+    result = app.handle_compliance(b"{not json", None)
+    assert result["rejected"] == 1 and result["report_id"] is None
+    assert app.ledger.list_reports("compliance") == []
