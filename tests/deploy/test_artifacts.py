@@ -103,9 +103,29 @@ def test_each_handler_runs_from_its_artifact_alone(unpacked, cloud, credentials,
     run = run_handler(python, code, layer, (EVENTS / event).read_bytes(), env=env, credentials=credentials,
                       function=f"acrsync-{function.replace('_', '-')}", region="cn-hangzhou", account_id=ACCOUNT_A)
     assert run.ok, f"{function} on {event}: {run.error}\n{run.stderr[-4000:]}"
+    _record_layer_modules(run, layer)
     assert run.outside(code, layer) == {}, "loaded from outside the package, the layer and the stdlib"
     loaded = [m for m in run.modules if m.split(".")[0] in NEVER_IN_A_FUNCTION or m.startswith("acrsync.cli")]
     assert loaded == []
     assert "Native C++" not in run.stderr           # tablestore's fallback warning is silenced
     if event == "webhook_http.json":
         assert json.loads(json.dumps(run.reply))["statusCode"] != 401, run.reply
+
+
+LOADED_FROM_LAYER: set[str] = set()
+
+
+def _record_layer_modules(run, layer: Path) -> None:
+    for path in run.modules.values():
+        if path and str(Path(path).resolve()).startswith(str(layer.resolve()) + "/"):
+            LOADED_FROM_LAYER.add(Path(path).resolve().relative_to(layer.resolve()).parts[0].split(".")[0])
+
+
+def test_the_layer_holds_only_what_the_functions_import(unpacked):
+    # Runs after the handler tests (file order): every top-level name in the layer was loaded by some
+    # handler, or is listed with its reason in packaging.KEPT_UNLOADED.
+    assert LOADED_FROM_LAYER, "run the handler tests first (pytest keeps file order)"
+    tops = {p.name.split(".")[0] for p in unpacked["layer"].iterdir()
+            if not p.name.endswith(".dist-info") and p.name != "__pycache__"}
+    unused = tops - LOADED_FROM_LAYER - set(packaging.KEPT_UNLOADED)
+    assert unused == set(), f"in the layer but imported by no function: {sorted(unused)}"
