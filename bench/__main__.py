@@ -84,9 +84,16 @@ def _compliance(quick: bool):
     return compliance_bench.run(repos=100 if quick else 1000, tags=30, mem_repos=16)
 
 
+def _cold_start(quick: bool):
+    from bench import cold_start
+
+    result = cold_start.run(rounds=3 if quick else 7)
+    return cold_start.rows(result), result
+
+
 BENCHES: dict[str, Callable[[bool], tuple[list[Row], dict]]] = {
     "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger,
-    "compliance": _compliance,
+    "compliance": _compliance, "cold": _cold_start,
 }
 
 
