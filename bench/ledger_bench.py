@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from acrsync.ledger import ImageRef, Origin, Record, Status
+from acrsync.records import ImageRef, Origin, Record, Status
 
 # Made-up demo account and key for localcloud: not a real Alibaba Cloud credential.
 DEMO_ACCOUNT = "1000000000000001"
@@ -100,7 +100,7 @@ def sqlite_figures(n: int = 2000, workdir: str | Path | None = None) -> dict:
 def _same_schema_floors(tmp: Path, records: list[Record]) -> dict:
     """The ledger against the bare statements it runs, on its own schema (indexes, trigger) with every
     value computed in advance: what the ledger's code adds, apart from what its schema costs."""
-    from acrsync.ledger.sqlite import _RECORD_COLUMNS, SqliteLedger, _row_values
+    from acrsync.ledger.sqlite import _INSERT, _UPDATE, SqliteLedger, row_values
 
     n = len(records)
     ledger = SqliteLedger(tmp / "same-ledger.db")
@@ -109,14 +109,12 @@ def _same_schema_floors(tmp: Path, records: list[Record]) -> dict:
     bare = sqlite3.connect(str(tmp / "same-bare.db"), isolation_level=None)
     bare.execute("PRAGMA journal_mode = WAL")
     bare.execute("PRAGMA synchronous = NORMAL")
-    insert = (f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (key) DO NOTHING")
-    update = ("UPDATE records SET version=?, status=?, is_open=?, task_id=?, created_at=?, next_retry_at=?, "
-              "doc=? WHERE key=? AND version=?")
+    insert, update = _INSERT, _UPDATE
     created = [r.model_copy(update={"version": 1}) for r in records]
-    inserts = [_row_values(r) for r in created]
+    inserts = [row_values(ledger._row(r)) for r in created]
     pending = [r.model_copy(update={"version": 2, "status": Status.PENDING, "task_id": f"rst-{r.event_id}"})
                for r in created]
-    updates = [(*_row_values(p)[1:], p.key, 1) for p in pending]
+    updates = [(*row_values(ledger._row(p))[1:], p.key, 1) for p in pending]
 
     def bare_create() -> None:
         for row in inserts:
@@ -145,8 +143,9 @@ def _same_schema_floors(tmp: Path, records: list[Record]) -> dict:
 
 def tablestore_figures(n: int = 300, cloud=None) -> dict:
     """The same on Tablestore (real OTSClient, localcloud), with HTTP requests per operation."""
-    # Through the backend module: importing it first quiets the SDK's native-codec import warnings.
-    from acrsync.ledger import tablestore as ots
+    # Through the adapter module: importing it first quiets the SDK's native-codec import warnings.
+    from acrsync.cloud import ots
+    from acrsync.ledger.tablestore import TablestoreLedger, micros
 
     owned = cloud is None
     if owned:
@@ -156,18 +155,20 @@ def tablestore_figures(n: int = 300, cloud=None) -> dict:
             {"id": DEMO_KEY_ID, "secret": DEMO_KEY_SECRET}]}]}).start()
     try:
         prefix = f"bench{uuid.uuid4().hex[:8]}"
-        ledger = ots.TablestoreLedger(cloud.url, OTS_INSTANCE, table_prefix=prefix, access_key_id=DEMO_KEY_ID,
-                                  access_key_secret=DEMO_KEY_SECRET)
+        ledger = TablestoreLedger.from_keys(cloud.url, OTS_INSTANCE, DEMO_KEY_ID, DEMO_KEY_SECRET,
+                                            table_prefix=prefix)
         ledger.init()
-        client = ledger.client     # the bare calls use the same client, table layout and columns
+        # the bare calls: an OTSClient built as the adapter builds its own, same table layout and columns
+        client = ots.build_client(ledger.ots.session, cloud.url, OTS_INSTANCE)
         bare_table = ledger.table("records")
         records = _records(n, "ots")
-        bare_rows = [(f"bare/{r.key}", r.model_copy(update={"version": 1}).model_dump_json())
-                     for r in records]
+        bare_rows = [(f"bare/{r.key}", r.model_copy(update={"version": 1}).model_dump_json(),
+                      micros(r.created_at)) for r in records]
 
         def bare_create() -> None:
-            for key, doc in bare_rows:
-                columns = [("doc", doc), ("version", 1), ("status", "QUEUED"), ("writer", uuid.uuid4().hex)]
+            for key, doc, us in bare_rows:
+                columns = [("doc", doc), ("version", 1), ("status", "QUEUED"), ("writer", uuid.uuid4().hex),
+                           ("created_us", us)]
                 client.put_row(bare_table, ots.Row([("key", key)], columns),
                                ots.Condition(ots.RowExistenceExpectation.EXPECT_NOT_EXIST))
 
@@ -186,11 +187,12 @@ def tablestore_figures(n: int = 300, cloud=None) -> dict:
                          bare_calls_per_op=1.0)
 
         def bare_cas() -> None:
-            for key, doc in bare_rows:
+            for key, doc, us in bare_rows:
                 version_is_1 = ots.SingleColumnCondition("version", 1, ots.ComparatorType.EQUAL,
                                                          pass_if_missing=False)
                 cond = ots.Condition(ots.RowExistenceExpectation.EXPECT_EXIST, version_is_1)
-                columns = [("doc", doc), ("version", 2), ("status", "PENDING"), ("writer", uuid.uuid4().hex)]
+                columns = [("doc", doc), ("version", 2), ("status", "PENDING"), ("writer", uuid.uuid4().hex),
+                           ("created_us", us)]
                 client.update_row(bare_table, ots.Row([("key", key)], {"PUT": columns}), cond)
 
         def ledger_cas() -> None:

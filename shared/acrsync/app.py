@@ -25,7 +25,7 @@ from acrsync.cloud.errors import CloudError
 from acrsync.cloud.retry import Budget
 from acrsync.config import Config, load_config, with_env_overrides
 from acrsync.grants import GrantCache, session_checker
-from acrsync.jsonlog import log_decision, reset_request_id, set_request_id
+from acrsync.jsonlog import install, log_decision, reset_request_id, set_request_id
 from acrsync.ledger import Ledger
 from acrsync.ledger.factory import open_ledger
 from acrsync.push import PushDeps
@@ -175,5 +175,6 @@ def app_for(context: Any) -> App:
     global _APP
     with _APP_LOCK:
         if _APP is None:
+            install()                 # acrsync's records as JSON lines on stderr (FC's log store)
             _APP = App.for_function(context)
         return _APP

@@ -49,8 +49,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from acrsync import jsonlog
-from acrsync.ledger.base import RejectedEvent
 from acrsync.model import ImageSide
+from acrsync.records import RejectedEvent
 
 log = logging.getLogger("acrsync.events")
 

@@ -1,7 +1,14 @@
-"""Structured JSON log lines: one line per decision, searchable in the FC log store.
+"""Structured JSON log lines: one line per log record, searchable in the FC log store.
+
+One formatter builds the line from the ``LogRecord`` and the fields passed with ``extra=`` (the shape of
+AWS Lambda Powertools' ``logging/formatter.py``,
+https://docs.powertools.aws.dev/lambda/python/latest/core/logger/): messages stay plain text, fields stay
+fields, whether a module calls ``log.info("...", extra={...})`` or ``log_decision``.
 
 API::
 
+    JsonFormatter()                            # logging.Formatter: a LogRecord -> one JSON line
+    install(logger_name="acrsync", level=INFO) # a stderr handler with JsonFormatter (FC instances)
     set_request_id(request_id) -> Token        # once per invocation (FC context.request_id)
     reset_request_id(token) -> None
     get_request_id() -> str | None
@@ -26,6 +33,7 @@ import functools
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -119,28 +127,74 @@ def _level_name(level: int | str) -> tuple[int, str]:
     return level, logging.getLevelName(level)
 
 
+# Attributes every LogRecord has (https://docs.python.org/3/library/logging.html#logrecord-attributes):
+# whatever else a record carries came from ``extra=`` and is a field of the line.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_LINE_KEYS = ("ts", "level", "msg", "request_id")
+
+
+def _field_name(key: str) -> str:
+    """A field that would overwrite a line key or a LogRecord attribute is kept as ``field_<key>``."""
+    return f"field_{key}" if key in _LINE_KEYS or key in _RECORD_ATTRS else key
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON line per record: ts, level, msg, request_id, then the record's ``extra`` fields, with
+    every secret masked; an exception goes under ``exception`` (its text scrubbed)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = _dt.datetime.fromtimestamp(record.created, _dt.timezone.utc)
+        line: dict[str, Any] = {
+            "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "msg": scrub_text(record.getMessage()),
+        }
+        rid = getattr(record, "request_id", None) or _request_id.get()
+        if rid:
+            line["request_id"] = rid
+        for key, value in vars(record).items():
+            if key in _RECORD_ATTRS or key == "request_id":
+                continue
+            out = key if key not in line else f"field_{key}"
+            line[out] = MASK if is_secret_name(key) else redact(value)
+        if record.exc_info:
+            line["exception"] = scrub_text(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False, default=str, allow_nan=True)
+
+
+def install(logger_name: str = "acrsync", level: int = logging.INFO) -> logging.Logger:
+    """Send ``logger_name``'s records to stderr as JSON lines, once (idempotent); FC keeps stderr.
+
+    The logger stops propagating, so a runtime's own root handler does not print each line twice.
+    """
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
+
+
+_FORMATTER = JsonFormatter()
+
+
 def log_decision(logger: logging.Logger, msg: str = "decision", level: int | str = logging.INFO,
                  **fields: Any) -> str | None:
-    """Write one JSON line to ``logger``; return the line (None when the level is disabled).
+    """Log one decision with its facts as fields; return its JSON line (None when the level is off).
 
     ``fields`` are the decision's facts (event_id, target, image, outcome, reason...). Field names
-    ``ts``, ``level``, ``msg`` and ``request_id`` are reserved; a field with one of those names is kept
-    under ``field_<name>``.
+    ``ts``, ``level``, ``msg``, ``request_id`` and LogRecord attributes (``name``, ``module``...) are
+    kept under ``field_<name>``.
     """
-    num, name = _level_name(level)
+    num, _ = _level_name(level)
     if not logger.isEnabledFor(num):
         return None
-    line: dict[str, Any] = {
-        "ts": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "level": name,
-        "msg": scrub_text(str(msg)),
-    }
+    extra = {_field_name(k): v for k, v in fields.items()}
     rid = _request_id.get()
     if rid:
-        line["request_id"] = rid
-    for key, value in fields.items():
-        out_key = f"field_{key}" if key in line or key in ("ts", "level", "msg", "request_id") else key
-        line[out_key] = MASK if is_secret_name(key) else redact(value)
-    text = json.dumps(line, ensure_ascii=False, default=str, allow_nan=True)
-    logger.log(num, text)
-    return text
+        extra["request_id"] = rid   # stamped now: a handler may format the record later
+    record = logger.makeRecord(logger.name, num, "(decision)", 0, msg, (), None, extra=extra)
+    logger.handle(record)
+    return _FORMATTER.format(record)

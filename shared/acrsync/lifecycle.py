@@ -12,8 +12,8 @@ from typing import Any
 
 from acrsync.config import ReconcileConfig
 from acrsync.failures import backoff_seconds, classify
-from acrsync.ledger import Attempt, Record, Status
 from acrsync.model import SyncTask
+from acrsync.records import Attempt, Record, Status, blocking_finding
 
 ACTIVE = ("PENDING", "SYNCHRONIZING")
 FAILED = ("ERROR", "CANCELED")
@@ -112,8 +112,8 @@ def decide(record: Record, task: SyncTask | None, ctx: Context) -> Decision:
                         gave_up=True)
     c = classify(task.issue or status)
     if c.blocks:
-        finding = {"code": c.code, "kind": c.kind.value, "message": f"sync task {task.task_id} failed: "
-                   f"{task.issue or status}", "fix": c.hint}
+        finding = blocking_finding(record.target, c.code, f"sync task {task.task_id} failed: "
+                                   f"{task.issue or status}", c.hint.format(target=record.target))
         return Decision({**base, "status": Status.BLOCKED, "finding": finding, "next_retry_at": None},
                         why=f"{c.kind.value} failure: {c.code}")
     if record.attempts >= ctx.policy.max_attempts:

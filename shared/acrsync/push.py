@@ -26,17 +26,10 @@ from acrsync.config import Config, Target
 from acrsync.errors import AcrsyncError
 from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick
 from acrsync.failures import backoff_seconds, classify
+from acrsync.grants.findings import Finding
 from acrsync.jsonlog import log_decision
-from acrsync.ledger import (
-    Attempt,
-    ErrorInfo,
-    ImageRef,
-    Ledger,
-    Origin,
-    Record,
-    Status,
-    VersionConflict,
-)
+from acrsync.ledger import Ledger, VersionConflict
+from acrsync.records import Attempt, ErrorInfo, ImageRef, Origin, Record, Status, blocking_finding
 from acrsync.source import ImageResolver, RuleCache
 
 log = logging.getLogger("acrsync.push")
@@ -200,7 +193,7 @@ def replicate(image: ImageRef, repo_id: str, target: Target, deps: PushDeps, *, 
         finding = _first_error(verdict.findings)
         created, rec = deps.ledger.create_if_absent(
             Record(origin=origin, status=Status.BLOCKED, finding=finding, **base))
-        _log(rec, "blocked" if created else "duplicate", finding=finding.get("code") if finding else None)
+        _log(rec, "blocked" if created else "duplicate", finding=finding.code if finding else None)
         return "blocked" if created else "duplicate"
 
     created, rec = deps.ledger.create_if_absent(Record(origin=origin, status=Status.QUEUED, **base))
@@ -252,8 +245,7 @@ def create_task(rec: Record, repo_id: str, target: Target, deps: PushDeps) -> st
         now = deps.clock.now()
         if c.blocks:
             _save(deps, rec, status=Status.BLOCKED, last_error=_err(e),
-                  finding={"code": c.code, "kind": c.kind.value, "message": e.message,
-                           "fix": c.hint.format(target=target.name)})
+                  finding=blocking_finding(target.name, c.code, e.message, c.hint.format(target=target.name)))
             _log(rec, "blocked", code=e.code)
             return "blocked"
         delay = backoff_seconds(1, cfg.reconcile.backoff_base_seconds, cfg.reconcile.backoff_max_seconds,
@@ -312,11 +304,10 @@ def _err(e: CloudError | None) -> ErrorInfo | None:
     return ErrorInfo(code=e.code or "UNKNOWN", message=(e.message or "")[:500], request_id=e.request_id)
 
 
-def _first_error(findings) -> dict | None:
+def _first_error(findings) -> Finding | None:
     for f in findings or []:
-        d = f.model_dump(mode="json") if hasattr(f, "model_dump") else dict(f)
-        if d.get("severity", "error") == "error":
-            return d
+        if f.severity == "error":
+            return f
     return None
 
 

@@ -26,10 +26,11 @@ from datetime import datetime, timezone
 from acrsync import lifecycle
 from acrsync.cloud.errors import BudgetExhausted, CloudError, NotFound
 from acrsync.jsonlog import log_decision
-from acrsync.ledger import ImageRef, Origin, Record, Report, Status, VersionConflict
+from acrsync.ledger import VersionConflict
 from acrsync.lifecycle import Action
 from acrsync.model import SyncTask
 from acrsync.push import PushDeps, create_task
+from acrsync.records import ImageRef, Origin, Record, Report, Status, blocking_finding
 
 log = logging.getLogger("acrsync.reconcile")
 
@@ -281,9 +282,9 @@ class _Run:
             return
         repo = self.d.resolver.repository(self.d.acr, rec.image.namespace, rec.image.repo)
         if repo is None:
-            self.write(claimed, {"status": Status.BLOCKED, "finding": {
-                "code": "SOURCE_REPO_MISSING", "message": "the repository no longer exists on the source",
-                "fix": "nothing to replicate; the record can be ignored"}}, "source repository missing")
+            self.write(claimed, {"status": Status.BLOCKED, "finding": blocking_finding(
+                claimed.target, "SOURCE_REPO_MISSING", "the repository no longer exists on the source",
+                "nothing to replicate; the record can be ignored")}, "source repository missing")
             return
         retry = claimed.attempts > 0
         outcome = create_task(claimed, repo.repo_id, target, self.d)

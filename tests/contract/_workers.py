@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from acrsync.ledger import Ledger, Record, VersionConflict
+from acrsync.ledger import Ledger, VersionConflict
+from acrsync.records import Record
 
 
 def open_from_spec(spec: dict) -> Ledger:
@@ -15,8 +16,8 @@ def open_from_spec(spec: dict) -> Ledger:
         return SqliteLedger(spec["path"])
     from acrsync.ledger.tablestore import TablestoreLedger
 
-    return TablestoreLedger(spec["endpoint"], spec["instance"], table_prefix=spec["table_prefix"],
-                            access_key_id=spec["access_key_id"], access_key_secret=spec["access_key_secret"])
+    return TablestoreLedger.from_keys(spec["endpoint"], spec["instance"], spec["access_key_id"],
+                                      spec["access_key_secret"], table_prefix=spec["table_prefix"])
 
 
 def wait_ready(results, n: int, timeout: float = 60.0) -> None:
@@ -53,5 +54,28 @@ def increment_attempts(spec: dict, start, results, key: str, times: int) -> None
             except VersionConflict:
                 conflicts += 1
         results.append(("ok", done, conflicts))
+    except Exception as e:
+        results.append(("error", repr(e)))
+
+
+
+def race_caps(spec: dict, start, results, me: str, slot_cap: int, burst: int, churn_cap: int,
+              rounds: int) -> None:
+    """Race the other processes on three caps, one after the other (each on its own item):
+    take slots without releasing; take tokens from a bucket that never refills; take, check, release."""
+    ledger = open_from_spec(spec)
+    results.append("ready")
+    start.wait()
+    try:
+        slots = sum(ledger.acquire_slot("race", f"{me}-{i}", cap=slot_cap, ttl=3600.0, now=1000.0)
+                    for i in range(3))
+        tokens = sum(ledger.take_tokens("bucket", rate=0.0, burst=burst, now=1000.0) == 0.0 for _ in range(3))
+        held = over = 0
+        for _ in range(rounds):
+            if ledger.acquire_slot("churn", me, cap=churn_cap, ttl=3600.0, now=1000.0):
+                held += 1
+                over += ledger.slots_in_use("churn", now=1000.0) > churn_cap
+                ledger.release_slot("churn", me, now=1000.0)
+        results.append(("ok", slots, tokens, held, over))
     except Exception as e:
         results.append(("error", repr(e)))

@@ -9,8 +9,8 @@ import yaml
 from typer.testing import CliRunner
 
 from acrsync.cli import app
-from acrsync.ledger import Attempt, RejectedEvent, Status
 from acrsync.ledger.sqlite import SqliteLedger
+from acrsync.records import Attempt, RejectedEvent, Status
 from tests.contract.test_ledger_contract import INSTANCE, created, rec
 
 runner = CliRunner()

@@ -10,17 +10,9 @@ import multiprocessing
 
 import pytest
 
-from acrsync.ledger import (
-    Attempt,
-    ErrorInfo,
-    ImageRef,
-    Origin,
-    Record,
-    RejectedEvent,
-    Report,
-    Status,
-    VersionConflict,
-)
+from acrsync.grants.findings import Finding, Fix
+from acrsync.ledger import VersionConflict
+from acrsync.records import Attempt, ErrorInfo, ImageRef, Origin, Record, RejectedEvent, Report, Status
 from tests.contract import _workers
 
 INSTANCE = "cri-src0001"
@@ -61,7 +53,8 @@ def test_update_bumps_the_version_and_keeps_every_field(ledger):
         "status": Status.ERROR, "task_id": "rst-1", "attempts": 1, "task_issue": "NETWORK_ERROR",
         "history": [Attempt(task_id="rst-1", status="ERROR", created_at=1001.0, issue="NETWORK_ERROR")],
         "last_error": ErrorInfo(code="SYNC_FAILED", message="network", request_id="req-1"),
-        "finding": {"code": "ROLE_MISSING", "fix": "create the role"}, "updated_at": 1002.5})
+        "finding": Finding(code="ROLE_MISSING", severity="error", target="beijing", message="no role",
+                           fix=Fix(summary="create the role")), "updated_at": 1002.5})
     written = ledger.update(changed)
     assert written.version == 2
     assert written == changed.model_copy(update={"version": 2})
@@ -177,29 +170,6 @@ def test_records_for_a_repo_and_a_tag_match_whole_names_only(ledger):
     assert sorted(r.key for r in tag) == sorted(r.key for r in wanted[:3])
     assert ledger.records_for(INSTANCE, "team", "app", "v2") == []
     assert ledger.records_for(INSTANCE, "team", "nothing") == []
-
-
-# --- due_for_retry --------------------------------------------------------------------------------
-
-def test_due_for_retry_is_earliest_first_and_bounded_by_now(ledger):
-    for tag, due in [("a", 50.0), ("b", 10.0), ("c", 30.0), ("d", None), ("e", 20.0)]:
-        created(ledger, rec(tag=tag, status=Status.ERROR, next_retry_at=due))
-    created(ledger, rec(tag="closed", status=Status.SUCCESS, next_retry_at=5.0))
-    created(ledger, rec(tag="gaveup", status=Status.ERROR, gave_up=True, next_retry_at=6.0))
-
-    assert [r.image.tag for r in ledger.due_for_retry(now=30.0)] == ["b", "e", "c"]
-    assert [r.image.tag for r in ledger.due_for_retry(now=30.0, limit=2)] == ["b", "e"]
-    assert ledger.due_for_retry(now=9.99) == []
-
-
-def test_due_for_retry_follows_a_rescheduled_record(ledger):
-    stored = created(ledger, rec(status=Status.ERROR, next_retry_at=10.0))
-    moved = ledger.update(stored.model_copy(update={"next_retry_at": 100.0}))
-    assert ledger.due_for_retry(now=50.0) == []
-    assert ledger.due_for_retry(now=100.0) == [moved]
-    cleared = ledger.update(moved.model_copy(update={"next_retry_at": None, "status": Status.PENDING}))
-    assert ledger.due_for_retry(now=1e12) == []
-    assert ledger.get(stored.key) == cleared
 
 
 # --- counts, all_records --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""What only the Tablestore backend has: index rows, retries of its own writes, calls per operation,
-refreshing credentials. Real OTSClient against localcloud; faults come from localcloud or from a relay
-that loses replies after the write was applied."""
+"""What only the Tablestore backend has: index rows, retries of its own writes inside the session's
+budget, calls per operation counted in ``session.calls``, refreshing credentials. Real OTSClient against
+localcloud; faults come from localcloud or from a relay that loses replies after the write was applied."""
 
 from __future__ import annotations
 
@@ -13,10 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
 import pytest
-from tablestore import INF_MAX, INF_MIN, Condition, Row, RowExistenceExpectation
 
-from acrsync.ledger import LedgerError, Status
+from acrsync.clock import ManualClock
+from acrsync.cloud.clients import CloudSession
+from acrsync.cloud.credentials import Creds
+from acrsync.cloud.ots import INF_MAX, INF_MIN, Condition, Row, RowExistenceExpectation
+from acrsync.cloud.retry import Budget, RetryPolicy
+from acrsync.ledger import LedgerError
 from acrsync.ledger.tablestore import SCHEMAS, TablestoreLedger, micros
+from acrsync.records import Report, Status
 from tests.contract.conftest import DEMO_KEY_ID, DEMO_KEY_SECRET, OTS_INSTANCE
 from tests.contract.test_ledger_contract import created, rec
 
@@ -32,10 +37,17 @@ def cloud(localcloud_ots):
 
 
 def make(url: str, **kw) -> TablestoreLedger:
-    led = TablestoreLedger(url, OTS_INSTANCE, table_prefix=kw.pop("table_prefix", f"ts{next(_prefixes)}"),
-                           **({"access_key_id": DEMO_KEY_ID, "access_key_secret": DEMO_KEY_SECRET} | kw))
+    led = TablestoreLedger.from_keys(url, OTS_INSTANCE, kw.pop("access_key_id", DEMO_KEY_ID),
+                                     kw.pop("access_key_secret", DEMO_KEY_SECRET),
+                                     table_prefix=kw.pop("table_prefix", f"ts{next(_prefixes)}"), **kw)
     led.init()
     return led
+
+
+def index(ledger: TablestoreLedger, suffix: str) -> list:
+    names = [n for n, _ in SCHEMAS[suffix]]
+    return list(ledger.ots.get_range(ledger.table(suffix), [(n, INF_MIN) for n in names],
+                                     [(n, INF_MAX) for n in names]))
 
 
 def writes(cloud) -> int:
@@ -60,12 +72,9 @@ def test_push_path_costs_one_call_per_write(cloud):
 def test_closing_a_record_removes_its_index_rows(cloud):
     ledger = make(cloud.url)
     stored = created(ledger, rec(status=Status.ERROR, next_retry_at=10.0))
+    assert len(index(ledger, "open")) == 1
     ledger.update(stored.model_copy(update={"status": Status.SUCCESS, "next_retry_at": None}))
-    for suffix in ("open", "retry"):
-        _, _, rows, _ = ledger.client.get_range(ledger.table(suffix), "FORWARD",
-                                                [(n, INF_MIN) for n, _ in SCHEMAS[suffix]],
-                                                [(n, INF_MAX) for n, _ in SCHEMAS[suffix]])
-        assert rows == [], f"{suffix} index still has {rows}"
+    assert index(ledger, "open") == []
 
 
 def test_readers_skip_stale_index_rows(cloud):
@@ -76,30 +85,67 @@ def test_readers_skip_stale_index_rows(cloud):
     # What a crash between writing index rows and the record leaves behind:
     for suffix, pk in [("open", [("created_us", micros(1.0)), ("key", closed.key)]),
                        ("open", [("created_us", micros(0.5)), ("key", "cri-x/ns/gone:v1@-#t")]),
-                       ("retry", [("due_us", micros(1.0)), ("key", live.key)]),
+                       ("open", [("created_us", micros(0.7)), ("key", live.key)]),
                        ("tasks", [("task_id", "rst-ghost"), ("key", live.key)])]:
-        ledger.client.put_row(ledger.table(suffix), Row(pk, [("v", 1)]), ignore)
+        ledger.ots.put_row(ledger.table(suffix), Row(pk, [("v", 1)]), ignore)
     assert ledger.open_records().records == [live]
-    assert ledger.due_for_retry(now=100.0) == [live]
-    assert ledger.due_for_retry(now=4.0) == []
     assert ledger.get_by_task("rst-ghost") is None
 
 
-def test_update_row_is_retried_after_a_server_error(cloud):
-    """The SDK's WriteRetryPolicy misspells UpdateRow; the ledger's own policy retries it."""
+def test_update_row_is_retried_after_a_server_error_and_counted(cloud):
     ledger = make(cloud.url)
     stored = created(ledger, rec())
+    before = ledger.ots.session.calls["ots:UpdateRow"]
     cloud.set_faults("UpdateRow", error_rate=1.0, count=1)
     written = ledger.update(stored.model_copy(update={"status": Status.SYNCHRONIZING}))
     assert written.version == 2
     assert cloud.stats()["UpdateRow"] == 2
+    assert ledger.ots.session.calls["ots:UpdateRow"] - before == 2     # every HTTP attempt, as the cloud saw
+
+
+def test_every_tablestore_call_is_counted_in_the_session(cloud):
+    ledger = make(cloud.url)
+    session = ledger.ots.session
+    session.calls.clear()
+    cloud.reset_stats()
+    stored = created(ledger, rec())
+    ledger.update(stored.model_copy(update={"status": Status.PENDING, "task_id": "rst-1"}))
+    ledger.get_by_task("rst-1")
+    ledger.open_records()
+    report = Report(kind="compliance", id="r1", created_at=1.0)
+    ledger.put_report(report)
+    assert ledger.latest_report("compliance") == report
+    assert {k.removeprefix("ots:"): v for k, v in session.calls.items()} == cloud.stats()
+
+
+def test_a_budget_bounds_the_retries_and_their_sleeps(cloud):
+    clock = ManualClock(1000.0)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    session = CloudSession.from_keys(DEMO_KEY_ID, DEMO_KEY_SECRET, env={}, clock=clock, sleep=sleep,
+                                     policy=RetryPolicy(max_attempts=100, base=0.5, cap=2.0),
+                                     rand=lambda: 1.0)
+    ledger = TablestoreLedger(session.ots(cloud.url, OTS_INSTANCE), table_prefix=f"ts{next(_prefixes)}")
+    ledger.init()
+    cloud.set_faults("GetRow", error_rate=1.0)
+    bounded = ledger.scoped(Budget.after(5.0, clock))
+    with pytest.raises(LedgerError, match="GetRow.*time budget"):
+        bounded.get(rec().key)
+    assert slept and sum(slept) <= 5.0
+    assert clock.now() <= 1005.0
+    assert session.calls["ots:GetRow"] < 100
 
 
 def test_throttled_batch_writes_are_retried(cloud):
     ledger = make(cloud.url)
     cloud.set_faults("BatchWriteRow", throttle_rate=1.0, count=1)
     ok, stored = ledger.create_if_absent(rec(status=Status.ERROR, next_retry_at=3.0))
-    assert ok and ledger.due_for_retry(now=3.0) == [stored]
+    assert ok and ledger.open_records().records == [stored]
+    assert cloud.stats()["BatchWriteRow"] == 2
 
 
 def test_a_persistent_failure_is_a_ledger_error_naming_the_operation(cloud):
@@ -185,11 +231,13 @@ def test_update_retried_after_a_lost_reply_is_not_a_conflict(cloud):
 def test_credentials_are_fetched_for_every_request(cloud):
     fetched = []
 
-    def fetch():
-        fetched.append(1)
-        return DEMO_KEY_ID, DEMO_KEY_SECRET, None
+    class Counting:
+        def get(self) -> Creds:
+            fetched.append(1)
+            return Creds(DEMO_KEY_ID, DEMO_KEY_SECRET, None)
 
-    ledger = TablestoreLedger(cloud.url, OTS_INSTANCE, table_prefix=f"ts{next(_prefixes)}", credentials=fetch)
+    session = CloudSession(Counting())
+    ledger = TablestoreLedger(session.ots(cloud.url, OTS_INSTANCE), table_prefix=f"ts{next(_prefixes)}")
     ledger.init()
     before = len(fetched)
     ledger.get(rec().key)
@@ -198,8 +246,8 @@ def test_credentials_are_fetched_for_every_request(cloud):
 
 
 def test_a_wrong_secret_is_a_ledger_error_that_says_so(cloud):
-    ledger = TablestoreLedger(cloud.url, OTS_INSTANCE, table_prefix="tsbad", access_key_id=DEMO_KEY_ID,
-                              access_key_secret="not-the-secret")
+    ledger = TablestoreLedger.from_keys(cloud.url, OTS_INSTANCE, DEMO_KEY_ID, "not-the-secret",
+                                        table_prefix="tsbad")
     with pytest.raises(LedgerError, match="OTSAuthFailed"):
         ledger.get(rec().key)
 

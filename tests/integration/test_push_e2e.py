@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acrsync.ledger import Status
+from acrsync.records import Status
 from tests.integration.e2e import (
     cli_config,
     fc_context,
@@ -112,7 +112,7 @@ def test_missing_grant_blocks_with_the_finding_and_creates_no_task(cloud_factory
     assert tasks_for(cloud, "web", "v1.2.0") == []
     assert cloud.stats().get("CreateRepoSyncTask", 0) == 0
     (rec,) = app.ledger.records_for("cri-demosource01", "team-a", "web", "v1.2.0")
-    assert rec.status is Status.BLOCKED and rec.finding["code"] == "ROLE_MISSING"
+    assert rec.status is Status.BLOCKED and rec.finding.code == "ROLE_MISSING"
 
 
 def test_throttling_is_retried_within_the_invocation(app, cloud):

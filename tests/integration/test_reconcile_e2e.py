@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from acrsync.ledger import ImageRef, Origin, Record, Status
+from acrsync.records import ImageRef, Origin, Record, Status
 from tests.integration.e2e import (
     acr_control,
     cli_config,

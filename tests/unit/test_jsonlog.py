@@ -1,4 +1,5 @@
-"""acrsync.jsonlog: one JSON line per decision, request id from the context, secrets never logged."""
+"""acrsync.jsonlog: one formatter builds a JSON line from a LogRecord and its ``extra`` fields; request id
+from the context; secrets never logged."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def logger(caplog):
 
 
 def _lines(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "acrsync.test.jsonlog"]
+    fmt = jsonlog.JsonFormatter()
+    return [json.loads(fmt.format(r)) for r in caplog.records if r.name == "acrsync.test.jsonlog"]
 
 
 def test_one_json_line_with_the_standard_keys(logger, caplog):
@@ -123,3 +125,51 @@ def test_reserved_names_do_not_overwrite_the_line(logger, caplog):
     rec = _lines(caplog)[0]
     assert rec["msg"] == "real message" and rec["request_id"] == "1-real"
     assert rec["field_ts"] == "fake" and rec["field_request_id"] == "fake"
+
+
+def test_the_message_stays_text_and_fields_stay_fields(logger, caplog):
+    jsonlog.log_decision(logger, "push decided", target="beijing")
+    [record] = [r for r in caplog.records if r.name == "acrsync.test.jsonlog"]
+    assert record.getMessage() == "push decided"
+    assert record.target == "beijing"
+
+
+def test_plain_log_calls_with_extra_become_the_same_lines(logger, caplog):
+    token = jsonlog.set_request_id("1-extra")
+    try:
+        logger.warning("retrying %s after %s", "cr:GetRepoTag", "Throttling",
+                       extra={"action": "cr:GetRepoTag", "attempt": 2, "security_token": SECRET})
+        [rec] = _lines(caplog)     # a stream handler formats at once, inside the invocation
+    finally:
+        jsonlog.reset_request_id(token)
+    assert rec["msg"] == "retrying cr:GetRepoTag after Throttling" and rec["level"] == "WARNING"
+    assert rec["action"] == "cr:GetRepoTag" and rec["attempt"] == 2 and rec["request_id"] == "1-extra"
+    assert rec["security_token"] == jsonlog.MASK
+
+
+def test_fields_named_like_record_attributes_are_kept(logger, caplog):
+    line = jsonlog.log_decision(logger, "x", name="api", module="m", message="m2")
+    rec = json.loads(line)
+    assert rec["field_name"] == "api" and rec["field_module"] == "m" and rec["field_message"] == "m2"
+    assert rec["msg"] == "x"
+
+
+def test_an_exception_is_formatted_with_its_secrets_masked(logger, caplog):
+    try:
+        raise RuntimeError(f"failed calling /hook?token={SECRET}")
+    except RuntimeError:
+        logger.exception("boom")
+    [rec] = _lines(caplog)
+    assert "RuntimeError" in rec["exception"] and SECRET not in rec["exception"]
+
+
+def test_install_sends_json_lines_to_stderr_once(capsys):
+    name = "acrsync.test.jsonlog.installed"
+    jsonlog.install(name)
+    log = jsonlog.install(name)
+    assert len(log.handlers) == 1 and log.propagate is False
+    log.info("hello", extra={"target": "beijing", "password": SECRET})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    rec = json.loads(err[0])
+    assert rec["msg"] == "hello" and rec["target"] == "beijing" and rec["password"] == jsonlog.MASK

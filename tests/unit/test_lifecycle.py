@@ -4,9 +4,9 @@ import pytest
 
 from acrsync.config import ReconcileConfig
 from acrsync.failures import Kind, backoff_seconds, classify
-from acrsync.ledger import Attempt, ImageRef, Origin, Record, Status
 from acrsync.lifecycle import Action, Context, adopt, decide, due, matches_orphan
 from acrsync.model import ImageSide, SyncTask
+from acrsync.records import Attempt, ImageRef, Origin, Record, Status
 
 NOW = 1_800_000_000.0
 POLICY = ReconcileConfig(max_attempts=3, backoff_base_seconds=60, backoff_max_seconds=600,
@@ -82,7 +82,7 @@ def test_attempts_exhausted_gives_up():
 def test_failures_a_retry_cannot_fix_block_with_a_finding(issue):
     d = decide(rec(), task("ERROR", issue=issue), ctx())
     assert d.changes["status"] is Status.BLOCKED
-    assert d.changes["finding"]["code"] == issue
+    assert d.changes["finding"].code == issue
     assert d.action is Action.NONE
 
 

@@ -16,7 +16,8 @@ from rich.table import Table
 from acrsync.cli.common import ConfigOpt, Output, OutputOpt
 from acrsync.cli.common import load as _config
 from acrsync.config import Config
-from acrsync.ledger import Ledger, LedgerError, Record, Status, open_ledger
+from acrsync.ledger import Ledger, LedgerError, open_ledger
+from acrsync.records import Record, Status
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="inspect and set up the replication ledger (one record per image and target)")
@@ -96,7 +97,8 @@ def list_(status: Status | None = typer.Option(None, "--status", "-s", case_sens
                   "issue / finding", title="ledger records (`acrsync ledger show KEY` for one in full)")
     for r in records:
         mark = " (gave up)" if r.gave_up else " (stuck)" if r.stuck else ""
-        note = (r.finding or {}).get("code") or r.task_issue or (r.last_error.code if r.last_error else "")
+        note = (r.finding.code if r.finding else None) or r.task_issue or (
+            r.last_error.code if r.last_error else "")
         table.add_row(f"{r.image.repo_path}:{r.image.tag}", (r.image.digest or "-").removeprefix("sha256:")[:12],
                       r.target, r.status.value + mark, r.task_id or "", str(r.attempts), r.origin.value,
                       _when(r.created_at), _when(r.next_retry_at), note or "")

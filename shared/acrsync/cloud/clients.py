@@ -104,7 +104,8 @@ def _sdk_client_class(service: str):
     elif service == "fc":
         from alibabacloud_fc20230330.client import Client
     else:
-        raise ValueError(f"no SDK client for service {service!r}; use one of cr, ram, sts, fc")
+        raise ValueError(f"no SDK client for service {service!r}; use one of cr, ram, sts, fc "
+                         "(Tablestore: session.ots(endpoint, instance))")
     return Client
 
 
@@ -253,6 +254,46 @@ class CloudSession:
         client = _sdk_client_class(service)(cfg)
         with self._shared.lock:
             return self._shared.clients.setdefault(key, client)
+
+    def client_for(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """A client built once per session family (scoped copies share it), e.g. an OTSClient."""
+        with self._shared.lock:
+            cached = self._shared.clients.get(key)
+        if cached is not None:
+            return cached
+        client = build()
+        with self._shared.lock:
+            return self._shared.clients.setdefault(key, client)
+
+    def ots(self, endpoint: str, instance: str):
+        """The Tablestore adapter for one instance (the ledger's backend calls)."""
+        from acrsync.cloud.ots import Ots
+
+        return Ots(self, endpoint, instance)
+
+    def call(self, service: str, action: str, attempt: Callable[[float], Any], *,
+             translate: Callable[[BaseException, str], errors.CloudError | None]) -> Any:
+        """Run ``attempt(remaining_seconds)`` as one declared, counted, retried cloud operation.
+
+        For SDKs that are not tea-based (Tablestore): ``translate`` turns their exceptions into
+        CloudErrors; the retry decision and the budget are the same as ``invoke``'s.
+        """
+        decl = permissions.required(service, action)
+
+        def one(remaining: float) -> Any:
+            self._count(decl.key)
+            try:
+                return attempt(remaining)
+            except errors.CloudError:
+                raise
+            except Exception as exc:
+                err = translate(exc, action)
+                if err is None:
+                    raise
+                raise err from exc
+
+        return call_with_retry(one, budget=self.budget, policy=self.policy, idempotent=decl.idempotent,
+                               sleep=self._sleep, rand=self._rand, on_retry=self._on_retry(decl.key))
 
     def _count(self, key: str) -> None:
         with self._shared.lock:

@@ -117,7 +117,6 @@ DECLARATIONS: tuple[Declaration, ...] = (
     _d("ots", "BatchWriteRow", "ots:BatchWriteRow", (F, S.OTS), (OP, S.OTS)),
     _d("ots", "BatchGetRow", "ots:BatchGetRow", (F, S.OTS), (OP, S.OTS)),
     _d("ots", "DescribeTable", "ots:DescribeTable", (F, S.OTS), (OP, S.OTS)),
-    _d("ots", "ListTable", "ots:ListTable", (F, S.OTS), (OP, S.OTS)),
     _d("ots", "CreateTable", "ots:CreateTable", (OP, S.OTS)),
 )
 

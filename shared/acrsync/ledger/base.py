@@ -1,165 +1,51 @@
-"""The ledger contract: replication records, one per (source image, target), and what else we keep.
+"""The ledger: replication records, one per (source image, target), and versioned items beside them.
 
 The ledger is the exactly-once gate of the push path (create-if-absent before CreateRepoSyncTask) and
-the memory of reconcile (compare-and-set on a version). Backends: SQLite (embedded default) and
-Tablestore (production); both pass the same contract suite in ``tests/contract``.
+the memory of reconcile (compare-and-set on a version). Behaviour lives here once, as in the
+persistence layer of AWS Lambda Powertools' idempotency utility
+(https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/): validation, the
+known-version cache, serialisation, paging, and everything built on items (rejected events, reports,
+checkpoints, global caps, shared values). A backend implements only the storage primitives, the
+methods named ``_...`` below marked abstract. Backends: SQLite (embedded default) and Tablestore
+(production); both pass the contract suite in ``tests/contract``. docs/ledger.md has the API.
 """
 
 from __future__ import annotations
 
 import abc
-import hashlib
+import json
+import random
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any
+from dataclasses import dataclass, replace
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
 from acrsync.errors import AcrsyncError
+from acrsync.ledger.limits import Bucket, Slots
+from acrsync.records import Checkpoint, Record, RejectedEvent, Report, repo_prefix
+
+KNOWN_MAX = 10_000            # records whose index state at a version is remembered (per process)
+CAS_ATTEMPTS = 64             # compare-and-set rounds on one item before giving up (counters, buckets)
+
+# Item kinds the base class uses; other code may add its own (a kind names one family of items).
+REJECTED = "rejected"
+CHECKPOINT = "checkpoint"
+REPORT = "report/"            # + the report kind
+PROGRESS = "progress/"        # + the checkpoint scope
+SLOTS = "slots"
+BUCKET = "bucket"
+SHARED = "shared"
 
 
-class Status(str, Enum):
-    # ACR's own task states
-    PENDING = "PENDING"
-    SYNCHRONIZING = "SYNCHRONIZING"
-    SUCCESS = "SUCCESS"
-    ERROR = "ERROR"
-    CANCELED = "CANCELED"
-    # acrsync's states
-    QUEUED = "QUEUED"          # record exists, no task yet (or the task id was lost in a crash)
-    COVERED = "COVERED"        # a sync rule replicates this image; reconcile attaches the rule's task
-    BLOCKED = "BLOCKED"        # a grant or prerequisite fails; waits for the check to turn clean
-
-    @property
-    def is_open(self) -> bool:
-        """Open records are the ones reconcile still has work on."""
-        return self in OPEN_STATUSES
+class VersionConflict(Exception):
+    """Compare-and-set lost: somebody else wrote first. Re-read and decide again."""
 
 
-OPEN_STATUSES = frozenset({Status.PENDING, Status.SYNCHRONIZING, Status.QUEUED, Status.ERROR,
-                           Status.CANCELED, Status.BLOCKED})
-# SUCCESS and COVERED are done; ERROR/CANCELED stay open until retried to success or given up
-# (``gave_up`` set), BLOCKED until the grant check turns clean.
-
-
-class Origin(str, Enum):
-    PUSH = "push"
-    RULE = "rule"
-    BACKFILL = "backfill"
-    COMPLIANCE = "compliance"
-    RETRY = "retry"
-    MANUAL = "manual"
-
-
-class ErrorInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    code: str
-    message: str = ""
-    request_id: str | None = None
-
-
-class Attempt(BaseModel):
-    """One sync task made for this record (a retry makes a new one)."""
-
-    model_config = ConfigDict(frozen=True)
-    task_id: str
-    status: str
-    created_at: float
-    issue: str | None = None
-
-
-class ImageRef(BaseModel):
-    """One image in the source: a tag at a digest. A tag moved to a new digest is a new image."""
-
-    model_config = ConfigDict(frozen=True)
-    instance_id: str
-    namespace: str
-    repo: str
-    tag: str
-    digest: str | None = None   # bare hex or "sha256:..."; None only while unknown
-
-    @property
-    def repo_path(self) -> str:
-        return f"{self.namespace}/{self.repo}"
-
-
-def record_key(image: ImageRef, target: str) -> str:
-    """The ledger key: one image, one target. Readable, ordered so that a repo and a tag are prefixes.
-
-    ``<instance>/<namespace>/<repo>:<tag>@<digest or ->#<target>``
-    """
-    digest = (image.digest or "-").removeprefix("sha256:")
-    return f"{image.instance_id}/{image.namespace}/{image.repo}:{image.tag}@{digest}#{target}"
-
-
-def repo_prefix(instance_id: str, namespace: str, repo: str, tag: str | None = None) -> str:
-    """The key prefix shared by every record of a repo (or of one tag in it); see ``record_key``.
-
-    The ':' after the repo and the '@' after the tag end the name, so "app" never matches "app2".
-    """
-    base = f"{instance_id}/{namespace}/{repo}:"
-    return base if tag is None else f"{base}{tag}@"
-
-
-def key_hash(key: str) -> str:
-    """A short stable hash of a key, for backends that want a spread partition key."""
-    return hashlib.sha256(key.encode()).hexdigest()[:8]
-
-
-class Record(BaseModel):
-    """A replication record: what should be on one target and what ACR said about it."""
-
-    model_config = ConfigDict(use_enum_values=False)
-
-    image: ImageRef
-    target: str
-    origin: Origin
-    status: Status = Status.QUEUED
-    task_id: str | None = None
-    batch_id: str | None = None            # ACR SyncBatchTaskId (= SyncRecordId in ListRepoSyncTask)
-    rule_id: str | None = None             # the covering or task-making sync rule
-    task_issue: str | None = None          # ACR TaskIssue of the latest task
-    attempts: int = 0
-    history: list[Attempt] = Field(default_factory=list)
-    last_error: ErrorInfo | None = None
-    finding: dict[str, Any] | None = None  # BLOCKED: the grant/prerequisite finding (code, message, fix)
-    event_id: str | None = None
-    stuck: bool = False
-    gave_up: bool = False
-    created_at: float
-    updated_at: float
-    next_retry_at: float | None = None
-    version: int = 0                       # 0 before the first write; compare-and-set on it
-
-    @property
-    def key(self) -> str:
-        return record_key(self.image, self.target)
-
-    @property
-    def is_open(self) -> bool:
-        return self.status.is_open and not self.gave_up
-
-
-class RejectedEvent(BaseModel):
-    """An event acrsync could not use: kept with the reason, acknowledged, never retried."""
-
-    id: str
-    received_at: float
-    source: str                            # "eventbridge" | "webhook" | "timer" | ...
-    reason: str
-    payload: str                           # the raw payload, as text (base64 if it was not UTF-8)
-    request_id: str | None = None
-
-
-class Report(BaseModel):
-    """A stored report (compliance, reconcile summary): an index row plus a JSON body."""
-
-    kind: str                              # "compliance" | "reconcile" | ...
-    id: str                                # sortable, e.g. an ISO time
-    created_at: float
-    summary: dict[str, Any] = Field(default_factory=dict)
-    body: dict[str, Any] = Field(default_factory=dict)
+class LedgerError(AcrsyncError):
+    """The backend failed (I/O, service error) in a way the caller cannot fix by re-reading."""
 
 
 @dataclass(frozen=True)
@@ -168,89 +54,414 @@ class Page:
     cursor: str | None                     # pass back to continue; None when done
 
 
-class VersionConflict(Exception):
-    """Compare-and-set lost: somebody else wrote the record first. Re-read and decide again."""
+@dataclass(frozen=True)
+class Indexed:
+    """What a record's index entries derive from: its task ids, and its ``created_at`` while open."""
+
+    task_ids: frozenset[str]
+    open_since: float | None
+
+    @classmethod
+    def of(cls, record: Record) -> Indexed:
+        return cls(record.task_ids, record.created_at if record.is_open else None)
 
 
-class LedgerError(AcrsyncError):
-    """The backend failed (I/O, service error) in a way the caller cannot fix by re-reading."""
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as a backend stores it: the key, the version, the columns it is queried on, the JSON."""
+
+    key: str
+    version: int
+    status: str
+    task_id: str | None                    # the current sync task (earlier ones are in indexed.task_ids)
+    created_at: float
+    indexed: Indexed
+    doc: str
+
+
+Raw = tuple[str, int]                      # (doc, version) as a backend reads a record back
+
+
+@dataclass(frozen=True)
+class Item:
+    """A versioned document under (kind, key). ``version`` 0 means "not stored yet"."""
+
+    kind: str
+    key: str
+    doc: str
+    version: int = 0
+    expires_at: float | None = None
+
+
+def encode_cursor(created_at: float, key: str) -> str:
+    """An open_records cursor: the (created_at, key) the next page starts at."""
+    return json.dumps([created_at, key], separators=(",", ":"))
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, key = json.loads(cursor)
+        return float(created_at), str(key)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"not a cursor of this ledger: {cursor!r}; pass back the cursor a Page "
+                         "returned, or None to start from the oldest record") from e
+
+
+def prefix_end(prefix: str) -> str:
+    """Exclusive end of the key range of every key starting with ``prefix`` (keys are ASCII)."""
+    return prefix + "\uffff"
+
+
+def rejected_key(event: RejectedEvent) -> str:
+    """Sorts by receive time, then id: a backward range lists the newest first."""
+    return f"{int(round(event.received_at * 1_000_000)):020d}|{event.id}"
 
 
 class Ledger(abc.ABC):
-    """The interface both backends implement. Every method is safe to call from several processes."""
+    """Records and items. Every public method is safe to call from several processes at once."""
 
+    def __init__(self) -> None:
+        self._known: OrderedDict[str, tuple[int, Indexed]] = OrderedDict()
+        self._known_lock = threading.Lock()
+
+    # ==== storage primitives (what a backend implements) ===========================================
     @abc.abstractmethod
     def init(self) -> None:
         """Create tables/indexes if missing. Idempotent."""
 
-    # --- records -------------------------------------------------------------------------------
     @abc.abstractmethod
+    def _insert(self, row: StoredRecord) -> bool:
+        """Store ``row`` (version 1) with its index entries unless the key exists; False if it does."""
+
+    @abc.abstractmethod
+    def _replace(self, row: StoredRecord, expected: int, before: Indexed) -> bool:
+        """Store ``row`` if the stored version is ``expected``; ``before`` is the stored index state.
+
+        Index entries move from ``before`` to ``row.indexed``. False when the version differs or the
+        key is missing (nothing is written then).
+        """
+
+    @abc.abstractmethod
+    def _fetch(self, key: str) -> Raw | None: ...
+
+    @abc.abstractmethod
+    def _fetch_by_task(self, task_id: str) -> list[Raw]:
+        """Records indexed under ``task_id``, in key order (the base re-checks each)."""
+
+    @abc.abstractmethod
+    def _iter_open(self, start: tuple[float, str] | None, batch: int) -> Iterator[Raw]:
+        """Records indexed as open, by (created_at, key), from ``start`` inclusive; ``batch`` per read."""
+
+    @abc.abstractmethod
+    def _iter_range(self, start: str, end: str | None) -> Iterator[Raw]:
+        """Records with ``start <= key < end`` (``end`` None: to the last), in key order, paged."""
+
+    @abc.abstractmethod
+    def _status_counts(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def _get_item(self, kind: str, key: str) -> Item | None: ...
+
+    @abc.abstractmethod
+    def _put_item(self, item: Item, expect: int | None) -> bool:
+        """Store ``item`` as is. ``expect``: None writes whatever is there, 0 only if absent, n only if
+        the stored version is n. False when that condition fails."""
+
+    @abc.abstractmethod
+    def _delete_item(self, kind: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def _list_items(self, kind: str, start: str | None, end: str | None, newest_first: bool,
+                    limit: int | None) -> list[Item]:
+        """Items of ``kind`` with ``start <= key < end`` (None: open end), by key, or reversed."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def scoped(self, budget: object) -> Ledger:
+        """This ledger with its cloud calls bounded by ``budget`` (an ``acrsync.cloud.Budget``).
+
+        Shares caches and connections; embedded backends make no cloud calls and return themselves.
+        """
+        return self
+
+    # ==== serialisation and the known-version cache ================================================
+    def _row(self, record: Record) -> StoredRecord:
+        return StoredRecord(record.key, record.version, record.status.value, record.task_id,
+                            record.created_at, Indexed.of(record), record.model_dump_json())
+
+    def _decode(self, raw: Raw) -> Record:
+        doc, version = raw
+        try:
+            rec = Record.model_validate_json(doc)
+        except ValidationError as e:
+            raise LedgerError(f"a stored record does not parse ({e.error_count()} problems: "
+                              f"{e.errors()[0]['msg']}); was it written by a newer acrsync?") from e
+        rec = rec if rec.version == version else rec.model_copy(update={"version": version})
+        self._remember(rec)
+        return rec
+
+    def _remember(self, record: Record) -> None:
+        with self._known_lock:
+            self._known[record.key] = (record.version, Indexed.of(record))
+            self._known.move_to_end(record.key)
+            while len(self._known) > KNOWN_MAX:
+                self._known.popitem(last=False)
+
+    def _known_index(self, key: str, version: int) -> Indexed | None:
+        with self._known_lock:
+            known = self._known.get(key)
+        return known[1] if known is not None and known[0] == version else None
+
+    # ==== records ==================================================================================
     def create_if_absent(self, record: Record) -> tuple[bool, Record]:
         """Insert ``record`` unless its key exists. Exactly one of concurrent callers gets True.
 
         Returns (created, stored record); the stored record has ``version`` 1 when created.
         """
+        stored = record.model_copy(update={"version": 1})
+        if self._insert(self._row(stored)):
+            self._remember(stored)
+            return True, stored
+        existing = self.get(record.key)
+        if existing is None:   # records are never deleted
+            raise LedgerError(f"record {record.key} both exists and does not; is something else deleting "
+                              "ledger rows?")
+        return False, existing
 
-    @abc.abstractmethod
     def update(self, record: Record) -> Record:
         """Write ``record`` if the stored version equals ``record.version``; return it with version+1.
 
         Raises VersionConflict otherwise (also when the record does not exist).
         """
+        expected = record.version
+        new = record.model_copy(update={"version": expected + 1})
+        before = self._known_index(record.key, expected)
+        if before is None:
+            current = self.get(record.key)
+            self._check_version(record.key, current, expected)
+            assert current is not None
+            before = Indexed.of(current)
+        if not self._replace(self._row(new), expected, before):
+            self._check_version(record.key, self.get(record.key), expected)
+            raise VersionConflict(f"record {record.key!r} changed while being written; re-read it")
+        self._remember(new)
+        return new
 
-    @abc.abstractmethod
-    def get(self, key: str) -> Record | None: ...
+    @staticmethod
+    def _check_version(key: str, current: Record | None, expected: int) -> None:
+        if current is None:
+            raise VersionConflict(f"no record {key!r}; create it with create_if_absent first")
+        if current.version != expected:
+            raise VersionConflict(f"record {key!r} is at version {current.version}, not {expected}; "
+                                  "re-read it and decide again")
 
-    @abc.abstractmethod
+    def get(self, key: str) -> Record | None:
+        raw = self._fetch(key)
+        return self._decode(raw) if raw is not None else None
+
     def get_by_task(self, task_id: str) -> Record | None:
         """The record whose current or earlier sync task is ``task_id``."""
+        for raw in self._fetch_by_task(task_id):
+            rec = self._decode(raw)
+            if task_id in rec.task_ids:   # an index entry of a lost write points at a record without it
+                return rec
+        return None
 
-    @abc.abstractmethod
     def open_records(self, limit: int = 100, cursor: str | None = None) -> Page:
         """Open records (``Record.is_open``), oldest ``created_at`` first, in pages."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        start = decode_cursor(cursor) if cursor is not None else None
+        found: list[Record] = []
+        for raw in self._iter_open(start, min(limit + 1, 1000)):
+            rec = self._decode(raw)
+            if rec.is_open:
+                found.append(rec)
+                if len(found) > limit:
+                    break
+        more = len(found) > limit
+        return Page(found[:limit], encode_cursor(found[limit].created_at, found[limit].key) if more else None)
 
-    @abc.abstractmethod
-    def records_for(self, instance_id: str, namespace: str, repo: str, tag: str | None = None) -> list[Record]:
+    def records_for(self, instance_id: str, namespace: str, repo: str,
+                    tag: str | None = None) -> list[Record]:
         """Every record of a repository, or of one tag in it, all targets, all digests."""
+        prefix = repo_prefix(instance_id, namespace, repo, tag)
+        return [self._decode(raw) for raw in self._iter_range(prefix, prefix_end(prefix))]
 
-    @abc.abstractmethod
-    def due_for_retry(self, now: float, limit: int = 100) -> list[Record]:
-        """Open records with ``next_retry_at <= now``, earliest first."""
-
-    @abc.abstractmethod
     def counts_by_status(self) -> dict[str, int]:
         """Number of records per status value (all records, open or not)."""
+        return dict(sorted(self._status_counts().items()))
 
-    @abc.abstractmethod
     def all_records(self) -> Iterator[Record]:
-        """Every record, in key order (for listing and reports)."""
+        """Every record, in key order (for listing and reports), read in pages."""
+        for raw in self._iter_range("", None):
+            yield self._decode(raw)
 
-    # --- rejected events -----------------------------------------------------------------------
-    @abc.abstractmethod
-    def put_rejected(self, event: RejectedEvent) -> None: ...
+    # ==== items ====================================================================================
+    def get_item(self, kind: str, key: str) -> Item | None:
+        return self._get_item(kind, key)
 
-    @abc.abstractmethod
+    def put_item(self, item: Item) -> Item:
+        """Compare-and-set: store ``item`` if the stored version is ``item.version`` (0: absent).
+
+        Returns the item as stored (version + 1); raises VersionConflict when somebody wrote first.
+        """
+        new = replace(item, version=item.version + 1)
+        if not self._put_item(new, item.version):
+            raise VersionConflict(f"item {item.kind}/{item.key} is not at version {item.version}; re-read it")
+        return new
+
+    def swap_item(self, kind: str, key: str, expected: str | None, doc: str) -> bool:
+        """Store ``doc`` if the item still holds ``expected`` (None: absent); False if it changed.
+
+        Compare-and-set on content, for callers that keep a whole state in one document (exact across
+        processes: it is a ``put_item`` on the version read with ``expected``).
+        """
+        item = self.get_item(kind, key)
+        if (item.doc if item is not None else None) != expected:
+            return False
+        try:
+            self.put_item(replace(item, doc=doc) if item is not None else Item(kind, key, doc))
+            return True
+        except VersionConflict:
+            return False
+
+    def write_item(self, kind: str, key: str, doc: str, *, expires_at: float | None = None) -> None:
+        """Store unconditionally (last writer wins). Use either this or ``put_item`` for a kind."""
+        self._put_item(Item(kind, key, doc, 1, expires_at), None)
+
+    def delete_item(self, kind: str, key: str) -> None:
+        self._delete_item(kind, key)
+
+    def list_items(self, kind: str, *, prefix: str = "", newest_first: bool = False,
+                   limit: int | None = None) -> list[Item]:
+        """Items of ``kind`` whose key starts with ``prefix``, in key order (or reversed)."""
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        return self._list_items(kind, prefix or None, prefix_end(prefix) if prefix else None, newest_first,
+                                limit)
+
+    # ---- rejected events ----------------------------------------------------------------------
+    def put_rejected(self, event: RejectedEvent) -> None:
+        self.write_item(REJECTED, rejected_key(event), event.model_dump_json())
+
     def list_rejected(self, limit: int = 100) -> list[RejectedEvent]:
         """Newest first."""
+        return [RejectedEvent.model_validate_json(i.doc)
+                for i in self.list_items(REJECTED, newest_first=True, limit=limit)]
 
-    # --- reports -------------------------------------------------------------------------------
-    @abc.abstractmethod
-    def put_report(self, report: Report) -> None: ...
+    # ---- reports ------------------------------------------------------------------------------
+    def put_report(self, report: Report) -> None:
+        """Store (or replace) a report under (kind, id)."""
+        self.write_item(REPORT + report.kind, report.id, report.model_dump_json())
 
-    @abc.abstractmethod
-    def get_report(self, kind: str, report_id: str) -> Report | None: ...
+    def get_report(self, kind: str, report_id: str) -> Report | None:
+        item = self.get_item(REPORT + kind, report_id)
+        return Report.model_validate_json(item.doc) if item is not None else None
 
-    @abc.abstractmethod
     def list_reports(self, kind: str, limit: int = 20) -> list[Report]:
-        """Newest first."""
+        """Newest (greatest id) first."""
+        return [Report.model_validate_json(i.doc)
+                for i in self.list_items(REPORT + kind, newest_first=True, limit=limit)]
 
-    # --- checkpoints (backfill, reconcile cursors) ----------------------------------------------
-    @abc.abstractmethod
-    def get_checkpoint(self, name: str) -> str | None: ...
+    def latest_report(self, kind: str) -> Report | None:
+        reports = self.list_reports(kind, limit=1)
+        return reports[0] if reports else None
 
-    @abc.abstractmethod
+    # ---- named cursors (reconcile) and resumable checkpoints (backfill) -----------------------
+    def get_checkpoint(self, name: str) -> str | None:
+        item = self.get_item(CHECKPOINT, name)
+        return item.doc if item is not None else None
+
     def set_checkpoint(self, name: str, value: str | None) -> None:
         """Store (or with None, clear) a named cursor."""
+        if value is None:
+            self.delete_item(CHECKPOINT, name)
+        else:
+            self.write_item(CHECKPOINT, name, value)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections."""
+    def get_progress(self, scope: str, name: str) -> Checkpoint | None:
+        item = self.get_item(PROGRESS + scope, name)
+        if item is None:
+            return None
+        return Checkpoint.model_validate_json(item.doc).model_copy(update={"version": item.version})
+
+    def save_progress(self, checkpoint: Checkpoint) -> Checkpoint:
+        """Compare-and-set on ``checkpoint.version`` (0: new); returns it with the stored version.
+
+        Raises VersionConflict when another run moved it first: that run owns the walk.
+        """
+        cp = checkpoint
+        stored = self.put_item(Item(PROGRESS + cp.scope, cp.name, cp.model_dump_json(exclude={"version"}),
+                                    cp.version))
+        return cp.model_copy(update={"version": stored.version})
+
+    def list_progress(self, scope: str, prefix: str = "") -> list[Checkpoint]:
+        """Checkpoints of ``scope`` whose name starts with ``prefix``, by name."""
+        return [Checkpoint.model_validate_json(i.doc).model_copy(update={"version": i.version})
+                for i in self.list_items(PROGRESS + scope, prefix=prefix)]
+
+    # ---- global caps: in-flight slots and token buckets ----------------------------------------
+    def _cas_loop(self, kind: str, key: str, step):
+        """Read the item, let ``step(item or None)`` decide (new doc or None to stop), compare-and-set;
+        again on a lost race. Returns what the last ``step`` returned beside its doc."""
+        for _ in range(CAS_ATTEMPTS):
+            item = self.get_item(kind, key)
+            doc, result = step(item)
+            if doc is None:
+                return result
+            base = item if item is not None else Item(kind, key, "", 0)
+            try:
+                self.put_item(replace(base, doc=doc))
+                return result
+            except VersionConflict:
+                time.sleep(random.random() * 0.005)   # spread the racers a little
+        raise LedgerError(f"{kind}/{key} changed {CAS_ATTEMPTS} times while being updated; too many "
+                          "writers race on one counter")
+
+    def acquire_slot(self, name: str, holder: str, *, cap: int, ttl: float, now: float) -> bool:
+        """Take one of ``cap`` slots of ``name`` for ``holder`` until ``now + ttl``; False when all are
+        held. Re-acquiring renews. Concurrent callers never hold more than ``cap`` slots together."""
+        def step(item: Item | None):
+            slots = Slots.model_validate_json(item.doc) if item is not None else Slots()
+            got = slots.acquire(holder, cap=cap, ttl=ttl, now=now)
+            return (got.model_dump_json(), True) if got is not None else (None, False)
+        return self._cas_loop(SLOTS, name, step)
+
+    def release_slot(self, name: str, holder: str, *, now: float) -> None:
+        def step(item: Item | None):
+            if item is None:
+                return None, None
+            slots = Slots.model_validate_json(item.doc)
+            if holder not in slots.leases:
+                return None, None
+            return slots.release(holder, now).model_dump_json(), None
+        self._cas_loop(SLOTS, name, step)
+
+    def slots_in_use(self, name: str, *, now: float) -> int:
+        item = self.get_item(SLOTS, name)
+        return len(Slots.model_validate_json(item.doc).live(now)) if item is not None else 0
+
+    def take_tokens(self, name: str, *, rate: float, burst: float, now: float, n: float = 1.0) -> float:
+        """Take ``n`` tokens from the bucket ``name`` (``rate`` a second, at most ``burst``).
+
+        Returns 0.0 when taken, else the seconds to wait before asking again (nothing taken).
+        """
+        def step(item: Item | None):
+            bucket = Bucket.model_validate_json(item.doc) if item is not None else Bucket.full(burst, now)
+            new, wait = bucket.take(n, rate=rate, burst=burst, now=now)
+            return (new.model_dump_json(), 0.0) if new is not None else (None, wait)
+        return self._cas_loop(BUCKET, name, step)
+
+    # ---- values shared between instances, with a time to live ----------------------------------
+    def share(self, name: str, doc: str, *, ttl: float, now: float) -> None:
+        """Publish ``doc`` (e.g. a grant verdict's JSON) to every instance until ``now + ttl``."""
+        self.write_item(SHARED, name, doc, expires_at=now + ttl)
+
+    def shared(self, name: str, *, now: float) -> str | None:
+        """The value published under ``name`` if it has not expired."""
+        item = self.get_item(SHARED, name)
+        if item is None or (item.expires_at is not None and item.expires_at <= now):
+            return None
+        return item.doc

@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 def open_ledger(cfg: LedgerConfig, session: Any = None) -> Ledger:
     """A ready ledger for ``cfg``: SQLite at ``cfg.path``, or Tablestore through ``session``.
 
-    ``session`` is an ``acrsync.cloud.clients.CloudSession``; it supplies refreshing credentials and the
-    endpoint (localcloud's when ACRSYNC_ENDPOINT is set). Without one, Tablestore uses the default
-    credential chain (``CloudSession.from_environment()``).
+    ``session`` is an ``acrsync.cloud.clients.CloudSession``: Tablestore calls go through it (refreshing
+    credentials, the endpoint override ACRSYNC_ENDPOINT[_OTS], retries in its budget, ``session.calls``).
+    Without one, Tablestore uses the default credential chain (``CloudSession.from_environment()``).
+    ``ledger.scoped(budget)`` bounds one invocation's ledger calls by its deadline.
     """
     if cfg.backend == "sqlite":
         from acrsync.ledger.sqlite import SqliteLedger

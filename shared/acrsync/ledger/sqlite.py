@@ -1,33 +1,24 @@
 """The embedded ledger: one SQLite file, safe for several processes writing at once.
 
-WAL lets readers run beside the one writer; every write takes the write lock up front
+WAL lets readers run beside the one writer; every multi-statement write takes the write lock up front
 (``BEGIN IMMEDIATE``) so two processes never both read-then-write the same row, and ``busy_timeout``
-makes the loser wait instead of failing. Each record is stored as its JSON plus the columns the
-questions are asked on, so every method is one indexed query.
+makes the loser wait instead of failing (https://www.sqlite.org/wal.html,
+https://www.sqlite.org/lang_transaction.html). Only storage primitives live here; behaviour is in
+``acrsync.ledger.base``.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from acrsync.ledger.base import (
-    Ledger,
-    LedgerError,
-    Page,
-    Record,
-    RejectedEvent,
-    Report,
-    VersionConflict,
-    repo_prefix,
-)
+from acrsync.ledger.base import Indexed, Item, Ledger, LedgerError, Raw, StoredRecord
 
 BUSY_TIMEOUT_MS = 30_000
+PAGE = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -37,12 +28,9 @@ CREATE TABLE IF NOT EXISTS records (
     is_open       INTEGER NOT NULL,
     task_id       TEXT,
     created_at    REAL NOT NULL,
-    next_retry_at REAL,
     doc           TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_open ON records (created_at, key) WHERE is_open = 1;
-CREATE INDEX IF NOT EXISTS records_retry ON records (next_retry_at, key)
-    WHERE is_open = 1 AND next_retry_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS record_tasks (
     task_id TEXT NOT NULL,
     key     TEXT NOT NULL,
@@ -59,65 +47,32 @@ CREATE TRIGGER IF NOT EXISTS records_task_au AFTER UPDATE OF task_id ON records
 BEGIN
     INSERT OR IGNORE INTO record_tasks (task_id, key) VALUES (NEW.task_id, NEW.key);
 END;
-CREATE TABLE IF NOT EXISTS rejected (
-    id          TEXT PRIMARY KEY,
-    received_at REAL NOT NULL,
-    doc         TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rejected_newest ON rejected (received_at DESC, id DESC);
-CREATE TABLE IF NOT EXISTS reports (
+CREATE TABLE IF NOT EXISTS items (
     kind       TEXT NOT NULL,
-    id         TEXT NOT NULL,
-    created_at REAL NOT NULL,
+    key        TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    expires_at REAL,
     doc        TEXT NOT NULL,
-    PRIMARY KEY (kind, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
+    PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 """
 
-_RECORD_COLUMNS = "key, version, status, is_open, task_id, created_at, next_retry_at, doc"
+RECORD_COLUMNS = "key, version, status, is_open, task_id, created_at, doc"
+_INSERT = f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT (key) DO NOTHING"
+_UPDATE = ("UPDATE records SET version=?, status=?, is_open=?, task_id=?, created_at=?, doc=? "
+           "WHERE key=? AND version=?")
 
 
-def _task_ids(record: Record) -> set[str]:
-    """Every sync task id the record has had: ``get_by_task`` must find earlier ones too."""
-    ids = {a.task_id for a in record.history}
-    if record.task_id:
-        ids.add(record.task_id)
-    return ids
-
-
-def _row_values(record: Record) -> tuple:
-    return (record.key, record.version, record.status.value, int(record.is_open), record.task_id,
-            record.created_at, record.next_retry_at, record.model_dump_json())
-
-
-
-def _record(doc: str, version: int) -> Record:
-    rec = Record.model_validate_json(doc)
-    return rec if rec.version == version else rec.model_copy(update={"version": version})
-
-
-def encode_cursor(created_at: float, key: str) -> str:
-    """An opaque page cursor: the last returned (created_at, key); the next page starts after it."""
-    return json.dumps([created_at, key], separators=(",", ":"))
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        created_at, key = json.loads(cursor)
-        return float(created_at), str(key)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"not a cursor of this ledger: {cursor!r}; pass back the cursor a Page "
-                         "returned, or None to start from the oldest record") from e
+def row_values(row: StoredRecord) -> tuple:
+    return (row.key, row.version, row.status, int(row.indexed.open_since is not None), row.task_id,
+            row.created_at, row.doc)
 
 
 class SqliteLedger(Ledger):
     """Ledger in one SQLite file (default backend; tests, the CLI and single-host deployments)."""
 
     def __init__(self, path: str | Path):
+        super().__init__()
         self.path = Path(path)
         self._lock = threading.Lock()   # one connection per ledger; FC may run requests in threads
         try:
@@ -132,7 +87,6 @@ class SqliteLedger(Ledger):
             raise LedgerError(f"cannot open the SQLite ledger at {self.path}: {e}; check that the "
                               "directory is writable or set ledger.path in the config") from e
         self._ready = False
-        self._known: OrderedDict[str, tuple[int, frozenset[str]]] = OrderedDict()
 
     # --- plumbing ------------------------------------------------------------------------------
     @contextmanager
@@ -146,6 +100,9 @@ class SqliteLedger(Ledger):
                 raise LedgerError(f"SQLite ledger {self.path} is locked or unwritable: {e}") from e
             try:
                 yield self._db
+            except sqlite3.Error as e:
+                self._db.execute("ROLLBACK")
+                raise LedgerError(f"SQLite ledger {self.path}: {e}") from e
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -161,19 +118,6 @@ class SqliteLedger(Ledger):
             except sqlite3.Error as e:
                 raise LedgerError(f"SQLite ledger {self.path}: {e}") from e
 
-    def _remember(self, key: str, version: int, tasks: set[str]) -> None:
-        """Task ids known to be indexed at a version: an update adding none is then one statement."""
-        with self._lock:
-            self._known[key] = (version, frozenset(tasks))
-            self._known.move_to_end(key)
-            if len(self._known) > 10_000:
-                self._known.popitem(last=False)
-
-    def _known_tasks(self, key: str, version: int) -> frozenset[str] | None:
-        with self._lock:
-            known = self._known.get(key)
-        return known[1] if known is not None and known[0] == version else None
-
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         self._ensure_schema()
         with self._lock:
@@ -186,7 +130,7 @@ class SqliteLedger(Ledger):
         if not self._ready:
             self.init()
 
-    # --- Ledger --------------------------------------------------------------------------------
+    # --- storage primitives ----------------------------------------------------------------------
     def init(self) -> None:
         with self._lock:
             try:
@@ -195,149 +139,113 @@ class SqliteLedger(Ledger):
                 raise LedgerError(f"cannot create the ledger tables in {self.path}: {e}") from e
             self._ready = True
 
-    def create_if_absent(self, record: Record) -> tuple[bool, Record]:
-        stored = record.model_copy(update={"version": 1})
-        tasks = _task_ids(stored)
-        insert = (f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
-                  "ON CONFLICT (key) DO NOTHING")
-        if tasks - {stored.task_id}:     # earlier task ids too (the current one is indexed by a trigger)
-            with self._write() as db:
-                created = db.execute(insert, _row_values(stored)).rowcount == 1
-                if created:
-                    db.executemany("INSERT OR IGNORE INTO record_tasks (task_id, key) VALUES (?, ?)",
-                                   [(t, stored.key) for t in tasks])
-        else:   # one statement is its own transaction: no BEGIN/COMMIT round trips
-            created = self._autocommit(insert, _row_values(stored)) == 1
-        if created:
-            self._remember(stored.key, 1, tasks)
-            return True, stored
-        existing = self.get(record.key)   # records are never deleted, so it is there
-        if existing is None:
-            raise LedgerError(f"record {record.key} both exists and does not; is something else deleting "
-                              f"rows in {self.path}?")
-        return False, existing
+    def _insert(self, row: StoredRecord) -> bool:
+        return self._write_record(_INSERT, row, None, frozenset())
 
-    def update(self, record: Record) -> Record:
-        new = record.model_copy(update={"version": record.version + 1})
-        values = _row_values(new)
-        sql = ("UPDATE records SET version=?, status=?, is_open=?, task_id=?, created_at=?, next_retry_at=?, "
-               "doc=? WHERE key=? AND version=?")
-        args = (*values[1:], new.key, record.version)
-        tasks = _task_ids(new)
-        known = self._known_tasks(record.key, record.version)
+    def _replace(self, row: StoredRecord, expected: int, before: Indexed) -> bool:
+        return self._write_record(_UPDATE, row, expected, before.task_ids)
+
+    def _write_record(self, sql: str, row: StoredRecord, expected: int | None,
+                      indexed: frozenset[str]) -> bool:
+        values = row_values(row)
+        args = values if expected is None else (*values[1:], row.key, expected)
         # The current task id is indexed by a trigger in the same statement; only earlier ids the index
         # may lack need the explicit transaction (task rows and the record commit together).
-        new_tasks = (tasks if known is None else tasks - known) - {new.task_id}
-        if new_tasks:
-            with self._write() as db:
-                changed = db.execute(sql, args).rowcount
-                if changed == 1:
-                    db.executemany("INSERT OR IGNORE INTO record_tasks (task_id, key) VALUES (?, ?)",
-                                   [(t, new.key) for t in sorted(new_tasks)])
-        else:
-            changed = self._autocommit(sql, args)
-        if changed != 1:
-            row = self._read("SELECT version FROM records WHERE key = ?", (record.key,))
-            if not row:
-                raise VersionConflict(f"no record {record.key!r}; create it with create_if_absent first")
-            raise VersionConflict(f"record {record.key!r} is at version {row[0][0]}, not {record.version}; "
-                                  "re-read it and decide again")
-        self._remember(new.key, new.version, tasks)
-        return new
+        extra = row.indexed.task_ids - indexed - {row.task_id}
+        if not extra:   # one statement is its own transaction: no BEGIN/COMMIT round trips
+            return self._autocommit(sql, args) == 1
+        with self._write() as db:
+            changed = db.execute(sql, args).rowcount == 1
+            if changed:
+                db.executemany("INSERT OR IGNORE INTO record_tasks (task_id, key) VALUES (?, ?)",
+                               [(t, row.key) for t in sorted(extra)])
+        return changed
 
-    def get(self, key: str) -> Record | None:
+    def _fetch(self, key: str) -> Raw | None:
         rows = self._read("SELECT doc, version FROM records WHERE key = ?", (key,))
-        if not rows:
-            return None
-        rec = _record(*rows[0])
-        self._remember(rec.key, rec.version, _task_ids(rec))
-        return rec
+        return (rows[0][0], rows[0][1]) if rows else None
 
-    def get_by_task(self, task_id: str) -> Record | None:
+    def _fetch_by_task(self, task_id: str) -> list[Raw]:
         rows = self._read("SELECT r.doc, r.version FROM record_tasks t JOIN records r ON r.key = t.key "
-                          "WHERE t.task_id = ? ORDER BY r.key LIMIT 1", (task_id,))
-        return _record(*rows[0]) if rows else None
+                          "WHERE t.task_id = ? ORDER BY r.key", (task_id,))
+        return [(doc, v) for doc, v in rows]
 
-    def open_records(self, limit: int = 100, cursor: str | None = None) -> Page:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        if cursor is None:
-            rows = self._read("SELECT doc, version, created_at, key FROM records WHERE is_open = 1 "
-                              "ORDER BY created_at, key LIMIT ?", (limit + 1,))
-        else:
-            after = decode_cursor(cursor)
-            rows = self._read("SELECT doc, version, created_at, key FROM records WHERE is_open = 1 "
-                              "AND (created_at, key) > (?, ?) ORDER BY created_at, key LIMIT ?",
-                              (*after, limit + 1))
-        page = rows[:limit]
-        more = len(rows) > limit
-        return Page([_record(doc, v) for doc, v, _, _ in page],
-                    encode_cursor(page[-1][2], page[-1][3]) if more else None)
-
-    def records_for(self, instance_id: str, namespace: str, repo: str,
-                    tag: str | None = None) -> list[Record]:
-        prefix = repo_prefix(instance_id, namespace, repo, tag)
-        rows = self._read("SELECT doc, version FROM records WHERE key >= ? AND key < ? ORDER BY key",
-                          (prefix, prefix + "\uffff"))
-        return [_record(*r) for r in rows]
-
-    def due_for_retry(self, now: float, limit: int = 100) -> list[Record]:
-        rows = self._read("SELECT doc, version FROM records WHERE is_open = 1 AND next_retry_at IS NOT NULL "
-                          "AND next_retry_at <= ? ORDER BY next_retry_at, key LIMIT ?", (now, limit))
-        return [_record(*r) for r in rows]
-
-    def counts_by_status(self) -> dict[str, int]:
-        return dict(self._read("SELECT status, COUNT(*) FROM records GROUP BY status ORDER BY status"))
-
-    def all_records(self) -> Iterator[Record]:
-        last = ""
-        while True:   # in key-ordered pages, so a big ledger is never held in memory at once
-            rows = self._read("SELECT doc, version, key FROM records WHERE key > ? ORDER BY key LIMIT 500",
-                              (last,))
-            for doc, version, _ in rows:
-                yield _record(doc, version)
-            if len(rows) < 500:
-                return
-            last = rows[-1][2]
-
-    # --- rejected events -----------------------------------------------------------------------
-    def put_rejected(self, event: RejectedEvent) -> None:
-        with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO rejected (id, received_at, doc) VALUES (?, ?, ?)",
-                       (event.id, event.received_at, event.model_dump_json()))
-
-    def list_rejected(self, limit: int = 100) -> list[RejectedEvent]:
-        rows = self._read("SELECT doc FROM rejected ORDER BY received_at DESC, id DESC LIMIT ?", (limit,))
-        return [RejectedEvent.model_validate_json(doc) for (doc,) in rows]
-
-    # --- reports -------------------------------------------------------------------------------
-    def put_report(self, report: Report) -> None:
-        with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO reports (kind, id, created_at, doc) VALUES (?, ?, ?, ?)",
-                       (report.kind, report.id, report.created_at, report.model_dump_json()))
-
-    def get_report(self, kind: str, report_id: str) -> Report | None:
-        rows = self._read("SELECT doc FROM reports WHERE kind = ? AND id = ?", (kind, report_id))
-        return Report.model_validate_json(rows[0][0]) if rows else None
-
-    def list_reports(self, kind: str, limit: int = 20) -> list[Report]:
-        rows = self._read("SELECT doc FROM reports WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit))
-        return [Report.model_validate_json(doc) for (doc,) in rows]
-
-    # --- checkpoints ---------------------------------------------------------------------------
-    def get_checkpoint(self, name: str) -> str | None:
-        rows = self._read("SELECT value FROM checkpoints WHERE name = ?", (name,))
-        return rows[0][0] if rows else None
-
-    def set_checkpoint(self, name: str, value: str | None) -> None:
-        with self._write() as db:
-            if value is None:
-                db.execute("DELETE FROM checkpoints WHERE name = ?", (name,))
+    def _iter_open(self, start: tuple[float, str] | None, batch: int) -> Iterator[Raw]:
+        after: tuple[float, str] | None = None
+        while True:
+            if after is not None:
+                cond, args = "AND (created_at, key) > (?, ?)", after
+            elif start is not None:
+                cond, args = "AND (created_at, key) >= (?, ?)", start
             else:
-                db.execute("INSERT INTO checkpoints (name, value) VALUES (?, ?) "
-                           "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+                cond, args = "", ()
+            rows = self._read(f"SELECT doc, version, created_at, key FROM records WHERE is_open = 1 {cond} "
+                              "ORDER BY created_at, key LIMIT ?", (*args, batch))
+            for doc, version, _, _ in rows:
+                yield doc, version
+            if len(rows) < batch:
+                return
+            after = (rows[-1][2], rows[-1][3])
+
+    def _iter_range(self, start: str, end: str | None) -> Iterator[Raw]:
+        first = True
+        while True:   # in key-ordered pages, so a big ledger is never held in memory at once
+            op = ">=" if first else ">"
+            if end is None:
+                rows = self._read(f"SELECT doc, version, key FROM records WHERE key {op} ? "
+                                  "ORDER BY key LIMIT ?", (start, PAGE))
+            else:
+                rows = self._read(f"SELECT doc, version, key FROM records WHERE key {op} ? AND key < ? "
+                                  "ORDER BY key LIMIT ?", (start, end, PAGE))
+            for doc, version, _ in rows:
+                yield doc, version
+            if len(rows) < PAGE:
+                return
+            start, first = rows[-1][2], False
+
+    def _status_counts(self) -> dict[str, int]:
+        return dict(self._read("SELECT status, COUNT(*) FROM records GROUP BY status"))
+
+    def _get_item(self, kind: str, key: str) -> Item | None:
+        rows = self._read("SELECT doc, version, expires_at FROM items WHERE kind = ? AND key = ?",
+                          (kind, key))
+        return Item(kind, key, rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def _put_item(self, item: Item, expect: int | None) -> bool:
+        values = (item.kind, item.key, item.version, item.expires_at, item.doc)
+        if expect is None:
+            sql = ("INSERT INTO items (kind, key, version, expires_at, doc) VALUES (?,?,?,?,?) "
+                   "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, "
+                   "expires_at = excluded.expires_at, doc = excluded.doc")
+            return self._autocommit(sql, values) == 1
+        if expect == 0:
+            sql = ("INSERT INTO items (kind, key, version, expires_at, doc) VALUES (?,?,?,?,?) "
+                   "ON CONFLICT DO NOTHING")
+            return self._autocommit(sql, values) == 1
+        sql = ("UPDATE items SET version = ?, expires_at = ?, doc = ? "
+               "WHERE kind = ? AND key = ? AND version = ?")
+        args = (item.version, item.expires_at, item.doc, item.kind, item.key, expect)
+        return self._autocommit(sql, args) == 1
+
+    def _delete_item(self, kind: str, key: str) -> None:
+        self._autocommit("DELETE FROM items WHERE kind = ? AND key = ?", (kind, key))
+
+    def _list_items(self, kind: str, start: str | None, end: str | None, newest_first: bool,
+                    limit: int | None) -> list[Item]:
+        sql = "SELECT key, doc, version, expires_at FROM items WHERE kind = ?"
+        args: list = [kind]
+        if start is not None:
+            sql += " AND key >= ?"
+            args.append(start)
+        if end is not None:
+            sql += " AND key < ?"
+            args.append(end)
+        sql += " ORDER BY key DESC" if newest_first else " ORDER BY key"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [Item(kind, k, doc, v, exp) for k, doc, v, exp in self._read(sql, tuple(args))]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
