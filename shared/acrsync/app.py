@@ -80,8 +80,9 @@ class App:
         self.rules = RuleCache(config.source.instance_id, config.rules_cache_ttl_seconds, clock)
         self.resolver = ImageResolver(config.source.instance_id)
         self._session_now = session
+        # The latest verdict is shared through the ledger: a cold instance trusts it within the TTL.
         self.grants = GrantCache(lambda target: session_checker(self._session_now, config)(target),
-                                 config.grants, clock)
+                                 config.grants, clock, shared=ledger)
         self.rand = random.Random()
 
     # ---- construction ---------------------------------------------------------------------------
