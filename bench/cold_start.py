@@ -234,7 +234,7 @@ def _measure(cloud, python, code, layer, tmp, rounds, key_id, secret, account_id
     creds = role_credentials(cloud.url, key_id, secret, account_id)
     init_ledger(cloud.url, code / "acrsync.yaml", creds)
     env = function_env(cloud.url, code)
-    app_s, floor_s, imports, handles, first_calls = [], [], [], [], None
+    app_s, floor_s, imports, handles, calls = [], [], [], [], []
     for i in range(rounds):
         pushed = cloud.push(source_instance, "team-a", "api", f"v9.{i}.0")["event"]
         data = pushed["data"]
@@ -244,8 +244,7 @@ def _measure(cloud, python, code, layer, tmp, rounds, key_id, secret, account_id
         if not run.ok:
             raise RuntimeError(f"the cold on_push failed: {run.error}\n{run.stderr[-3000:]}")
         after = cloud.stats()
-        if first_calls is None:
-            first_calls = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+        calls.append({k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)})
         app_s.append(run.wall_s)
         imports.append(run.import_s)
         handles.append(run.handle_s)
@@ -257,7 +256,10 @@ def _measure(cloud, python, code, layer, tmp, rounds, key_id, secret, account_id
                                  endpoint=cloud.url.split("://", 1)[1], request=request, cwd=tmp))
     return {"app_median_s": statistics.median(app_s), "floor_median_s": statistics.median(floor_s),
             "import_median_s": statistics.median(imports), "handle_median_s": statistics.median(handles),
-            "rounds": rounds, "first_event_requests": first_calls,
+            "rounds": rounds,
+            # the very first cold instance runs the grant check and publishes the verdict; the next cold
+            # instances read it from the ledger
+            "first_event_requests": calls[0], "cold_event_requests": calls[-1],
             "layer_zip_bytes": built.layer.zip_bytes, "layer_unpacked_bytes": built.layer.unpacked_bytes,
             "code_zip_bytes": built.functions[0].zip_bytes}
 
@@ -266,7 +268,7 @@ def rows(result: dict) -> list:
     """The figures as bench table rows."""
     from bench.harness import Row, Target
 
-    calls = result["first_event_requests"]
+    calls, shared = result["first_event_requests"], result["cold_event_requests"]
     return [
         Row("cold start", "on_push, fresh python3.10 -I: import + one push event (process wall time)",
             result["app_median_s"] * 1000, "ms", floor=result["floor_median_s"] * 1000, target=Target("<=", 1.10),
@@ -276,8 +278,11 @@ def rows(result: dict) -> list:
             result["import_median_s"] * 1000, "ms", note="inside the process, median"),
         Row("cold start", "  of which handling the event (lazy SDK imports and the cloud calls)",
             result["handle_median_s"] * 1000, "ms", note="inside the process, median"),
-        Row("cold start", "OpenAPI + Tablestore requests of a cold first event", sum(calls.values()), "requests",
-            floor=1, note=", ".join(f"{k} {v}" for k, v in sorted(calls.items()))),
+        Row("cold start", "requests of the first event of the first cold instance (grant check run, published)",
+            sum(calls.values()), "requests", floor=1, note=", ".join(f"{k} {v}" for k, v in sorted(calls.items()))),
+        Row("cold start", "requests of the first event of a later cold instance (verdict read from the ledger)",
+            sum(shared.values()), "requests", floor=1,
+            note=", ".join(f"{k} {v}" for k, v in sorted(shared.items()))),
         Row("cold start", "dependency layer, zipped", result["layer_zip_bytes"] / 2**20, "MiB",
             note=f"{result['layer_unpacked_bytes'] / 2**20:.1f} MiB unpacked, shared by the three functions"),
         Row("cold start", "on_push code package, zipped", result["code_zip_bytes"] / 2**20, "MiB"),
