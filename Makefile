@@ -39,4 +39,4 @@ package: $(STAMP)
 	  $(if $(LAYER),--layer-name $(LAYER))
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .acrsync
+	rm -rf $(VENV) build .pytest_cache .acrsync .tools
