@@ -69,6 +69,15 @@ def test_push_path_costs_one_call_per_write(cloud):
     assert calls(cloud) == 1, cloud.stats()
 
 
+def test_a_duplicate_create_reads_the_stored_record_once(cloud):
+    ledger = make(cloud.url)
+    stored = created(ledger, rec(status=Status.SUCCESS))        # no index rows: a plain PutRow
+    cloud.reset_stats()
+    ok, existing = ledger.create_if_absent(rec(status=Status.SUCCESS, event_id="ev-again"))
+    assert ok is False and existing == stored
+    assert cloud.stats() == {"PutRow": 1, "GetRow": 1}
+
+
 def test_closing_a_record_removes_its_index_rows(cloud):
     ledger = make(cloud.url)
     stored = created(ledger, rec(status=Status.ERROR, next_retry_at=10.0))

@@ -10,8 +10,9 @@ from tests.integration.e2e import config_doc, fc_context, make_app, push_event, 
 def test_push_on_a_tablestore_ledger_counts_every_call_in_the_session(cloud, tmp_path):
     doc = config_doc(tmp_path / "unused.db")
     # the configured endpoint is the production form; ACRSYNC_ENDPOINT sends the client to localcloud
-    doc["ledger"] = {"backend": "tablestore", "instance": "acrsync-e2e", "table_prefix": "e2e",
-                     "endpoint": "https://acrsync-e2e.cn-hangzhou.ots.aliyuncs.com"}
+    # the demo world's instance and table prefix, which the demo principals' ots: policies name
+    doc["ledger"] = {"backend": "tablestore", "instance": "acrsyncdemo", "table_prefix": "acrsynce2e",
+                     "endpoint": "https://acrsyncdemo.cn-hangzhou.ots.aliyuncs.com"}
     app = make_app(cloud, tmp_path / "unused.db", config=doc)
     assert isinstance(app.ledger, TablestoreLedger) and app.ledger.endpoint == cloud.url
     app.ledger.init()

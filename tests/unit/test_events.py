@@ -20,6 +20,7 @@ from acrsync.events import (
     http_response,
     parse,
 )
+from acrsync.jsonlog import JsonFormatter
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TOKEN = "demo-webhook-token-not-secret"     # made-up demo token, the one in events/webhook_http.json
@@ -413,7 +414,7 @@ def test_typed_events_are_frozen():
 def test_raw_event_is_logged_once_at_debug_without_the_token(caplog):
     caplog.set_level(logging.DEBUG, logger="acrsync.events")
     run(webhook())
-    lines = [r.getMessage() for r in caplog.records if r.name == "acrsync.events"]
+    lines = [JsonFormatter().format(r) for r in caplog.records if r.name == "acrsync.events"]
     assert len(lines) == 1
     assert json.loads(lines[0])["msg"] == "event received"
     assert "team-a" in lines[0] and TOKEN not in lines[0]

@@ -20,12 +20,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from acrsync.errors import AcrsyncError
 from acrsync.ledger.limits import Bucket, Slots
 from acrsync.records import Checkpoint, Record, RejectedEvent, Report, repo_prefix
+
+if TYPE_CHECKING:
+    from acrsync.cloud.retry import Budget
 
 KNOWN_MAX = 10_000            # records whose index state at a version is remembered (per process)
 CAS_ATTEMPTS = 64             # compare-and-set rounds on one item before giving up (counters, buckets)
@@ -130,8 +134,11 @@ class Ledger(abc.ABC):
         """Create tables/indexes if missing. Idempotent."""
 
     @abc.abstractmethod
-    def _insert(self, row: StoredRecord) -> bool:
-        """Store ``row`` (version 1) with its index entries unless the key exists; False if it does."""
+    def _insert(self, row: StoredRecord) -> Raw | None:
+        """Store ``row`` (version 1) with its index entries unless the key exists.
+
+        None when stored; else the stored record's (doc, version), which the caller gets back.
+        """
 
     @abc.abstractmethod
     def _replace(self, row: StoredRecord, expected: int, before: Indexed) -> bool:
@@ -178,7 +185,7 @@ class Ledger(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
-    def scoped(self, budget: object) -> Ledger:
+    def scoped(self, budget: Budget) -> Ledger:
         """This ledger with its cloud calls bounded by ``budget`` (an ``acrsync.cloud.Budget``).
 
         Shares caches and connections; embedded backends make no cloud calls and return themselves.
@@ -220,14 +227,11 @@ class Ledger(abc.ABC):
         Returns (created, stored record); the stored record has ``version`` 1 when created.
         """
         stored = record.model_copy(update={"version": 1})
-        if self._insert(self._row(stored)):
+        existing = self._insert(self._row(stored))
+        if existing is None:
             self._remember(stored)
             return True, stored
-        existing = self.get(record.key)
-        if existing is None:   # records are never deleted
-            raise LedgerError(f"record {record.key} both exists and does not; is something else deleting "
-                              "ledger rows?")
-        return False, existing
+        return False, self._decode(existing)
 
     def update(self, record: Record) -> Record:
         """Write ``record`` if the stored version equals ``record.version``; return it with version+1.

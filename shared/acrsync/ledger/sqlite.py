@@ -139,8 +139,14 @@ class SqliteLedger(Ledger):
                 raise LedgerError(f"cannot create the ledger tables in {self.path}: {e}") from e
             self._ready = True
 
-    def _insert(self, row: StoredRecord) -> bool:
-        return self._write_record(_INSERT, row, None, frozenset())
+    def _insert(self, row: StoredRecord) -> Raw | None:
+        if self._write_record(_INSERT, row, None, frozenset()):
+            return None
+        existing = self._fetch(row.key)
+        if existing is None:   # records are never deleted
+            raise LedgerError(f"record {row.key} both exists and does not; is something else deleting rows "
+                              f"in {self.path}?")
+        return existing
 
     def _replace(self, row: StoredRecord, expected: int, before: Indexed) -> bool:
         return self._write_record(_UPDATE, row, expected, before.task_ids)

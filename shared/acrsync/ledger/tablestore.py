@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from acrsync.cloud.errors import CloudError
@@ -37,6 +37,11 @@ from acrsync.cloud.ots import (
     UpdateRowItem,
 )
 from acrsync.ledger.base import Indexed, Item, Ledger, LedgerError, Raw, StoredRecord
+
+if TYPE_CHECKING:
+    from acrsync.cloud.clients import CloudSession
+    from acrsync.cloud.retry import Budget
+    from acrsync.config import LedgerConfig
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +122,7 @@ class TablestoreLedger(Ledger):
         return self.ots.instance
 
     @classmethod
-    def from_session(cls, cfg: Any, session: Any) -> TablestoreLedger:
+    def from_session(cls, cfg: LedgerConfig, session: CloudSession) -> TablestoreLedger:
         """From ``LedgerConfig`` and a ``CloudSession``: its credentials, budget and endpoint override."""
         endpoint = check_endpoint(session.endpoint_for("ots", cfg.endpoint), cfg.instance)
         return cls(session.ots(endpoint, cfg.instance), table_prefix=cfg.table_prefix)
@@ -133,7 +138,7 @@ class TablestoreLedger(Ledger):
                                          **session_kw)
         return cls(session.ots(check_endpoint(endpoint, instance), instance), table_prefix=table_prefix)
 
-    def scoped(self, budget: Any) -> TablestoreLedger:
+    def scoped(self, budget: Budget) -> TablestoreLedger:
         """Same caches and client; calls bounded by ``budget`` (one invocation's deadline)."""
         other = TablestoreLedger(self.ots.scoped(self.ots.session.scoped(budget)), table_prefix=self.prefix)
         other._known, other._known_lock = self._known, self._known_lock
@@ -253,14 +258,14 @@ class TablestoreLedger(Ledger):
                                           "`acrsync ledger init` again") from e
                     time.sleep(1.0)
 
-    def _insert(self, row: StoredRecord) -> bool:
+    def _insert(self, row: StoredRecord) -> Raw | None:
         writer = uuid.uuid4().hex
         rows = sorted(index_rows(row.key, row.indexed))
         item = PutRowItem(Row([("key", row.key)], self._record_columns(row, writer)),
                           Condition(RowExistenceExpectation.EXPECT_NOT_EXIST))
         result = self._write_record(item, row.version, rows)
         if result.ok:
-            return True
+            return None
         if result.code != CONDITION_FAILED:
             raise self._failed("PutRow", row.key, result)
         found = self._read(row.key)
@@ -269,9 +274,9 @@ class TablestoreLedger(Ledger):
                               f"writes the table {self.table('records')}")
         raw, existing_writer = found
         if existing_writer == writer:      # our own write, answered by a retry that found it done
-            return True
+            return None
         self._delete_stale(set(rows) - index_rows(row.key, Indexed.of(self._decode(raw))), upto=1)
-        return False
+        return raw
 
     def _replace(self, row: StoredRecord, expected: int, before: Indexed) -> bool:
         old_rows, new_rows = index_rows(row.key, before), index_rows(row.key, row.indexed)
