@@ -95,16 +95,29 @@ def test_the_artifacts_are_what_s_yaml_deploys(built, raw):
     assert built.layer.unpacked_bytes < 80 * 1024 * 1024
 
 
-@pytest.mark.parametrize("function,event", [(f, e) for f in FUNCTIONS for e in events_for(f)])
-def test_each_handler_runs_from_its_artifact_alone(unpacked, cloud, credentials, function, event):
-    code, layer = unpacked[function], unpacked["layer"]
-    env = function_env(cloud.url, code)
+CASES = [(f, e) for f in FUNCTIONS for e in events_for(f)]
+
+
+@pytest.fixture(scope="module")
+def runs(unpacked, cloud, credentials):
+    """Every handler on every sample event its triggers deliver, each in its own fresh interpreter."""
     python = packaging.runtime_python()
-    run = run_handler(python, code, layer, (EVENTS / event).read_bytes(), env=env, credentials=credentials,
-                      function=f"acrsync-{function.replace('_', '-')}", region="cn-hangzhou", account_id=ACCOUNT_A)
+    out = {}
+    for function, event in CASES:
+        code = unpacked[function]
+        out[function, event] = run_handler(
+            python, code, unpacked["layer"], (EVENTS / event).read_bytes(), env=function_env(cloud.url, code),
+            credentials=credentials, function=f"acrsync-{function.replace('_', '-')}", region="cn-hangzhou",
+            account_id=ACCOUNT_A)
+    return out
+
+
+@pytest.mark.parametrize("function,event", CASES)
+def test_each_handler_runs_from_its_artifact_alone(unpacked, runs, function, event):
+    run = runs[function, event]
     assert run.ok, f"{function} on {event}: {run.error}\n{run.stderr[-4000:]}"
-    _record_layer_modules(run, layer)
-    assert run.outside(code, layer) == {}, "loaded from outside the package, the layer and the stdlib"
+    assert run.outside(unpacked[function], unpacked["layer"]) == {}, \
+        "loaded from outside the package, the layer and the stdlib"
     loaded = [m for m in run.modules if m.split(".")[0] in NEVER_IN_A_FUNCTION or m.startswith("acrsync.cli")]
     assert loaded == []
     assert "Native C++" not in run.stderr           # tablestore's fallback warning is silenced
@@ -112,20 +125,13 @@ def test_each_handler_runs_from_its_artifact_alone(unpacked, cloud, credentials,
         assert json.loads(json.dumps(run.reply))["statusCode"] != 401, run.reply
 
 
-LOADED_FROM_LAYER: set[str] = set()
-
-
-def _record_layer_modules(run, layer: Path) -> None:
-    for path in run.modules.values():
-        if path and str(Path(path).resolve()).startswith(str(layer.resolve()) + "/"):
-            LOADED_FROM_LAYER.add(Path(path).resolve().relative_to(layer.resolve()).parts[0].split(".")[0])
-
-
-def test_the_layer_holds_only_what_the_functions_import(unpacked):
-    # Runs after the handler tests (file order): every top-level name in the layer was loaded by some
-    # handler, or is listed with its reason in packaging.KEPT_UNLOADED.
-    assert LOADED_FROM_LAYER, "run the handler tests first (pytest keeps file order)"
-    tops = {p.name.split(".")[0] for p in unpacked["layer"].iterdir()
-            if not p.name.endswith(".dist-info") and p.name != "__pycache__"}
-    unused = tops - LOADED_FROM_LAYER - set(packaging.KEPT_UNLOADED)
+def test_the_layer_holds_only_what_the_functions_import(unpacked, runs):
+    # Every top-level name in the layer was loaded by some handler, or is listed with its reason in
+    # packaging.KEPT_UNLOADED.
+    layer = unpacked["layer"].resolve()
+    loaded = {Path(path).resolve().relative_to(layer).parts[0].split(".")[0]
+              for run in runs.values() for path in run.modules.values()
+              if path and str(Path(path).resolve()).startswith(str(layer) + "/")}
+    tops = {p.name.split(".")[0] for p in layer.iterdir() if not p.name.endswith(".dist-info") and p.name != "__pycache__"}
+    unused = tops - loaded - set(packaging.KEPT_UNLOADED)
     assert unused == set(), f"in the layer but imported by no function: {sorted(unused)}"
