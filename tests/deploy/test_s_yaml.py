@@ -251,10 +251,10 @@ def test_timers(rendered):
         assert "CRON_TZ" not in config["cronExpression"]
 
 
-def test_compliance_fans_out_to_itself(rendered):
+def test_compliance_shards_may_run_in_parallel(rendered):
     props = _props(rendered, "compliance")
-    assert props["environmentVariables"]["ACRSYNC_FANOUT_FUNCTION"] == props["functionName"]
-    assert "concurrencyConfig" not in props      # shards run in parallel
+    assert "concurrencyConfig" not in props      # backfill shards fan out as async invocations of itself
+    assert props["environmentVariables"] == _props(rendered, "reconcile")["environmentVariables"]
 
 
 # ------------------------------------------------------------------ secrets
