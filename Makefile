@@ -32,9 +32,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
-# CONFIG=path/to/acrsync.yaml (default: $$ACRSYNC_CONFIG)
+# CONFIG=path/to/acrsync.yaml (default: $$ACRSYNC_CONFIG); s.yaml's pre-deploy passes REGION (vars.region)
+# and LAYER (vars.layerName), which must agree with the config and the pins.
 package: $(STAMP)
-	$(PY) -m acrsync.packaging build/fc $(if $(CONFIG),--config $(CONFIG))
+	$(PY) -m acrsync.packaging build/fc $(if $(CONFIG),--config $(CONFIG)) $(if $(REGION),--region $(REGION)) \
+	  $(if $(LAYER),--layer-name $(LAYER))
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .acrsync
+	rm -rf $(VENV) build .pytest_cache .acrsync .tools

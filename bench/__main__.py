@@ -1,4 +1,4 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,backfill,demo] [--quick] [--json PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,backfill,demo,cold] [--quick] [--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
@@ -99,9 +99,16 @@ def _demo(quick: bool):
     return demo_bench.run(runs=1)
 
 
+def _cold_start(quick: bool):
+    from bench import cold_start
+
+    result = cold_start.run(rounds=3 if quick else 7)
+    return cold_start.rows(result), result
+
+
 BENCHES: dict[str, Callable[[bool], tuple[list[Row], dict]]] = {
     "emulator": _emulator, "push": _push, "reconcile": _reconcile, "ledger": _ledger,
-    "compliance": _compliance, "backfill": _backfill, "demo": _demo,
+    "compliance": _compliance, "backfill": _backfill, "demo": _demo, "cold": _cold_start,
 }
 
 

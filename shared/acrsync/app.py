@@ -80,8 +80,9 @@ class App:
         self._credentials = credentials
         self.rules = RuleCache(config.source.instance_id, config.rules_cache_ttl_seconds, clock)
         self.resolver = ImageResolver(config.source.instance_id)
+        # The latest verdict is shared through the ledger: a cold instance trusts it within the TTL.
         self.grants = GrantCache(lambda target, invocation_session: check_with_session(
-            config, target, invocation_session), config.grants, clock)
+            config, target, invocation_session), config.grants, clock, shared=ledger)
         self.rand = random.Random()
 
     # ---- construction ---------------------------------------------------------------------------

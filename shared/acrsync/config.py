@@ -22,6 +22,8 @@ from acrsync.regions import KNOWN_REGIONS, PUBLIC_TO_RESTRICTED_RULE, replicatio
 CONFIG_ENV = "ACRSYNC_CONFIG"
 OTS_ENDPOINT_ENV = "ACRSYNC_OTS_ENDPOINT"
 OTS_INSTANCE_ENV = "ACRSYNC_OTS_INSTANCE"
+# The region s.yaml deploys the functions to (vars.region); see region_mismatches.
+DEPLOY_REGION_ENV = "ACRSYNC_REGION"
 
 
 class ConfigError(AcrsyncError, ValueError):
@@ -326,12 +328,44 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return parse_config(data, str(p))
 
 
+_OTS_HOST = re.compile(r"[^.]+\.(?P<region>[a-z0-9-]+)\.(?:ots\.aliyuncs\.com|vpc\.tablestore\.aliyuncs\.com)")
+
+
+def ledger_region(config: Config) -> str | None:
+    """The region in a Tablestore endpoint of the documented forms; None for other endpoints (an emulator)."""
+    if config.ledger.backend != "tablestore" or not config.ledger.endpoint:
+        return None
+    host = re.sub(r"^[a-z]+://", "", config.ledger.endpoint).split("/")[0].split(":")[0]
+    m = _OTS_HOST.fullmatch(host)
+    return m.group("region") if m else None
+
+
+def region_mismatches(config: Config, deploy_region: str | None = None) -> list[str]:
+    """Regions that must be one and are not. The functions subscribe to the source instance's events on the
+    default EventBridge bus of their own region, and reach the ledger's Tablestore instance in that region,
+    so the source, the functions (s.yaml vars.region) and Tablestore share one region."""
+    src = config.source.region
+    out = []
+    if deploy_region and deploy_region != src:
+        out.append(f"s.yaml vars.region (ACRSYNC_REGION) is {deploy_region} but source.region in the config is "
+                   f"{src}; deploy the functions to {src} (export ACRSYNC_REGION={src}) or fix source.region")
+    ots = ledger_region(config)
+    if ots and ots != src:
+        out.append(f"ledger.endpoint is in region {ots} but source.region is {src}; use the Tablestore "
+                   f"instance in {src} (https://<instance>.{src}.ots.aliyuncs.com)")
+    return out
+
+
 def with_env_overrides(config: Config, env: Mapping[str, str] | None = None) -> Config:
-    """s.yaml passes the Tablestore endpoint/instance as variables; they win over the packaged file."""
+    """s.yaml passes the Tablestore endpoint/instance as variables; they win over the packaged file. The
+    region s.yaml deployed to (ACRSYNC_REGION) must be the config's: a mismatch is refused."""
     env = os.environ if env is None else env
     endpoint, instance = env.get(OTS_ENDPOINT_ENV), env.get(OTS_INSTANCE_ENV)
-    if config.ledger.backend != "tablestore" or not (endpoint or instance):
-        return config
-    ledger = config.ledger.model_copy(update={k: v for k, v in (("endpoint", endpoint), ("instance", instance))
-                                              if v})
-    return config.model_copy(update={"ledger": ledger})
+    if config.ledger.backend == "tablestore" and (endpoint or instance):
+        ledger = config.ledger.model_copy(update={k: v for k, v in (("endpoint", endpoint),
+                                                                    ("instance", instance)) if v})
+        config = config.model_copy(update={"ledger": ledger})
+    problems = region_mismatches(config, env.get(DEPLOY_REGION_ENV) or None)
+    if problems:
+        raise ConfigError(problems, "environment")
+    return config

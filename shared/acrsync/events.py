@@ -403,10 +403,19 @@ def _header(headers: Any, name: str) -> str | None:
     return None
 
 
+TOKEN_DIGEST_PREFIX = "sha256:"
+
+
 def _token_ok(provided: str | None, expected: str) -> bool:
+    """``expected`` is the token, or ``sha256:<hex>`` (its digest: what s.yaml deploys, so that neither
+    ``s preview`` nor the function's configuration shows the token)."""
     if provided is None:
         return False
-    return hmac.compare_digest(provided.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+    given = provided.encode("utf-8", "surrogatepass")
+    if expected.startswith(TOKEN_DIGEST_PREFIX):
+        digest = expected[len(TOKEN_DIGEST_PREFIX):].strip().lower()
+        return hmac.compare_digest(hashlib.sha256(given).hexdigest(), digest)
+    return hmac.compare_digest(given, expected.encode("utf-8", "surrogatepass"))
 
 
 def _parse_webhook(obj: dict[str, Any], payload: str, *, webhook_token: str | None,

@@ -1,29 +1,38 @@
-"""Build the Function Compute code packages that s.yaml deploys (``make package``).
+"""Build what s.yaml deploys (``make package``): one dependency layer and one small code package per function.
 
-    python -m acrsync.packaging build/fc [--config PATH] [--no-deps] [--function NAME ...]
+    python -m acrsync.packaging build/fc [--config PATH] [--region REGION] [--layer-name NAME] [--no-deps]
 
-For every function (``functions/<name>/index.py``) it writes ``build/fc/<name>/`` holding ``index.py`` at the
-root, the ``acrsync`` package, the replication config as ``acrsync.yaml`` and the pinned runtime dependencies
-installed for the FC platform (python3.10, manylinux x86_64). Dependencies are installed once into
-``build/fc/_deps`` and hard-linked into each function, so three functions cost one download.
+It writes, reproducibly (the same inputs give the same bytes, so fc3 skips an unchanged upload):
 
-The emulator (``localcloud``) is never deployed: a package that contains it is refused.
+- ``build/fc/layer.zip`` (and ``build/fc/layer/``): the pinned runtime dependencies under ``python/``,
+  installed for the FC runtime (python3.10, manylinux x86_64). FC unpacks a layer into /opt and puts
+  /opt/python on the import path (https://www.alibabacloud.com/help/en/functioncompute/create-a-custom-layer).
+  The layer's name, ``acrsync-deps-py310-<hash>``, is derived from the pins, so a new set of pins is a new layer.
+  Only what the functions import is kept: no CLI-only libraries (typer, rich and theirs), no numpy (see
+  ``PRUNED``), no test folders, no binaries that cannot load on the runtime.
+- ``build/fc/<function>.zip`` (and ``build/fc/<function>/``): ``index.py`` at the root, the ``acrsync`` package
+  without its CLI, and the replication config as ``acrsync.yaml``; bytecode precompiled for 3.10.
 
-Standard library only (pip runs as a subprocess), so it works before anything else is importable; the one
-exception is validating the config, which uses ``acrsync.config`` and so needs the project's dependencies.
+The emulator (``localcloud``) is never deployed: a package that contains it is refused. The config must
+use the Tablestore ledger and the region s.yaml deploys to (``--region``, from vars.region).
+
+Standard library only (pip and the runtime's Python run as subprocesses), apart from validating the config,
+which uses ``acrsync.config``.
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
+import fnmatch
+import hashlib
 import json
 import os
-import py_compile
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,20 +41,61 @@ from acrsync.errors import AcrsyncError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV = "ACRSYNC_CONFIG"
 CONFIG_NAME = "acrsync.yaml"
-DEPS_DIR = "_deps"
+DEPS_DIR = "_deps"            # pip's output, reused while the pins are unchanged
+LAYER_DIR = "layer"           # the layer as a directory: python/<packages>
+LAYER_PREFIX = "acrsync-deps-py310-"
 DEPS_STAMP = ".acrsync-deps.json"
 FORBIDDEN = "localcloud"
+RESERVED = (DEPS_DIR, LAYER_DIR)
 
 # The FC runtime s.yaml names (python3.10 on x86_64 Linux): pip resolves wheels for it, not for this machine.
 PLATFORM_ARGS = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.10",
                  "--only-binary=:all:")
 RUNTIME_VERSION = (3, 10)
+# Where FC puts the code and the layer; compiled bytecode names these paths, not the build directory's.
+CODE_ROOT, LAYER_ROOT = "/code", "/opt/python"
+# Every file in the zips gets this timestamp (the zip format's earliest), so a rebuild is byte-identical.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
-# Never copied from shared/acrsync: test code, and bytecode compiled by whatever Python the builder used.
-_SOURCE_IGNORE = shutil.ignore_patterns("tests", "__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
-# pip --target also writes console scripts, and the stamp is ours; the functions need neither. (__pycache__
-# here is kept: pip runs with --no-compile, so any bytecode is what compile_for_runtime wrote for 3.10.)
-_DEPS_IGNORE = shutil.ignore_patterns("bin", DEPS_STAMP)
+# Distributions only the CLI imports (acrsync.cli): never installed into the layer. A function that
+# imported one would fail in the package tests (tests/deploy/test_artifacts.py).
+CLI_ONLY = ("typer", "rich")
+# Paths (fnmatch patterns relative to the installed dependencies) left out of the layer, and why.
+PRUNED: tuple[tuple[str, str], ...] = (
+    ("numpy", "tablestore imports numpy only through flatbuffers.compat.import_numpy(), which returns None "
+              "when numpy is absent; only the flatbuffers *AsNumpy accessors (SQL/timeseries) need it, and "
+              "acrsync calls none (tested: the Tablestore ledger runs from the package without numpy)"),
+    ("numpy.libs", "numpy's bundled OpenBLAS"),
+    ("numpy-*.dist-info", "numpy's metadata"),
+    ("tablestore/ots_sdk/ots_sdk.so", "tablestore's C++ encoder, built for CPython 3.12 only: it cannot load "
+                                      "on 3.10, where tablestore falls back to its Python implementation"),
+    ("libfuturize", "future's Python 2 to 3 converters (command-line tools)"),
+    ("libpasteurize", "future's Python 3 to 2 converters (command-line tools)"),
+    ("*-darwin.so", "macOS binaries"),
+    ("*.dylib", "macOS binaries"),
+    ("*/tests", "third-party test suites"),
+    ("bin", "console scripts"),
+    (DEPS_STAMP, "the builder's own stamp"),
+)
+# Top-level names kept in the layer although no sample event makes a function import them: each is
+# imported on a path the samples do not take. tests/deploy/test_artifacts.py fails on any other name that no
+# handler loads, so a dependency the functions do not need is noticed.
+KEPT_UNLOADED: dict[str, str] = {
+    "alibabacloud_tea_util": "utilities the SDK clients import on some request paths",
+    "attrs": "the attrs distribution's new namespace (aiohttp loads its 'attr' one)",
+    "cffi": "cffi's Python side; cryptography loads only _cffi_backend",
+    "pycparser": "cffi's C parser, for cffi modules built at run time",
+    "future": "tablestore's Python 2 compatibility dependency",
+    "past": "part of the future distribution",
+    "jinja2": "compliance reports rendered as HTML or Markdown (acrsync.compliance.render)",
+    "markupsafe": "jinja2's escaping",
+    "_yaml": "PyYAML's compatibility shim for its C extension",
+}
+# Parts of acrsync that never run in a function: the CLI (and its entry point), the demo, this builder.
+CODE_EXCLUDED = ("cli", "__main__.py", "demo.py", "packaging.py", "tests", "__pycache__", "*.pyc", "*.pyo",
+                 ".pytest_cache")
+
+_SOURCE_IGNORE = shutil.ignore_patterns(*CODE_EXCLUDED)
 
 
 class PackagingError(AcrsyncError):
@@ -53,18 +103,27 @@ class PackagingError(AcrsyncError):
 
 
 @dataclass(frozen=True)
-class FunctionPackage:
-    """One built function directory and what it weighs (bytes as they will be zipped)."""
+class Artifact:
+    """One built directory, its reproducible zip, and what it weighs unpacked."""
 
     name: str
     path: Path
-    code_bytes: int
-    deps_bytes: int
+    zip_path: Path
+    unpacked_bytes: int
     files: int
 
     @property
-    def total_bytes(self) -> int:
-        return self.code_bytes + self.deps_bytes
+    def zip_bytes(self) -> int:
+        return self.zip_path.stat().st_size
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``build`` wrote: one code package per function and (unless --no-deps) the layer."""
+
+    functions: list[Artifact]
+    layer: Artifact | None
+    layer_name: str
 
 
 # ---------------------------------------------------------------- inputs
@@ -138,8 +197,9 @@ def _string_array(text: str, i: int, source: Path) -> list[str]:
     raise PackagingError(f"{source}: [project].dependencies is not a closed list")
 
 
-def resolve_config(config: str | os.PathLike | None) -> Path:
-    """The config file to package: ``--config``, else ``$ACRSYNC_CONFIG``; validated for use on FC."""
+def resolve_config(config: str | os.PathLike | None, region: str | None = None) -> Path:
+    """The config file to package: ``--config``, else ``$ACRSYNC_CONFIG``; validated for use on FC and, with
+    ``region`` (s.yaml's vars.region), for that region."""
     raw = config or os.environ.get(CONFIG_ENV)
     if not raw:
         raise PackagingError(f"no replication config: pass --config PATH or set {CONFIG_ENV}=PATH "
@@ -148,14 +208,15 @@ def resolve_config(config: str | os.PathLike | None) -> Path:
     if not path.is_file():
         raise PackagingError(f"config file {path} does not exist; pass --config with the path of your "
                              "replication config")
-    check_config(path)
+    check_config(path, region)
     return path
 
 
-def check_config(path: Path) -> None:
-    """Refuse a config that would fail or misbehave on FC: invalid, or with a per-instance ledger."""
+def check_config(path: Path, region: str | None = None) -> None:
+    """Refuse a config that would fail or misbehave on FC: invalid, with a per-instance ledger, or for
+    another region than the one the functions are deployed to."""
     try:
-        from acrsync.config import ConfigError, load_config
+        from acrsync.config import ConfigError, load_config, region_mismatches
     except ImportError as e:
         raise PackagingError(f"cannot validate {path}: {e}; install the project first (make venv)") from None
     try:
@@ -167,6 +228,23 @@ def check_config(path: Path) -> None:
             f"{path}: ledger.backend is {cfg.ledger.backend!r}, but a function's disk is read-only (/code) or "
             "private to one instance (/tmp), so the exactly-once gate would not hold across instances; set "
             "ledger.backend: tablestore with ledger.endpoint and ledger.instance (docs/DEPLOY.md)")
+    problems = region_mismatches(cfg, region)
+    if problems:
+        raise PackagingError(f"{path}: " + "; ".join(problems))
+
+
+def function_requirements(requirements: list[str]) -> list[str]:
+    """The project's pins without the CLI-only distributions."""
+    def name(req: str) -> str:
+        return re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0].lower().replace("_", "-")
+    return [r for r in requirements if name(r) not in CLI_ONLY]
+
+
+def layer_name(requirements: list[str]) -> str:
+    """``acrsync-deps-py310-<8 hex>``: a digest of everything that decides the layer's content."""
+    recipe = {"requirements": sorted(requirements), "platform": list(PLATFORM_ARGS),
+              "pruned": [p for p, _ in PRUNED], "layout": "python/", "root": LAYER_ROOT}
+    return LAYER_PREFIX + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
 
 
 # ---------------------------------------------------------------- building
@@ -225,15 +303,6 @@ def install_dependencies(requirements: list[str], target: Path) -> None:
     stamp_file.write_text(json.dumps(stamp, indent=1), encoding="utf-8")
 
 
-def _link_or_copy(src: str, dst: str) -> str:
-    """Hard-link (free, same bytes) and fall back to a copy across file systems."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-    return dst
-
-
 def assert_no_localcloud(path: Path) -> None:
     """The emulator is test tooling and never deployed; refuse a package that carries it."""
     found = [p for p in path.rglob(f"{FORBIDDEN}*") if p.name == FORBIDDEN or p.name.startswith(FORBIDDEN + ".")
@@ -243,17 +312,47 @@ def assert_no_localcloud(path: Path) -> None:
                              "remove it from shared/ and from the project's dependencies")
 
 
-def compile_for_runtime(path: Path) -> bool:
-    """Precompile bytecode when this Python is the runtime's (3.10): FC's /code is read-only, so without it
-    every cold start compiles every module again. Hash-checked .pyc stay valid after zip changes mtimes and
-    are ignored if someone edits a source file in the console."""
-    if sys.version_info[:2] != RUNTIME_VERSION:
-        return False
-    ok = compileall.compile_dir(str(path), quiet=1, workers=0,
-                                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
-    if not ok:
-        raise PackagingError(f"bytecode compilation failed under {path}; see the errors above")
-    return True
+def _pruned(rel: str) -> bool:
+    """fnmatch's ``*`` also matches ``/``: ``*/tests`` is a tests folder at any depth below the top."""
+    return any(fnmatch.fnmatchcase(rel, pattern) for pattern, _ in PRUNED)
+
+
+def prune_copy(src: Path, dest: Path) -> None:
+    """Copy the installed dependencies to ``dest`` without what ``PRUNED`` names."""
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        base = Path(directory).relative_to(src).as_posix()
+        return {n for n in names if _pruned(n if base == "." else f"{base}/{n}")}
+    shutil.copytree(src, dest, ignore=ignore)
+
+
+def compile_for_runtime(path: Path, deployed_at: str) -> None:
+    """Precompile bytecode with the runtime's Python (3.10): FC's /code and /opt are read-only, so without it
+    every cold start compiles every module again. Hash-checked .pyc are deterministic and stay valid after
+    zipping; ``deployed_at`` is the path the code has on FC, so tracebacks name it and the bytes do not
+    depend on the build directory."""
+    cmd = [*runtime_python(), "-m", "compileall", "-q", "-j", "1", "--invalidation-mode", "checked-hash",
+           "-s", str(path), "-p", deployed_at, str(path)]
+    # A fixed hash seed: sets of strings in constants are marshalled in hash order, which would differ per run.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise PackagingError(f"bytecode compilation failed under {path}:\n{result.stdout}{result.stderr}")
+
+
+def write_zip(directory: Path, zip_path: Path, prefix: str = "") -> None:
+    """A reproducible zip: sorted entries, one fixed timestamp, permissions reduced to 644/755."""
+    tmp = zip_path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for path in sorted(directory.rglob("*"), key=lambda p: p.relative_to(directory).as_posix()):
+            if not path.is_file():
+                continue
+            info = zipfile.ZipInfo(prefix + path.relative_to(directory).as_posix(), date_time=ZIP_EPOCH)
+            mode = 0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3     # Unix, so the permissions above are read
+            zf.writestr(info, path.read_bytes(), compresslevel=9)
+    tmp.replace(zip_path)
 
 
 def _size(path: Path) -> tuple[int, int]:
@@ -265,9 +364,27 @@ def _size(path: Path) -> tuple[int, int]:
     return total, files
 
 
+def build_layer(deps: Path, out: Path, *, compile_bytecode: bool = True) -> Artifact:
+    """``out/layer/python`` from the installed dependencies, pruned and compiled, and ``out/layer.zip``."""
+    dest = out / LAYER_DIR
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    prune_copy(deps, dest / "python")
+    assert_no_localcloud(dest)
+    if (dest / "python" / "acrsync").exists():
+        raise PackagingError(f"a dependency installed a top-level 'acrsync' into {deps}; it would shadow the "
+                             "project's package. Remove it from [project].dependencies")
+    if compile_bytecode:
+        compile_for_runtime(dest / "python", LAYER_ROOT)
+    write_zip(dest, out / f"{LAYER_DIR}.zip")
+    total, files = _size(dest)
+    return Artifact(LAYER_DIR, dest, out / f"{LAYER_DIR}.zip", total, files)
+
+
 def build_function(name: str, out: Path, config: Path, *, root: Path = REPO_ROOT,
-                   deps: Path | None = None, compile_bytecode: bool = True) -> FunctionPackage:
-    """Write ``out/<name>/`` from scratch: index.py, acrsync, acrsync.yaml and (if given) the dependencies."""
+                   compile_bytecode: bool = True) -> Artifact:
+    """Write ``out/<name>/`` from scratch (index.py, acrsync without its CLI, acrsync.yaml) and its zip."""
     entry = root / "functions" / name / "index.py"
     if not entry.is_file():
         raise PackagingError(f"{entry} does not exist; every function s.yaml deploys needs "
@@ -279,43 +396,45 @@ def build_function(name: str, out: Path, config: Path, *, root: Path = REPO_ROOT
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    deps_bytes = 0
-    if deps is not None:
-        shutil.copytree(deps, dest, ignore=_DEPS_IGNORE, copy_function=_link_or_copy, dirs_exist_ok=True)
-        deps_bytes, _ = _size(dest)
-    if (dest / "acrsync").exists():
-        raise PackagingError(f"a dependency installed a top-level 'acrsync' into {deps}; it would shadow the "
-                             "project's package. Remove it from [project].dependencies")
     shutil.copy2(entry, dest / "index.py")
     shutil.copytree(package_src, dest / "acrsync", ignore=_SOURCE_IGNORE)
     shutil.copy2(config, dest / CONFIG_NAME)
     assert_no_localcloud(dest)
     if compile_bytecode:
-        compile_for_runtime(dest / "acrsync")
+        compile_for_runtime(dest, CODE_ROOT)
+    write_zip(dest, out / f"{name}.zip")
     total, files = _size(dest)
-    return FunctionPackage(name=name, path=dest, code_bytes=total - deps_bytes, deps_bytes=deps_bytes, files=files)
+    return Artifact(name, dest, out / f"{name}.zip", total, files)
 
 
 def build(out: Path, *, config: str | os.PathLike | None = None, root: Path = REPO_ROOT,
-          functions: list[str] | None = None, with_deps: bool = True,
-          compile_bytecode: bool = True) -> list[FunctionPackage]:
-    """Build every requested function (default: all under functions/) into ``out``."""
-    cfg = resolve_config(config)
+          functions: list[str] | None = None, with_deps: bool = True, compile_bytecode: bool = True,
+          region: str | None = None, expected_layer: str | None = None) -> BuildResult:
+    """Build the layer and every requested function (default: all under functions/) into ``out``.
+
+    ``region`` and ``expected_layer`` are s.yaml's vars.region and vars.layerName: a config for another
+    region, or a layer name that no longer matches the pins, is refused with both values named."""
+    cfg = resolve_config(config, region)
     names = functions or discover_functions(root)
     if not names:
         raise PackagingError(f"no functions to package: {root / 'functions'} has no <name>/index.py")
-    if DEPS_DIR in names:
-        raise PackagingError(f"{DEPS_DIR} is reserved for the shared dependencies; rename that function")
+    reserved = sorted(set(names) & set(RESERVED))
+    if reserved:
+        raise PackagingError(f"{reserved[0]} is reserved for the dependency layer; rename that function")
+    requirements = function_requirements(read_dependencies(root / "pyproject.toml"))
+    name = layer_name(requirements)
+    if expected_layer and expected_layer != name:
+        raise PackagingError(f"s.yaml names the layer {expected_layer} but the pinned dependencies make "
+                             f"{name}; set vars.layerName: {name} in s.yaml (a new layer for the new pins)")
     out.mkdir(parents=True, exist_ok=True)
-    deps = None
+    layer = None
     if with_deps:
         deps = out / DEPS_DIR
-        install_dependencies(read_dependencies(root / "pyproject.toml"), deps)
+        install_dependencies(requirements, deps)
         assert_no_localcloud(deps)
-        if compile_bytecode:
-            compile_for_runtime(deps)
-    return [build_function(n, out, cfg, root=root, deps=deps, compile_bytecode=compile_bytecode)
-            for n in names]
+        layer = build_layer(deps, out, compile_bytecode=compile_bytecode)
+    packages = [build_function(n, out, cfg, root=root, compile_bytecode=compile_bytecode) for n in names]
+    return BuildResult(packages, layer, name)
 
 
 # ---------------------------------------------------------------- command line
@@ -325,34 +444,36 @@ def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
-def summary(packages: list[FunctionPackage]) -> str:
-    """One line per function: where it is and what it weighs unzipped."""
-    width = max(len(p.name) for p in packages)
-    return "\n".join(f"{p.name:<{width}}  {_mib(p.total_bytes):>10}  (code {_mib(p.code_bytes)}, dependencies "
-                     f"{_mib(p.deps_bytes)}, {p.files} files)  {p.path}" for p in packages)
+def summary(result: BuildResult) -> str:
+    """One line per artifact: its zip, what it weighs zipped and unpacked."""
+    rows = [*result.functions, *([result.layer] if result.layer else [])]
+    width = max(len(a.name) for a in rows)
+    lines = [f"{a.name:<{width}}  {_mib(a.zip_bytes):>9} zipped  {_mib(a.unpacked_bytes):>9} unpacked  "
+             f"{a.files:>5} files  {a.zip_path}" for a in rows]
+    lines.append(f"layer name: {result.layer_name}" + ("" if result.layer else " (not built: --no-deps)"))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m acrsync.packaging", description=__doc__.splitlines()[0])
-    parser.add_argument("outdir", type=Path, help="where to write <function>/ (s.yaml expects build/fc)")
+    parser.add_argument("outdir", type=Path, help="where to write the zips (s.yaml expects build/fc)")
     parser.add_argument("--config", help=f"replication config to package (default: ${CONFIG_ENV})")
-    parser.add_argument("--no-deps", action="store_true",
-                        help="skip pip (tests, or dependencies supplied another way, e.g. an FC layer)")
+    parser.add_argument("--region", help="the region s.yaml deploys to (vars.region); must be the config's")
+    parser.add_argument("--layer-name", help="the layer name s.yaml uses (vars.layerName); must match the pins")
+    parser.add_argument("--no-deps", action="store_true", help="skip pip and the layer (tests)")
     parser.add_argument("--no-compile", action="store_true", help="do not precompile bytecode")
     parser.add_argument("--function", action="append", dest="functions", metavar="NAME",
                         help="package only this function (repeatable; default: every functions/<name>)")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
-        packages = build(args.outdir, config=args.config, root=args.root, functions=args.functions,
-                         with_deps=not args.no_deps, compile_bytecode=not args.no_compile)
+        result = build(args.outdir, config=args.config, root=args.root, functions=args.functions,
+                       with_deps=not args.no_deps, compile_bytecode=not args.no_compile,
+                       region=args.region or None, expected_layer=args.layer_name or None)
     except PackagingError as e:
         print(f"acrsync.packaging: {e}", file=sys.stderr)
         return 2
-    print(summary(packages))
-    if not args.no_compile and sys.version_info[:2] != RUNTIME_VERSION:
-        print(f"note: bytecode not precompiled (this is Python {sys.version_info[0]}.{sys.version_info[1]}, "
-              "the runtime is 3.10); cold starts compile it instead")
+    print(summary(result))
     return 0
 
 

@@ -1,7 +1,9 @@
-"""A small offline renderer for s.yaml, enough to test it without Serverless Devs (`s` needs the network to
-fetch the fc3 component). It implements the subset of s's variables the project uses, with s's rules:
-``${vars.name}``, ``${env('NAME')}`` (an error when unset) and ``${env('NAME', 'default')}``. Anything else
-is an error, so a new kind of variable in s.yaml fails the tests instead of passing unrendered."""
+"""The project's own renderer for s.yaml: the subset of Serverless Devs' variables the project uses, with s's
+rules, so that the real ``s preview`` can be compared with it (tests/deploy/test_s_cli.py):
+``${vars.name}``, ``${env('NAME')}`` (an error when unset), ``${env('NAME', 'default')}`` (an empty
+variable, ``NAME=``, counts as unset, as in s) and ``${config('AccountID')}`` (left as it is when no
+credential alias is given, as s does). Anything else is an error, so a new kind of variable in s.yaml fails
+the tests instead of passing unrendered."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import yaml
 
 _EXPR = re.compile(r"\$\{([^{}]+)\}")
 _ENV = re.compile(r"""\s*env\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]*)\3\s*)?\)\s*""")
+_CONFIG = re.compile(r"""\s*config\(\s*(['"])(\w+)\1\s*\)\s*""")
 _VARS = re.compile(r"\s*vars\.([A-Za-z_][\w.]*)\s*")
 
 
@@ -55,38 +58,58 @@ def _lookup(vars_: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
-def _resolve(expr: str, env: Mapping[str, str], vars_: Mapping[str, Any]) -> Any:
+def _resolve(expr: str, env: Mapping[str, str], vars_: Mapping[str, Any],
+             access: Mapping[str, str] | None) -> Any:
     m = _ENV.fullmatch(expr)
     if m:
         name, default = m.group(2), m.group(4)
-        if name in env:
+        if env.get(name):
             return env[name]
         if default is None:
             raise RenderError(f"env('{name}') not found")
         return default
+    m = _CONFIG.fullmatch(expr)
+    if m:
+        if access is None:
+            return "${" + expr + "}"
+        if m.group(2) not in access:
+            raise RenderError(f"config('{m.group(2)}') not found in the credential alias")
+        return access[m.group(2)]
     m = _VARS.fullmatch(expr)
     if m:
         return _lookup(vars_, m.group(1))
-    raise RenderError(f"${{{expr}}}: not a variable this project uses (vars.x, env('X'), env('X', 'd'))")
+    raise RenderError(f"${{{expr}}}: not a variable this project uses (vars.x, env('X'), env('X', 'd'), "
+                      "config('AccountID'))")
 
 
-def _render(value: Any, env: Mapping[str, str], vars_: Mapping[str, Any], depth: int = 0) -> Any:
+def _render(value: Any, env: Mapping[str, str], vars_: Mapping[str, Any], access: Mapping[str, str] | None,
+            depth: int = 0) -> Any:
     if depth > 20:
         raise RenderError(f"{value!r}: variables refer to each other in a loop")
     if isinstance(value, dict):
-        return {k: _render(v, env, vars_, depth) for k, v in value.items()}
+        return {k: _render(v, env, vars_, access, depth) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, env, vars_, depth) for v in value]
+        return [_render(v, env, vars_, access, depth) for v in value]
     if not isinstance(value, str):
         return value
+
+    def one(expr: str) -> Any:
+        resolved = _resolve(expr, env, vars_, access)
+        if isinstance(resolved, str) and resolved == "${" + expr + "}":
+            return resolved     # config() without an alias: kept literally, not rendered again
+        return _render(resolved, env, vars_, access, depth + 1)
+
     whole = _EXPR.fullmatch(value)
     if whole:
-        return _render(_resolve(whole.group(1), env, vars_), env, vars_, depth + 1)
-    return _EXPR.sub(lambda m: str(_render(_resolve(m.group(1), env, vars_), env, vars_, depth + 1)), value)
+        return one(whole.group(1))
+    return _EXPR.sub(lambda m: str(one(m.group(1))), value)
 
 
-def render(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """The document with every variable replaced, using ``env`` (never os.environ) for ``env()``."""
+def render(raw: Mapping[str, Any], env: Mapping[str, str], access: Mapping[str, str] | None = None,
+           ) -> dict[str, Any]:
+    """The document with every variable replaced, using ``env`` (never os.environ) for ``env()`` and
+    ``access`` (the credential alias's fields, e.g. AccountID) for ``config()``."""
     vars_ = raw.get("vars") or {}
-    rendered_vars = _render(vars_, env, vars_)
-    return {k: (rendered_vars if k == "vars" else _render(v, env, rendered_vars)) for k, v in raw.items()}
+    rendered_vars = _render(vars_, env, vars_, access)
+    return {k: (rendered_vars if k == "vars" else _render(v, env, rendered_vars, access))
+            for k, v in raw.items()}

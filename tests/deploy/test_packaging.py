@@ -4,10 +4,12 @@ from the package directory alone, and that the emulator never ships."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -88,36 +90,53 @@ def _files(path: Path) -> set[str]:
 
 def test_layout_without_dependencies(root, config, tmp_path):
     out = tmp_path / "build" / "fc"
-    packages = build(out, config=config, root=root, with_deps=False, compile_bytecode=False)
-    assert [p.name for p in packages] == ["probe", "probe2"]      # no_entry_point has no index.py
+    result = build(out, config=config, root=root, with_deps=False, compile_bytecode=False)
+    assert [p.name for p in result.functions] == ["probe", "probe2"]      # no_entry_point has no index.py
+    assert result.layer is None and result.layer_name.startswith(packaging.LAYER_PREFIX)
     fdir = out / "probe"
     assert (fdir / "index.py").read_text(encoding="utf-8") == PROBE
     assert (fdir / "acrsync.yaml").read_text(encoding="utf-8") == CONFIG
     assert (fdir / "acrsync" / "__init__.py").is_file()
-    assert (fdir / "acrsync" / "packaging.py").is_file()
     files = _files(fdir)
-    assert not [f for f in files if "tests" in Path(f).parts or "__pycache__" in Path(f).parts], files
+    # Never in a function: the CLI, the demo, this builder, test code, bytecode of the builder's Python.
+    assert not [f for f in files if {"tests", "__pycache__", "cli"} & set(Path(f).parts)], files
+    assert not {"acrsync/packaging.py", "acrsync/demo.py", "acrsync/__main__.py"} & files
+    assert zipfile.ZipFile(out / "probe.zip").namelist() == sorted(f for f in files if (fdir / f).is_file())
     assert not (out / packaging.DEPS_DIR).exists()
-    assert packages[0].deps_bytes == 0 and packages[0].code_bytes > 0
 
 
-def test_bytecode_is_compiled_for_the_runtime_only(root, config, tmp_path):
+def test_bytecode_is_compiled_for_the_runtime_at_its_deployed_path(root, config, tmp_path):
     out = tmp_path / "out"
     build(out, config=config, root=root, functions=["probe"], with_deps=False)
     pycs = {p.name for p in (out / "probe" / "acrsync").rglob("*.pyc")}
-    if sys.version_info[:2] == packaging.RUNTIME_VERSION:
-        assert "config.cpython-310.pyc" in pycs
-        assert "stale.cpython-39.pyc" not in pycs
-    else:
-        assert pycs == set()
+    assert "config.cpython-310.pyc" in pycs
+    assert "stale.cpython-39.pyc" not in pycs
+    pyc = (out / "probe" / "acrsync" / "__pycache__" / "config.cpython-310.pyc").read_bytes()
+    assert b"/code/acrsync/config.py" in pyc and str(out).encode() not in pyc
 
 
-def test_rebuild_replaces_stale_files(root, config, tmp_path):
+def test_rebuild_replaces_stale_files_and_is_byte_identical(root, config, tmp_path):
     out = tmp_path / "out"
     build(out, config=config, root=root, functions=["probe"], with_deps=False)
+    first = (out / "probe.zip").read_bytes()
     (out / "probe" / "leftover.py").write_text("", encoding="utf-8")
     build(out, config=config, root=root, functions=["probe"], with_deps=False)
     assert not (out / "probe" / "leftover.py").exists()
+    elsewhere = tmp_path / "elsewhere"
+    build(elsewhere, config=config, root=root, functions=["probe"], with_deps=False)
+    assert (out / "probe.zip").read_bytes() == first == (elsewhere / "probe.zip").read_bytes()
+
+
+def test_zip_entries_are_normalised(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "b.py").write_text("b", encoding="utf-8")
+    (tmp_path / "d" / "sub" / "run").write_text("x", encoding="utf-8")
+    os.chmod(tmp_path / "d" / "sub" / "run", 0o700)
+    packaging.write_zip(tmp_path / "d", tmp_path / "out.zip", prefix="python/")
+    infos = zipfile.ZipFile(tmp_path / "out.zip").infolist()
+    assert [i.filename for i in infos] == ["python/b.py", "python/sub/run"]
+    assert {i.date_time for i in infos} == {packaging.ZIP_EPOCH}
+    assert [(i.external_attr >> 16) & 0o777 for i in infos] == [0o644, 0o755]
 
 
 def test_importable_from_the_package_directory(root, config, tmp_path):
@@ -129,6 +148,67 @@ def test_importable_from_the_package_directory(root, config, tmp_path):
                         sysconfig.get_paths()["purelib"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["cri-madeupsource01", "cri-madeupsource01"]
+
+
+# ------------------------------------------------------------------ the layer: what is pruned, its name
+
+
+@pytest.mark.parametrize("path,pruned", [
+    ("numpy", True), ("numpy.libs", True), ("numpy-2.4.6.dist-info", True),
+    ("tablestore/ots_sdk/ots_sdk.so", True), ("tablestore/ots_sdk/__init__.py", False),
+    ("tablestore/native/native_plainbuffer.cpython-313-darwin.so", True), ("x/libfoo.dylib", True),
+    ("future/tests", True), ("a/b/tests", True), ("tests", False), ("bin", True), ("libfuturize", True),
+    ("pydantic", False), ("tablestore", False), ("aiohttp/_http_parser.cpython-310-x86_64-linux-gnu.so", False),
+])
+def test_what_the_layer_leaves_out(path, pruned):
+    assert packaging._pruned(path) is pruned
+
+
+def test_prune_copy(tmp_path):
+    src = tmp_path / "deps"
+    for rel in ("numpy/__init__.py", "pkg/__init__.py", "pkg/tests/test_a.py", "bin/tool",
+                "tablestore/ots_sdk/ots_sdk.so", "tablestore/ots_sdk/__init__.py"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text("", encoding="utf-8")
+    packaging.prune_copy(src, tmp_path / "layer")
+    assert _files(tmp_path / "layer") == {"pkg", "pkg/__init__.py", "tablestore", "tablestore/ots_sdk",
+                                          "tablestore/ots_sdk/__init__.py"}
+
+
+def test_the_cli_libraries_are_not_installed_for_functions():
+    pins = read_dependencies(REPO_ROOT / "pyproject.toml")
+    kept = packaging.function_requirements(pins)
+    assert [p for p in pins if p not in kept] == [p for p in pins if p.lower().startswith(("typer==", "rich=="))]
+    assert packaging.function_requirements(["Typer[all]==1", "rich>=2; python_version<'4'", "a==1"]) == ["a==1"]
+
+
+def test_the_layer_name_follows_the_pins():
+    a = packaging.layer_name(["a==1", "b==2"])
+    assert a == packaging.layer_name(["b==2", "a==1"])            # order does not matter
+    assert a != packaging.layer_name(["a==1", "b==3"])
+    assert re.fullmatch(r"acrsync-deps-py310-[0-9a-f]{8}", a)
+
+
+def test_a_stale_layer_name_is_refused(root, config, tmp_path):
+    with pytest.raises(PackagingError, match="acrsync-deps-py310-00000000.*set vars.layerName: acrsync-deps"):
+        build(tmp_path / "out", config=config, root=root, with_deps=False, expected_layer="acrsync-deps-py310-00000000")
+
+
+# ------------------------------------------------------------------ regions
+
+
+def test_a_config_for_another_region_is_refused_naming_both(root, config, tmp_path):
+    with pytest.raises(PackagingError, match="vars.region .* is cn-beijing but source.region .* is cn-hangzhou"):
+        build(tmp_path / "out", config=config, root=root, with_deps=False, region="cn-beijing")
+    build(tmp_path / "out", config=config, root=root, with_deps=False, region="cn-hangzhou")
+
+
+def test_a_ledger_in_another_region_is_refused(tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(CONFIG.replace("acrsync.cn-hangzhou.ots", "acrsync.cn-shanghai.ots"), encoding="utf-8")
+    with pytest.raises(PackagingError, match="ledger.endpoint is in region cn-shanghai but source.region is "
+                                             "cn-hangzhou"):
+        resolve_config(other)
 
 
 # ------------------------------------------------------------------ the emulator never ships
@@ -252,32 +332,7 @@ def test_the_packaged_functions_are_the_deployed_ones():
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_each_deployed_function_packages_and_imports(config, tmp_path, name):
-    (package,) = build(tmp_path / "build" / "fc", config=config, functions=[name], with_deps=False)
+    (package,) = build(tmp_path / "build" / "fc", config=config, functions=[name], with_deps=False).functions
     result = _import_in(package.path, IMPORT_CHECK.format(dir=str(package.path)), sysconfig.get_paths()["purelib"])
     assert result.returncode == 0, f"{name}: {result.stderr}"
     assert not [f for f in _files(package.path) if "localcloud" in f]
-
-
-# ------------------------------------------------------------------ with the dependencies (pip, slow)
-
-
-@pytest.mark.slow
-def test_full_package_runs_on_its_own(root, config, tmp_path, capsys):
-    out = tmp_path / "out"
-    packages = build(out, config=config, root=root)
-    assert [p.name for p in packages] == ["probe", "probe2"]
-    a, b = out / "probe", out / "probe2"
-    # Installed once, shared by hard links (or copied across file systems).
-    assert (a / "yaml" / "__init__.py").stat().st_size == (b / "yaml" / "__init__.py").stat().st_size
-    assert list(a.glob("pydantic_core/_pydantic_core.cpython-310-x86_64-linux-gnu.so"))
-    assert not (a / "bin").exists()
-    assert packages[0].deps_bytes > packages[0].code_bytes
-    # Nothing from this machine: no site-packages, no PYTHONPATH.
-    result = _import_in(a, IMPORT_CHECK.format(dir=str(a)) + (
-        "import alibabacloud_cr20181201.client, alibabacloud_ram20150501.client, alibabacloud_sts20150401.client\n"
-        "import alibabacloud_fc20230330.client, alibabacloud_credentials.client, tablestore, typer, rich\n"),
-        python=packaging.runtime_python())
-    assert result.returncode == 0, result.stderr
-    capsys.readouterr()
-    build(out, config=config, root=root, functions=["probe"])
-    assert "reusing" in capsys.readouterr().out

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from tests.deploy.conftest import DEPLOY_ENV, FUNCTIONS, REPO_ROOT, S_YAML
+from tests.deploy.conftest import ACCESS, DEPLOY_ENV, FUNCTIONS, REPO_ROOT, S_YAML
 from tests.deploy.s_render import RenderError, render
 
 TRIGGER_DEFINITIONS = {"timer": "ITimerTriggerConfig", "http": "IHttpTriggerConfig", "eventbridge": "IEventBridge"}
@@ -93,7 +93,7 @@ def test_runtime_and_code_package(rendered, name):
     props = _props(rendered, name)
     assert props["runtime"] == "python3.10"
     assert props["handler"] == "index.handler"
-    assert props["code"] == f"./build/fc/{name}"
+    assert props["code"] == f"./build/fc/{name}.zip"
     assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", props["functionName"])
 
 
@@ -115,17 +115,72 @@ def test_function_names_are_distinct(rendered):
 def test_limits(rendered):
     assert _props(rendered, "on_push")["timeout"] == 120
     assert _props(rendered, "on_push")["memorySize"] == 512
-    assert _props(rendered, "reconcile")["timeout"] == 600
+    # One compliance pass or one backfill shard per invocation.
+    assert _props(rendered, "compliance")["timeout"] >= 600
 
 
-def test_reconcile_is_not_retried_by_fc(rendered):
-    assert _props(rendered, "reconcile")["asyncInvokeConfig"]["maxAsyncRetryAttempts"] == 0
+def _period_seconds(cron: str) -> int:
+    second, minute, *_ = cron.split()
+    assert second == "0" and minute.startswith("*/"), cron
+    return int(minute[2:]) * 60
+
+
+def test_reconcile_cannot_overlap_itself(rendered):
+    props = _props(rendered, "reconcile")
+    (timer,) = _triggers(rendered, "reconcile", "timer")
+    period = _period_seconds(timer["triggerConfig"]["cronExpression"])
+    assert props["concurrencyConfig"] == {"reservedConcurrency": 1}
+    assert props["timeout"] < period
+    # A tick that waited (behind a running one) longer than a period is dropped, and a failed one is not
+    # retried: the next tick redoes it.
+    assert props["asyncInvokeConfig"]["maxAsyncEventAgeInSeconds"] <= period
+    assert props["asyncInvokeConfig"]["maxAsyncRetryAttempts"] == 0
+
+
+@pytest.mark.parametrize("name", ["on_push", "compliance"])
+def test_failed_async_invocations_are_kept(rendered, name):
+    config = _props(rendered, name)["asyncInvokeConfig"]
+    assert 1 <= config["maxAsyncRetryAttempts"] <= 3
+    assert 60 <= config["maxAsyncEventAgeInSeconds"] <= 6 * 3600
+    destination = config["destinationConfig"]["onFailure"]["destination"]
+    assert re.fullmatch(rf"acs:mns:cn-hangzhou:{ACCESS['AccountID']}:/queues/[A-Za-z0-9-]+/messages", destination)
+
+
+def test_one_shared_dependency_layer(rendered):
+    layers = {tuple(_props(rendered, n)["layers"]) for n in FUNCTIONS}
+    assert len(layers) == 1
+    (layer,) = layers.pop()
+    assert re.fullmatch(rf"acs:fc:cn-hangzhou:{ACCESS['AccountID']}:layers/acrsync-deps-py310-[0-9a-f]{{8}}"
+                        r"/versions/\d+", layer)
+
+
+def test_every_deploy_builds_the_package_first(rendered):
+    (action,) = rendered["actions"]["pre-deploy"]
+    assert action["run"].split() == ["make", "package", "REGION=cn-hangzhou",
+                                     f"LAYER={rendered['vars']['layerName']}"]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_each_function_publishes_the_layer_before_it_deploys(rendered, name):
+    (action,) = rendered["resources"][name]["actions"]["pre-deploy"]
+    assert action["component"].split() == ["fc3", "layer", "publish", "--layer-name",
+                                           rendered["vars"]["layerName"], "--code", "./build/fc/layer.zip",
+                                           "--compatible-runtime", _props(rendered, name)["runtime"]]
+
+
+def test_the_layer_name_is_the_pins(raw):
+    from acrsync import packaging
+
+    pins = packaging.function_requirements(packaging.read_dependencies(REPO_ROOT / "pyproject.toml"))
+    assert raw["vars"]["layerName"] == packaging.layer_name(pins), \
+        "the pinned dependencies changed: set vars.layerName in s.yaml to what `make package` prints"
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_environment(rendered, name):
     env = _props(rendered, name)["environmentVariables"]
     assert env["ACRSYNC_CONFIG"] == "/code/acrsync.yaml"
+    assert env["ACRSYNC_REGION"] == _props(rendered, name)["region"]
     assert env["ACRSYNC_OTS_INSTANCE"] == "acrsync"
     assert env["ACRSYNC_OTS_ENDPOINT"] == "https://acrsync.cn-hangzhou.ots.aliyuncs.com"
     assert env["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] == "true"
@@ -140,10 +195,11 @@ def test_environment(rendered, name):
 
 def test_vpc_endpoint_and_region_follow_the_environment(raw):
     doc = render(raw, {**DEPLOY_ENV, "ACRSYNC_REGION": "cn-beijing", "ACRSYNC_OTS_INSTANCE": "ledger1",
-                       "ACRSYNC_OTS_DOMAIN": "vpc.tablestore.aliyuncs.com"})
+                       "ACRSYNC_OTS_DOMAIN": "vpc.tablestore.aliyuncs.com"}, ACCESS)
     for name in FUNCTIONS:
         props = _props(doc, name)
         assert props["region"] == "cn-beijing"
+        assert props["layers"][0].startswith("acs:fc:cn-beijing:")
         assert props["environmentVariables"]["ACRSYNC_OTS_ENDPOINT"] == \
             "https://ledger1.cn-beijing.vpc.tablestore.aliyuncs.com"
 
@@ -186,9 +242,19 @@ def test_timers(rendered):
             assert len(config["cronExpression"].split()) == 6, config["cronExpression"]
             assert config["enable"] is True
             payloads.setdefault(name, []).append(json.loads(config["payload"])["mode"])
-    assert payloads == {"compliance": ["compliance"], "reconcile": ["reconcile"]}
+    assert payloads == {"reconcile": ["reconcile"], "compliance": ["compliance"]}
     (reconcile,) = _triggers(rendered, "reconcile", "timer")
     assert reconcile["triggerConfig"]["cronExpression"] == "0 */10 * * * *"
+    (compliance,) = _triggers(rendered, "compliance", "timer")
+    assert compliance["triggerConfig"]["cronExpression"] == "0 0 * * * *"      # hourly, UTC
+    for config in (reconcile["triggerConfig"], compliance["triggerConfig"]):
+        assert "CRON_TZ" not in config["cronExpression"]
+
+
+def test_compliance_shards_may_run_in_parallel(rendered):
+    props = _props(rendered, "compliance")
+    assert "concurrencyConfig" not in props      # backfill shards fan out as async invocations of itself
+    assert props["environmentVariables"] == _props(rendered, "reconcile")["environmentVariables"]
 
 
 # ------------------------------------------------------------------ secrets
@@ -201,6 +267,7 @@ _SECRET_VALUES = [
 ]
 _SECRET_KEY = re.compile(r"token|secret|password|access_?key", re.IGNORECASE)
 _FROM_ENV = re.compile(r"\$\{env\('[A-Z0-9_]+'\)\}")
+_DIGEST = "sha256:"      # a digest of a secret read from the environment is not the secret
 
 
 def find_secrets(raw_text: str, raw: dict[str, Any]) -> list[str]:
@@ -214,7 +281,7 @@ def find_secrets(raw_text: str, raw: dict[str, Any]) -> list[str]:
             for k, v in node.items():
                 here = f"{path}.{k}"
                 if _SECRET_KEY.search(str(k)) and not isinstance(v, (dict, list)):
-                    value = str(v)
+                    value = str(v).removeprefix(_DIGEST)
                     ref = re.fullmatch(r"\$\{vars\.(\w+)\}", value)
                     if ref:
                         value = str(vars_.get(ref.group(1)))
@@ -242,12 +309,11 @@ def test_the_secret_scan_finds_planted_secrets(raw):
     assert any("ACRSYNC_WEBHOOK_TOKEN" in f for f in found)
 
 
-def test_webhook_token_comes_from_the_environment(raw, rendered):
-    assert raw["vars"]["webhookToken"] == "${env('ACRSYNC_WEBHOOK_TOKEN')}"
-    assert raw["resources"]["on_push"]["props"]["environmentVariables"]["ACRSYNC_WEBHOOK_TOKEN"] == \
-        "${vars.webhookToken}"
+def test_only_a_digest_of_the_webhook_token_is_deployed(raw, rendered):
+    assert raw["vars"]["webhookTokenSha256"] == "${env('ACRSYNC_WEBHOOK_TOKEN_SHA256')}"
+    assert "ACRSYNC_WEBHOOK_TOKEN')" not in S_YAML.read_text(encoding="utf-8")
     assert _props(rendered, "on_push")["environmentVariables"]["ACRSYNC_WEBHOOK_TOKEN"] == \
-        DEPLOY_ENV["ACRSYNC_WEBHOOK_TOKEN"]
-    without = {k: v for k, v in DEPLOY_ENV.items() if k != "ACRSYNC_WEBHOOK_TOKEN"}
-    with pytest.raises(RenderError, match="ACRSYNC_WEBHOOK_TOKEN"):
+        "sha256:" + DEPLOY_ENV["ACRSYNC_WEBHOOK_TOKEN_SHA256"]
+    without = {k: v for k, v in DEPLOY_ENV.items() if k != "ACRSYNC_WEBHOOK_TOKEN_SHA256"}
+    with pytest.raises(RenderError, match="ACRSYNC_WEBHOOK_TOKEN_SHA256"):
         render(raw, without)

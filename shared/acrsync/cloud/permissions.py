@@ -10,6 +10,8 @@ Principals:
 - reader: the role in account B that the functions assume (ram_role_arn) to read RAM and the target.
 - applier: the account-B administrator who runs `acrsync grants apply`.
 - operator: the account-A administrator who runs rule-management and ledger-setup commands.
+- deployer: the account-A RAM user whose keys `s deploy` uses (the fc3 component's calls, not acrsync's;
+  see DEPLOYER_STATEMENTS). The function principal also gets the role's trust policy (``trust_policy``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from acrsync.cloud.errors import UndeclaredOperation
 
 class Principal(str, Enum):
     FUNCTION = "function"
+    DEPLOYER = "deployer"
     READER = "reader"
     APPLIER = "applier"
     OPERATOR = "operator"
@@ -210,6 +213,124 @@ def _document(principal: Principal, config, target=None) -> dict:
     return {"Version": "1", "Statement": statements}
 
 
+# ---- deployment: what s.yaml creates, named as it names them ---------------------------------------
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """The names s.yaml gives what it deploys, read from the same environment variables (and defaults)."""
+
+    function_role: str = "acrsync-fc"
+    function_prefix: str = "acrsync-"
+    layer_prefix: str = "acrsync-deps-"
+    log_project: str | None = None
+    log_store: str = "acrsync"
+    dead_letter_queue: str = "acrsync-failed-events"
+
+    @classmethod
+    def from_env(cls, env) -> DeploySettings:
+        return cls(function_role=env.get("ACRSYNC_FUNCTION_ROLE") or cls.function_role,
+                   log_project=env.get("ACRSYNC_LOG_PROJECT") or None,
+                   log_store=env.get("ACRSYNC_LOG_STORE") or cls.log_store,
+                   dead_letter_queue=env.get("ACRSYNC_DEAD_LETTER_QUEUE") or cls.dead_letter_queue)
+
+
+@dataclass(frozen=True)
+class StaticStatement:
+    """One Allow statement of a deployment policy; ``{region}``, ``{account}`` and the settings' fields are
+    filled in. ``verified`` is False when the action names follow the pattern but no source confirmed them."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    why: str
+    verified: bool = True
+    condition: dict | None = None
+
+
+_FN = "acs:fc:{region}:{account}:functions/{function_prefix}*"
+# What the fc3 component calls for s.yaml (https://github.com/devsapp/fc3, src/subCommands/deploy and
+# src/subCommands/layer; FC 3.0 actions are fc:<API name>).
+DEPLOYER_STATEMENTS: tuple[StaticStatement, ...] = (
+    StaticStatement(("fc:CreateFunction", "fc:UpdateFunction", "fc:GetFunction", "fc:DeleteFunction",
+                     "fc:PutAsyncInvokeConfig", "fc:GetAsyncInvokeConfig", "fc:DeleteAsyncInvokeConfig",
+                     "fc:PutConcurrencyConfig", "fc:GetConcurrencyConfig", "fc:DeleteConcurrencyConfig"),
+                    (_FN,), "the three functions, their async invoke and concurrency configuration"),
+    StaticStatement(("fc:CreateTrigger", "fc:UpdateTrigger", "fc:GetTrigger", "fc:ListTriggers",
+                     "fc:DeleteTrigger"), (_FN, _FN + "/triggers/*"), "the EventBridge, HTTP and timer triggers"),
+    StaticStatement(("fc:ListFunctions", "fc:ListLayers"), ("acs:fc:{region}:{account}:functions/*",
+                                                             "acs:fc:{region}:{account}:layers/*"),
+                    "fc3 lists before it creates"),
+    StaticStatement(("fc:CreateLayerVersion", "fc:GetLayerVersion", "fc:ListLayerVersions",
+                     "fc:GetLayerVersionByArn"),
+                    ("acs:fc:{region}:{account}:layers/{layer_prefix}*",
+                     "acs:fc:{region}:{account}:layers/{layer_prefix}*/versions/*"),
+                    "the dependency layer (fc3 layer publish)"),
+    StaticStatement(("fc:GetTempBucketToken",), ("*",),
+                    "fc3 uploads each zip through a temporary OSS bucket that FC lends (uploadCodeToTmpOss); "
+                    "the upload itself uses the temporary keys FC returns", verified=False),
+    StaticStatement(("ram:PassRole",), ("acs:ram::{account}:role/{function_role}",),
+                    "give the functions their role"),
+    StaticStatement(("ram:GetRole",), ("acs:ram::{account}:role/*",),
+                    "fc3 looks the service-linked roles up before creating them", verified=False),
+    StaticStatement(("ram:CreateServiceLinkedRole",), ("*",),
+                    "fc3 creates EventBridge's service-linked roles (SENDTOFC and the source type) before the "
+                    "EventBridge trigger, and FC's own (AliyunServiceRoleForFC) when needed",
+                    verified=False,
+                    condition={"StringLike": {"ram:ServiceName": ["*.eventbridge.aliyuncs.com",
+                                                                  "fc.aliyuncs.com"]}}),
+    StaticStatement(("eventbridge:CreateRule", "eventbridge:UpdateRule", "eventbridge:GetRule",
+                     "eventbridge:DeleteRule", "eventbridge:ListRules", "eventbridge:CreateTargets",
+                     "eventbridge:DeleteTargets", "eventbridge:ListTargets"),
+                    ("acs:eventbridge:{region}:{account}:eventbus/default",
+                     "acs:eventbridge:{region}:{account}:eventbus/default/rule/*"),
+                    "the EventBridge trigger's rule on the default bus, created on the deployer's behalf",
+                    verified=False),
+    StaticStatement(("log:GetProject", "log:GetLogStore"),
+                    ("acs:log:{region}:{account}:project/{log_project}",
+                     "acs:log:{region}:{account}:project/{log_project}/logstore/{log_store}"),
+                    "the functions' logConfig names an existing project and logstore", verified=False),
+)
+
+# Beyond acrsync's own calls (DECLARATIONS), what the function role needs because of s.yaml.
+FUNCTION_EXTRA_STATEMENTS: tuple[StaticStatement, ...] = (
+    StaticStatement(("mns:SendMessage",),
+                    ("acs:mns:{region}:{account}:/queues/{dead_letter_queue}/messages",),
+                    "asyncInvokeConfig onFailure: FC sends an invocation that failed every retry to this queue "
+                    "with the function's role (https://www.alibabacloud.com/help/en/fc/user-guide/result-callback)"),
+    StaticStatement(("log:PostLogStoreLogs",),
+                    ("acs:log:{region}:{account}:project/{log_project}/logstore/{log_store}",),
+                    "function logs: FC 3.0 documents its service-linked role AliyunServiceRoleForFC as the one "
+                    "that collects logs (https://www.alibabacloud.com/help/en/functioncompute/"
+                    "service-linked-role-of-function-compute); granted to the function role too, so logs "
+                    "arrive whichever role a region uses", verified=False),
+)
+
+
+def trust_policy() -> dict:
+    """The function role's trust policy: Function Compute may assume it (fc.aliyuncs.com)."""
+    return {"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
+                                           "Principal": {"Service": ["fc.aliyuncs.com"]}}]}
+
+
+def _static(statements: tuple[StaticStatement, ...], config, settings: DeploySettings) -> list[dict]:
+    fields = {"region": config.source.region, "account": config.source.account_id,
+              "function_role": settings.function_role, "function_prefix": settings.function_prefix,
+              "layer_prefix": settings.layer_prefix, "log_project": settings.log_project or "*",
+              "log_store": settings.log_store, "dead_letter_queue": settings.dead_letter_queue}
+    out = []
+    for st in statements:
+        statement = {"Effect": "Allow", "Action": list(st.actions),
+                     "Resource": [r.format(**fields) for r in st.resources]}
+        if st.condition:
+            statement["Condition"] = st.condition
+        out.append(statement)
+    return out
+
+
+def unverified_static_actions() -> set[str]:
+    """Action names of the deployment statements that no source confirmed."""
+    return {a for st in (*DEPLOYER_STATEMENTS, *FUNCTION_EXTRA_STATEMENTS) if not st.verified for a in st.actions}
+
+
 @dataclass(frozen=True)
 class PolicyDocument:
     principal: Principal
@@ -223,17 +344,26 @@ class PolicyDocument:
                 "attach_to": self.attach_to, "document": self.document}
 
 
-def policy_documents(config, principal: Principal) -> list[PolicyDocument]:
+def policy_documents(config, principal: Principal, settings: DeploySettings | None = None,
+                     ) -> list[PolicyDocument]:
     """The minimal policies for ``principal``, scoped as far as the config allows.
 
-    function and operator get one document (account A); reader and applier one per enabled target
-    (each target's account B). A reader document is produced only for targets with reader_role_arn.
+    function, deployer and operator get one document (account A); reader and applier one per enabled
+    target (each target's account B). A reader document is produced only for targets with reader_role_arn.
     """
     principal = Principal(principal)
+    settings = settings or DeploySettings()
     src = config.source
     if principal is Principal.FUNCTION:
-        return [PolicyDocument(principal, src.account_id, "the FC functions' service role in account A",
-                               _document(principal, config))]
+        document = _document(principal, config)
+        document["Statement"] += _static(FUNCTION_EXTRA_STATEMENTS, config, settings)
+        return [PolicyDocument(principal, src.account_id,
+                               f"the FC functions' service role ({settings.function_role}) in account A",
+                               document)]
+    if principal is Principal.DEPLOYER:
+        return [PolicyDocument(principal, src.account_id,
+                               "the RAM user whose keys `s deploy` uses (s config add) in account A",
+                               {"Version": "1", "Statement": _static(DEPLOYER_STATEMENTS, config, settings)})]
     if principal is Principal.OPERATOR:
         return [PolicyDocument(principal, src.account_id, "the administrator running acrsync in account A",
                                _document(principal, config))]

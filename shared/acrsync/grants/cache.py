@@ -1,20 +1,25 @@
-"""The push path's view of the grant check: one verdict per target, cached in memory.
+"""The push path's view of the grant check: one verdict per target, cached in memory and shared.
 
 A clean verdict is trusted for ``grants.cache_ttl_seconds``; a verdict with errors only for
 ``grants.blocked_ttl_seconds``, so that once someone fixes the grant, pushes stop being BLOCKED within
-minutes instead of waiting out the long TTL.
+minutes instead of waiting out the long TTL. With a ``shared`` store (the ledger), a verdict is also
+published for that long, so a cold function instance (a burst of pushes starts many) reads it with one
+ledger read instead of re-running the whole check (an AssumeRole into account B, then RAM and ACR reads).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from acrsync.clock import SYSTEM, Clock
 from acrsync.config import GrantsConfig, Target
+from acrsync.errors import AcrsyncError
 from acrsync.grants.findings import Finding, blocking
 
 if TYPE_CHECKING:
@@ -32,6 +37,21 @@ class Verdict(BaseModel):
 
 Checker = Callable[[Target, "Session"], list[Finding]]
 """``checker(target, session)``: the findings for one target, read under the caller's session."""
+log = logging.getLogger("acrsync.grants")
+
+
+class SharedValues(Protocol):
+    """Values shared between instances with a time to live (the ledger: ``share`` / ``shared``)."""
+
+    def share(self, name: str, doc: str, *, ttl: float, now: float) -> None: ...
+
+    def shared(self, name: str, *, now: float) -> str | None: ...
+
+
+def shared_name(target: Target) -> str:
+    """Keyed by the target's whole configuration: a changed target never trusts an old verdict."""
+    digest = hashlib.sha256(target.model_dump_json().encode()).hexdigest()[:16]
+    return f"grants/{target.name}/{digest}"
 
 
 class GrantCache:
@@ -41,8 +61,10 @@ class GrantCache:
     session (budget, credentials) of the invocation that asked for it.
     """
 
-    def __init__(self, checker: Checker, settings: GrantsConfig | None = None, clock: Clock = SYSTEM):
+    def __init__(self, checker: Checker, settings: GrantsConfig | None = None, clock: Clock = SYSTEM,
+                 shared: SharedValues | None = None):
         self._checker = checker
+        self._shared = shared
         self._settings = settings or GrantsConfig()
         self._clock = clock
         self._lock = threading.Lock()
@@ -55,14 +77,39 @@ class GrantCache:
             cached = self._verdicts.get(target.name)
             if cached is not None and now < cached.expires_at:
                 return cached
-        findings = self._checker(target, session)
-        clean = not blocking(findings)
-        ttl = self._settings.cache_ttl_seconds if clean else self._settings.blocked_ttl_seconds
-        v = Verdict(target=target.name, clean=clean, findings=findings, checked_at=now, expires_at=now + ttl)
+        v = self._read_shared(target, now)
+        if v is None:
+            findings = self._checker(target, session)
+            clean = not blocking(findings)
+            ttl = self._settings.cache_ttl_seconds if clean else self._settings.blocked_ttl_seconds
+            v = Verdict(target=target.name, clean=clean, findings=findings, checked_at=now, expires_at=now + ttl)
+            self._publish(target, v, ttl, now)
+            with self._lock:
+                self.checks += 1
         with self._lock:
-            self.checks += 1
             self._verdicts[target.name] = v
         return v
+
+    def _read_shared(self, target: Target, now: float) -> Verdict | None:
+        """The verdict another instance published, if still valid; None (check again) on any doubt."""
+        if self._shared is None:
+            return None
+        try:
+            doc = self._shared.shared(shared_name(target), now=now)
+            v = Verdict.model_validate_json(doc) if doc else None
+        except (AcrsyncError, ValueError) as e:     # the store is an optimisation: never let it fail a push
+            log.warning("shared grant verdict for %s not readable (%s); checking again", target.name, e)
+            return None
+        return v if v is not None and v.target == target.name and now < v.expires_at else None
+
+    def _publish(self, target: Target, v: Verdict, ttl: float, now: float) -> None:
+        if self._shared is None or ttl <= 0:
+            return
+        try:
+            self._shared.share(shared_name(target), v.model_dump_json(), ttl=ttl, now=now)
+        except AcrsyncError as e:
+            log.warning("grant verdict for %s not shared (%s); other instances check for themselves",
+                        target.name, e)
 
     def invalidate(self, target_name: str | None = None) -> None:
         """Forget one target's verdict (or all), e.g. right after `grants apply`."""

@@ -1,0 +1,106 @@
+"""A cold function instance trusts the latest grant verdict another instance published through the ledger
+(within grants.cache_ttl_seconds) instead of re-running the whole grant check."""
+
+from __future__ import annotations
+
+import pytest
+
+from acrsync.clock import ManualClock
+from acrsync.config import GrantsConfig, parse_config
+from acrsync.errors import AcrsyncError
+from acrsync.grants.cache import GrantCache, shared_name
+from acrsync.ledger.sqlite import SqliteLedger
+from tests.integration.e2e import config_doc, fc_context, make_app, push_event
+from tests.localcloud.conftest import cloud, cloud_factory, demo, sdk_config  # noqa: F401  (fixtures)
+
+TTL, BLOCKED = 900, 60
+
+
+class Store:
+    """The ledger's share/shared contract in memory (the real ledgers run it in the integration test)."""
+
+    def __init__(self, fail: bool = False):
+        self.values: dict[str, tuple[str, float]] = {}
+        self.fail = fail
+
+    def share(self, name: str, doc: str, *, ttl: float, now: float) -> None:
+        if self.fail:
+            raise AcrsyncError("store down")
+        self.values[name] = (doc, now + ttl)
+
+    def shared(self, name: str, *, now: float) -> str | None:
+        if self.fail:
+            raise AcrsyncError("store down")
+        doc, expires = self.values.get(name, (None, 0.0))
+        return doc if doc is not None and now < expires else None
+
+
+@pytest.fixture
+def target(tmp_path):
+    return parse_config(config_doc(tmp_path / "l.db")).targets[0]
+
+
+def _cache(store, clock, findings=None):
+    calls = []
+
+    def checker(t):
+        calls.append(t.name)
+        return findings or []
+    return GrantCache(checker, GrantsConfig(cache_ttl_seconds=TTL, blocked_ttl_seconds=BLOCKED), clock,
+                      shared=store), calls
+
+
+def test_a_cold_instance_trusts_the_published_verdict_until_it_expires(target):
+    store, clock = Store(), ManualClock()
+    first, first_calls = _cache(store, clock)
+    assert first.verdict(target).clean and first_calls == ["beijing"]
+    cold, cold_calls = _cache(store, clock)              # a new instance: empty memory
+    clock.advance(TTL - 1)
+    assert cold.verdict(target).clean and cold_calls == [] and cold.checks == 0
+    later, later_calls = _cache(store, clock)
+    clock.advance(2)                                      # past the first check's TTL
+    later.verdict(target)
+    assert later_calls == ["beijing"]
+
+
+def test_a_changed_target_does_not_trust_an_old_verdict(target):
+    store, clock = Store(), ManualClock()
+    _cache(store, clock)[0].verdict(target)
+    changed = target.model_copy(update={"instance_id": "cri-othertarget01"})
+    assert shared_name(changed) != shared_name(target)
+    cold, calls = _cache(store, clock)
+    cold.verdict(changed)
+    assert calls == ["beijing"]
+
+
+def test_a_failing_store_never_fails_the_push(target):
+    cache, calls = _cache(Store(fail=True), ManualClock())
+    assert cache.verdict(target).clean and calls == ["beijing"]
+
+
+def test_a_verdict_with_errors_is_shared_for_the_short_ttl_only(target):
+    from acrsync.grants.findings import finding
+
+    bad = [finding("ROLE_MISSING", target.name, "no role")]
+    store, clock = Store(), ManualClock()
+    first, _ = _cache(store, clock, bad)
+    assert not first.verdict(target).clean
+    clock.advance(BLOCKED + 1)
+    cold, calls = _cache(store, clock, bad)
+    cold.verdict(target)
+    assert calls == ["beijing"]
+
+
+def test_two_cold_instances_on_one_ledger_check_the_grant_once(cloud, tmp_path):  # noqa: F811
+    # Two function instances (two Apps, two sessions) on one ledger, each cold when its first push arrives.
+    first = make_app(cloud, tmp_path / "ledger.db")
+    first.handle_on_push(push_event(cloud, "team-a", "web", "v1.0.0"), fc_context())
+    assert first.grants.checks == 1 and first.session.calls["sts:AssumeRole"] >= 1
+    second = make_app(cloud, tmp_path / "ledger.db")
+    summary = second.handle_on_push(push_event(cloud, "team-a", "web", "v1.0.1"), fc_context())
+    assert summary["targets"]["beijing"]["created"] == 1
+    assert second.grants.checks == 0
+    spent = {k: v for k, v in second.session.calls.items() if v}
+    assert not [k for k in spent if k.startswith(("sts:", "ram:"))], spent
+    assert spent.get("cr:CreateRepoSyncTask") == 1
+    assert isinstance(second.ledger, SqliteLedger)
