@@ -41,7 +41,7 @@ FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 ENV_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 ROLE_ARN = re.compile(r"acs:ram::(\d+):role/([A-Za-z0-9.\-]{1,64})")
 ENV_LIMIT_BYTES = 4096
-CREDENTIAL_SECONDS = 36 * 3600        # FC's role credentials last 36 h (apis.md 4.3)
+CREDENTIAL_SECONDS = 36 * 3600        # FC's role credentials last 36 h (https://www.alibabacloud.com/help/doc-detail/158690.htm)
 MAX_RECORDED_REPLY = 64 * 1024
 RUNTIMES = ("python3.9", "python3.10", "python3.12")
 

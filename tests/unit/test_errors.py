@@ -28,7 +28,7 @@ def sdk_error(cls, status, code, message="msg", rid="RID-1", **kw):
 
 
 def unretryable(inner):
-    """What darabonba raises when the request itself failed (tooling.md: network errors, HTML 502)."""
+    """What darabonba raises when the request itself failed (darabonba-core: network errors, an HTML 502 body)."""
     return UnretryableException(RetryPolicyContext(retries_attempted=1, exception=inner))
 
 

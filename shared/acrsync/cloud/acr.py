@@ -1,6 +1,7 @@
 """ACR Enterprise Edition (cr 2018-12-01) adapter: typed calls returning acrsync.model objects.
 
-Replies are read by wire name (``body.to_map()``), so the parsing matches apis.md section 2 field for
+Replies are read by wire name (``body.to_map()``), so the parsing matches the API reference's field names
+(https://www.alibabacloud.com/help/en/acr/developer-reference/api-cr-2018-12-01-dir) field for
 field: string ``TotalCount``s, ListRepoSyncTask's misspelt ``ModifedTime``, ``Progress`` 0/1.
 """
 
@@ -162,7 +163,7 @@ class Acr(Adapter):
         """Create a namespace (`grants apply`, as the target account's administrator).
 
         Booleans go on the wire as ``true``/``false``, as the API reference and the aliyun CLI write them:
-        the SDK would send Python's ``True``/``False``, whose acceptance is unverified (apis.md 2.8).
+        the SDK would send Python's ``True``/``False``, whose acceptance no document confirms.
         """
         self._body("create_namespace", request(
             m.CreateNamespaceRequest, InstanceId=instance_id, NamespaceName=name,
@@ -249,7 +250,7 @@ class Acr(Adapter):
         """Start a manual single-tag sync; returns the SyncTaskId.
 
         ``Override`` is sent only when True: the SDK would serialise a Python bool as "True"/"False",
-        and whether the service accepts that casing is unverified (apis.md 2.8); absent means false.
+        and no document says the service accepts that casing; absent means false.
         """
         d = self._body("create_repo_sync_task", request(
             m.CreateRepoSyncTaskRequest, InstanceId=instance_id, RepoId=repo_id, Tag=tag,

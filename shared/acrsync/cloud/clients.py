@@ -77,7 +77,7 @@ def default_endpoint(service: str, region: str | None) -> str | None:
     """Hosts the SDKs would get wrong (None: let the SDK's own endpoint map decide).
 
     RAM is global: the SDK maps only some regions to ram.aliyuncs.com. fc20230330's map has a stray TAB
-    after the ap-southeast-5 host (apis.md 1.1). Without a region STS uses its global host.
+    after the ap-southeast-5 host (its ``_endpoint_map`` in alibabacloud-fc20230330 4.8.3). Without a region STS uses its global host.
     """
     if service == "ram":
         return "ram.aliyuncs.com"
@@ -94,7 +94,7 @@ def api_action(method: str) -> str:
 
 
 def _sdk_client_class(service: str):
-    """Imported on first use: each SDK costs tens of ms of cold start (tooling.md section 4)."""
+    """Imported on first use: each SDK costs tens of ms of cold start (docs/BENCHMARKS.md, cold start)."""
     if service == "cr":
         from alibabacloud_cr20181201.client import Client
     elif service == "ram":

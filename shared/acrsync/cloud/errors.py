@@ -1,6 +1,6 @@
 """Typed cloud errors, so callers decide on a class, not on SDK internals.
 
-The SDKs report failures in several shapes (tooling.md "Error mapping"): ``ClientException`` /
+The SDKs report failures in several shapes (the exception classes of darabonba-core 1.0 and alibabacloud-tea-openapi 0.4): ``ClientException`` /
 ``ServerException`` / ``ThrottlingException`` for 4xx/5xx, throttling that arrives as a plain
 ``ClientException`` with a ``Throttling*`` code, darabonba's ``UnretryableException`` wrapping a network
 error or an unparsable (HTML) 5xx body, and ACR's HTTP-200 ``IsSuccess: false`` that raises nothing.

@@ -4,8 +4,8 @@ An FC invocation has a hard timeout; a retry that sleeps past it is killed mid-w
 behind to say why. So every retry loop here is bounded twice: by ``RetryPolicy.max_attempts`` and by a
 ``Budget`` (an absolute deadline). Delays are exponential with full jitter (a uniform draw in
 ``[0, min(cap, base * 2**(attempt-1))]``), raised to the service's ``x-acs-retry-after`` when it sent one.
-The SDKs' own retries stay off (tooling.md: tea-openapi ignores RuntimeOptions.autoretry and darabonba's
-RetryOptions cannot see a deadline).
+The SDKs' own retries stay off: alibabacloud-tea-openapi 0.4 ignores ``RuntimeOptions.autoretry`` (one request
+is sent whatever it says), and darabonba-core's ``RetryOptions`` cannot see a deadline.
 """
 
 from __future__ import annotations
