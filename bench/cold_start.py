@@ -176,7 +176,7 @@ def run(rounds: int = 7) -> dict:
     """Build the package, unpack it, and time cold on_push invocations against the floor (alternating)."""
     from acrsync import packaging
     from acrsync.demo import config_doc
-    from bench import A_KEY_ID, A_SECRET, ACCOUNT_A, ROOT, SOURCE_INSTANCE, SOURCE_REGION, ProcessCloud
+    from bench import ACCOUNT_A, ROOT, SOURCE_INSTANCE, SOURCE_REGION, ProcessCloud
 
     python = packaging.runtime_python()
     cache = ROOT / ".tools" / "package-bench"
@@ -191,7 +191,7 @@ def run(rounds: int = 7) -> dict:
         layer = unpack(built.layer.zip_path, tmp / "opt") / "python"
         cloud = ProcessCloud()
         try:
-            return _measure(cloud, python, code, layer, tmp, rounds, A_KEY_ID, A_SECRET, ACCOUNT_A,
+            return _measure(cloud, python, code, layer, tmp, rounds, ACCOUNT_A,
                             SOURCE_INSTANCE, SOURCE_REGION, built)
         finally:
             cloud.stop()
@@ -209,13 +209,18 @@ def function_env(cloud_url: str, code: Path) -> dict[str, str]:
             "ACRSYNC_WEBHOOK_TOKEN": "sha256:" + hashlib.sha256(b"demo-webhook-token-not-secret").hexdigest()}
 
 
-def role_credentials(cloud_url: str, key_id: str, secret: str, account_id: str) -> dict[str, str]:
-    """Temporary keys of the function role (as FC hands them to the handler)."""
-    from acrsync.cloud import CloudSession
+def role_credentials(cloud_url: str, account_id: str, function: str = "acrsync-on-push") -> dict[str, str]:
+    """Temporary keys of the function role, as FC hands them to the handler (localcloud's FC mints them; the
+    role trusts fc.aliyuncs.com only, and no account root may assume it)."""
+    import json
+    import urllib.request
 
-    session = CloudSession.from_keys(key_id, secret, env={"ACRSYNC_ENDPOINT": cloud_url}, region="cn-hangzhou")
-    role = session.sts().assume_role(f"acs:ram::{account_id}:role/acrsync-fc", "acrsync-cold-start", 3600)
-    return {"id": role.access_key_id, "secret": role.access_key_secret, "token": role.security_token or ""}
+    req = urllib.request.Request(f"{cloud_url}/_localcloud/fc/role-credentials", method="POST",
+                                 data=json.dumps({"account": account_id, "function": function}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        cred = json.loads(resp.read())
+    return {"id": cred["access_key_id"], "secret": cred["access_key_secret"], "token": cred["security_token"]}
 
 
 def init_ledger(cloud_url: str, cfg: Path, credentials: dict[str, str]) -> None:
@@ -229,9 +234,9 @@ def init_ledger(cloud_url: str, cfg: Path, credentials: dict[str, str]) -> None:
     ledger.init()
 
 
-def _measure(cloud, python, code, layer, tmp, rounds, key_id, secret, account_id, source_instance, region,
+def _measure(cloud, python, code, layer, tmp, rounds, account_id, source_instance, region,
              built) -> dict:
-    creds = role_credentials(cloud.url, key_id, secret, account_id)
+    creds = role_credentials(cloud.url, account_id)
     init_ledger(cloud.url, code / "acrsync.yaml", creds)
     env = function_env(cloud.url, code)
     app_s, floor_s, imports, handles, calls = [], [], [], [], []

@@ -29,7 +29,24 @@ def _wait(world: World, body: dict) -> dict:
     return {"invocations": backend_of(world).wait(float(timeout))}
 
 
-OPS = {"invocations": _invocations, "wait": _wait}
+def _role_credentials(world: World, body: dict) -> dict:
+    """``{"account", "function"}``: the temporary keys FC hands that function (its role's, as the runtime
+    passes them in ``context.credentials``), for a test or benchmark that runs the handler outside localcloud's
+    runtime. Refused as FC would refuse to run the function: no role, or a role that does not trust FC."""
+    account, name = body.get("account"), body.get("function")
+    if not isinstance(account, str) or not isinstance(name, str):
+        raise ServiceError(400, "InvalidParameter", "'account' and 'function' must be strings")
+    backend = backend_of(world)
+    fn = backend.function(account, name)
+    if fn is None:
+        raise ServiceError(404, "FunctionNotFound", f"function {name} does not exist in account {account}")
+    cred = backend.role_credentials(fn)
+    if cred is None:
+        raise ServiceError(400, "InvalidArgument", f"function {name} has no role")
+    return {"access_key_id": cred.access_key_id, "access_key_secret": cred.secret, "security_token": cred.token}
+
+
+OPS = {"invocations": _invocations, "wait": _wait, "role-credentials": _role_credentials}
 
 
 def handle(world: World, op: str, body: dict[str, Any] | None) -> dict:

@@ -14,7 +14,7 @@ import yaml
 
 from acrsync import packaging
 from acrsync.demo import config_doc
-from bench import A_KEY_ID, A_SECRET, ACCOUNT_A, ProcessCloud
+from bench import ACCOUNT_A, ProcessCloud
 from bench.cold_start import (
     function_env,
     init_ledger,
@@ -73,7 +73,7 @@ def cloud():
 
 @pytest.fixture(scope="module")
 def credentials(cloud, unpacked):
-    creds = role_credentials(cloud.url, A_KEY_ID, A_SECRET, ACCOUNT_A)
+    creds = role_credentials(cloud.url, ACCOUNT_A)
     init_ledger(cloud.url, unpacked["on_push"] / "acrsync.yaml", creds)
     return creds
 

@@ -11,9 +11,9 @@ from acrsync.errors import AcrsyncError
 from acrsync.grants.cache import GrantCache, shared_name
 from acrsync.ledger.sqlite import SqliteLedger
 from tests.integration.e2e import config_doc, fc_context, make_app, push_event
-from tests.localcloud.conftest import cloud, cloud_factory, demo, sdk_config  # noqa: F401  (fixtures)
 
 TTL, BLOCKED = 900, 60
+SESSION = object()          # the asking invocation's session: the checker receives it untouched
 
 
 class Store:
@@ -43,7 +43,8 @@ def target(tmp_path):
 def _cache(store, clock, findings=None):
     calls = []
 
-    def checker(t):
+    def checker(t, session):
+        assert session is SESSION
         calls.append(t.name)
         return findings or []
     return GrantCache(checker, GrantsConfig(cache_ttl_seconds=TTL, blocked_ttl_seconds=BLOCKED), clock,
@@ -53,29 +54,29 @@ def _cache(store, clock, findings=None):
 def test_a_cold_instance_trusts_the_published_verdict_until_it_expires(target):
     store, clock = Store(), ManualClock()
     first, first_calls = _cache(store, clock)
-    assert first.verdict(target).clean and first_calls == ["beijing"]
+    assert first.verdict(target, SESSION).clean and first_calls == ["beijing"]
     cold, cold_calls = _cache(store, clock)              # a new instance: empty memory
     clock.advance(TTL - 1)
-    assert cold.verdict(target).clean and cold_calls == [] and cold.checks == 0
+    assert cold.verdict(target, SESSION).clean and cold_calls == [] and cold.checks == 0
     later, later_calls = _cache(store, clock)
     clock.advance(2)                                      # past the first check's TTL
-    later.verdict(target)
+    later.verdict(target, SESSION)
     assert later_calls == ["beijing"]
 
 
 def test_a_changed_target_does_not_trust_an_old_verdict(target):
     store, clock = Store(), ManualClock()
-    _cache(store, clock)[0].verdict(target)
+    _cache(store, clock)[0].verdict(target, SESSION)
     changed = target.model_copy(update={"instance_id": "cri-othertarget01"})
     assert shared_name(changed) != shared_name(target)
     cold, calls = _cache(store, clock)
-    cold.verdict(changed)
+    cold.verdict(changed, SESSION)
     assert calls == ["beijing"]
 
 
 def test_a_failing_store_never_fails_the_push(target):
     cache, calls = _cache(Store(fail=True), ManualClock())
-    assert cache.verdict(target).clean and calls == ["beijing"]
+    assert cache.verdict(target, SESSION).clean and calls == ["beijing"]
 
 
 def test_a_verdict_with_errors_is_shared_for_the_short_ttl_only(target):
@@ -84,14 +85,14 @@ def test_a_verdict_with_errors_is_shared_for_the_short_ttl_only(target):
     bad = [finding("ROLE_MISSING", target.name, "no role")]
     store, clock = Store(), ManualClock()
     first, _ = _cache(store, clock, bad)
-    assert not first.verdict(target).clean
+    assert not first.verdict(target, SESSION).clean
     clock.advance(BLOCKED + 1)
     cold, calls = _cache(store, clock, bad)
-    cold.verdict(target)
+    cold.verdict(target, SESSION)
     assert calls == ["beijing"]
 
 
-def test_two_cold_instances_on_one_ledger_check_the_grant_once(cloud, tmp_path):  # noqa: F811
+def test_two_cold_instances_on_one_ledger_check_the_grant_once(cloud, tmp_path):
     # Two function instances (two Apps, two sessions) on one ledger, each cold when its first push arrives.
     first = make_app(cloud, tmp_path / "ledger.db")
     first.handle_on_push(push_event(cloud, "team-a", "web", "v1.0.0"), fc_context())
