@@ -301,6 +301,10 @@ def _build_instance(world: World, inst: InstanceSpec, now_ms: int) -> None:
         namespace = Namespace(namespace_id="crn-" + _stable_hex(inst.id, ns.name), name=ns.name,
                               instance_id=inst.id, auto_create_repo=ns.auto_create_repo,
                               default_repo_type=ns.default_repo_type)
+        # Images a scenario declares were pushed before it starts, and before the rules it declares (those
+        # exist from the whole second before the start): a rule never copied them, as ACR's rules copy only
+        # later pushes (https://www.alibabacloud.com/help/en/acr/user-guide/replicate-images-across-accounts).
+        pushed_ms = (now_ms // 1000 - 2) * 1000
         for rs in ns.repos:
             repo = Repo(repo_id="crr-" + _stable_hex(inst.id, ns.name, rs.name), name=rs.name, namespace=ns.name,
                         instance_id=inst.id, type=rs.type, tag_immutability=rs.tag_immutability,
@@ -309,7 +313,7 @@ def _build_instance(world: World, inst: InstanceSpec, now_ms: int) -> None:
                 digest = _digest(ts, inst.id, ns.name, rs.name, ts.tag)
                 size = ts.size if ts.size is not None else 1_000_000 + int(digest[:6], 16) * 8
                 repo.tags[ts.tag] = Tag(tag=ts.tag, digest=digest, image_id=hashlib.sha256(digest.encode()).hexdigest(),
-                                        size=size, created_ms=now_ms, updated_ms=now_ms)
+                                        size=size, created_ms=pushed_ms, updated_ms=pushed_ms)
             namespace.repos[rs.name] = repo
         instance.namespaces[ns.name] = namespace
     world.instances[inst.id] = instance

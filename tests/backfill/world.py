@@ -20,6 +20,10 @@ CLI_POLICY = {
     "Statement": [
         {"Effect": "Allow", "Action": ["cr:Get*", "cr:List*", "cr:CreateRepositorySync", "cr:CreateSyncRule"],
          "Resource": ["acs:cr:*:1111111111111111:instance/*", "acs:cr:*:1111111111111111:repository/*"]},
+        # The API reference authorises these on "All Resources" only (ListNamespace, ListRepoTag,
+        # CreateRepoSyncTaskByRule): a statement on "*" grants them, an instance or repository ARN does not.
+        {"Effect": "Allow", "Action": ["cr:ListNamespace", "cr:ListRepositoryTag", "cr:PullRepository"],
+         "Resource": "*"},
         {"Effect": "Allow", "Action": "sts:AssumeRole",
          "Resource": ["acs:ram::2222222222222222:role/acrsync-reader", "acs:ram::3333333333333333:role/acrsync-reader"]},
         {"Effect": "Allow", "Action": "fc:InvokeFunction", "Resource": "acs:fc:*:1111111111111111:functions/*"},

@@ -45,6 +45,14 @@ def test_demo_world():
     assert world.settings["sync"] == {"pending_seconds": 2, "synchronizing_seconds": 5}
 
 
+def test_declared_images_predate_the_declared_rules():
+    # A rule copies only pushes made after it exists; images a scenario declares were never copied by one.
+    world = world_of(DEMO)
+    batch = world.instances["cri-demosource01"].namespaces["team-b"].repos["batch"].tags["v3"]
+    (rule,) = [r for r in world.backends["acr"].rules.values() if r.namespace == "team-b"]
+    assert batch.updated_ms < rule.created * 1000 < parse_iso(START_TIME) * 1000
+
+
 def test_ids_and_generated_digests_are_stable():
     one, two = world_of(DEMO), world_of(DEMO)
     a = one.instances["cri-demosource01"].namespaces["team-a"]

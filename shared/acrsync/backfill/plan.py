@@ -17,7 +17,7 @@ from enum import Enum
 from acrsync import coverage
 from acrsync.config import BackfillConfig, Target
 from acrsync.drift import SourceTag, TagDrift, TagState
-from acrsync.ledger import ImageRef, Record, record_key
+from acrsync.records import ImageRef, Record, record_key
 from acrsync.model import RepoInfo, SyncRule
 
 PAGE_SIZE = 100
