@@ -17,8 +17,8 @@ from enum import Enum
 from acrsync import coverage
 from acrsync.config import BackfillConfig, Target
 from acrsync.drift import SourceTag, TagDrift, TagState
-from acrsync.records import ImageRef, Record, record_key
 from acrsync.model import RepoInfo, SyncRule
+from acrsync.records import ImageRef, Record, record_key
 
 PAGE_SIZE = 100
 
