@@ -127,7 +127,7 @@ def test_reconcile_exits_1_when_records_end_in_error_and_dry_run_counts_first(ac
 def test_reconcile_clean_exits_0(acrsync, cli_env, config, tmp_path):
     clean = tmp_path / "clean.yaml"
     doc = yaml.safe_load(config.read_text())
-    doc["ledger"]["table_prefix"] = "clean"
+    doc["ledger"]["table_prefix"] = "acrsyncclean"     # the CLI user may create acrsync* tables only
     clean.write_text(yaml.safe_dump(doc))
     assert acrsync("ledger", "init", "--config", str(clean), env=cli_env).code == 0
     r = acrsync("reconcile", "--config", str(clean), env=cli_env)

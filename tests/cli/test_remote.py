@@ -21,7 +21,7 @@ def emulator(tmp_path):
     """`acrsync emulator --scenario scenarios/demo.yaml --config MY.yaml`, with a table prefix only MY.yaml has."""
     config = tmp_path / "mine.yaml"
     doc = yaml.safe_load(EXAMPLE.read_text())
-    doc["ledger"]["table_prefix"] = "mine"
+    doc["ledger"]["table_prefix"] = "acrsyncmine"      # the CLI user may create acrsync* tables only
     config.write_text(yaml.safe_dump(doc, sort_keys=False))
     env = base_env(tmp_path)
     proc = subprocess.Popen([str(ACRSYNC), "emulator", "--scenario", "scenarios/demo.yaml", "--config", str(config)],
@@ -50,7 +50,7 @@ def test_invoke_remote_runs_the_function_with_your_config(acrsync, emulator, tmp
                 env=env, timeout=300)
     assert r.code == 0, r.both
     assert json.loads(r.out)["targets"]["beijing-prod"]["covered"] == 1
-    # the function wrote to the ledger MY config names (table prefix "mine"), which the CLI reads back
+    # the function wrote to the ledger MY config names (table prefix "acrsyncmine"), which the CLI reads back
     listed = json.loads(acrsync("ledger", "list", "-o", "json", "--config", str(config), env=env).out)
     assert [(x["image"]["repo"], x["status"]) for x in listed] == [("batch", "COVERED")]
 

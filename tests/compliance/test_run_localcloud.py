@@ -23,6 +23,19 @@ def test_demo_world_finds_the_missing_image(cloud, tmp_path):
     rows = {r.path: r for r in report.rows}
     assert rows["team-a/web"].cells["beijing"].ok == 1 and rows["team-a/web"].cells["beijing"].missing == 1
     assert rows["team-b/batch"].cells["beijing"].mode.value == "rule"
+    assert not by_code(report, "RULE_NOT_REPLICATING")  # team-b/batch:v3 predates the rule: never its to copy
+
+
+def test_a_rule_that_failed_to_copy_a_later_push_is_named(cloud, tmp_path):
+    from tests.integration.e2e import acr_control
+
+    acr_control(cloud, "task-faults", {"repo": "batch", "fail_next": 1, "issue": "NETWORK_ERROR"})
+    cloud.advance(2)
+    cloud.push("cri-demosource01", "team-b", "batch", "v4")     # after the rule: the rule's task fails
+    cloud.advance(30)
+    report, _ = entry.check(make_app(cloud, tmp_path), Options())
+    (rule,) = by_code(report, "RULE_NOT_REPLICATING")
+    assert rule.repo == "team-b/batch" and rule.count == 1 and "v4" in rule.evidence[0].detail
     print(report.model_dump_json(indent=1)[:3000])
 
 
@@ -33,12 +46,12 @@ def remediate_app(cloud, tmp_path, **kw):
 def test_remediation_creates_each_task_once_and_the_image_arrives(cloud, tmp_path):
     app = remediate_app(cloud, tmp_path)
     first, _ = entry.check(app, Options(remediate=True))
-    assert first.tasks_created == 1                     # team-a/web:v1.1.0; team-b/batch is the rule's
+    assert first.tasks_created == 2                     # team-a/web:v1.1.0, team-b/batch:v3 (older than its rule)
     rec = [r for r in app.ledger.all_records() if r.image.tag == "v1.1.0"]
     assert [(r.origin.value, r.status.value) for r in rec] == [("compliance", "PENDING")]
     second, _ = entry.check(app, Options(remediate=True))
     assert second.tasks_created == 0
-    assert [f.count for f in by_code(second, "IN_FLIGHT")] == [1]
+    assert [f.count for f in by_code(second, "IN_FLIGHT")] == [1, 1]
     assert not [f for f in by_code(second, "TAG_MISSING") if f.repo == "team-a/web"]
     cloud.advance(30)                                  # localcloud finishes the sync task
     third, _ = entry.check(app, Options())
@@ -54,7 +67,8 @@ def test_remediation_is_bounded_per_run(cloud, tmp_path):
     assert report.tasks_created == 2
     assert [f.code for f in report.findings if f.code == "REMEDIATION_LIMIT"] == ["REMEDIATION_LIMIT"]
     again, _ = entry.check(app, Options(remediate=True))
-    assert again.tasks_created == 2                    # the other two, then nothing left
+    assert again.tasks_created == 2                    # five missing (three pushes, v1.1.0, batch:v3): 2, 2, 1
+    assert entry.check(app, Options(remediate=True))[0].tasks_created == 1
     assert entry.check(app, Options(remediate=True))[0].tasks_created == 0
 
 
@@ -70,7 +84,7 @@ def test_blocked_target_is_not_remediated(cloud, tmp_path):
     assert by_code(report, "REMEDIATION_SKIPPED", "shanghai")
     assert by_code(report, "ROLE_MISSING", "shanghai")             # the grant finding itself is in the report
     assert all(r.target != "shanghai" for r in app.ledger.all_records())
-    assert report.tasks_created == 1
+    assert report.tasks_created == 2                   # beijing: team-a/web:v1.1.0 and team-b/batch:v3
 
 
 def test_an_unreadable_target_is_a_finding_and_the_others_are_checked(cloud, tmp_path):
@@ -166,7 +180,7 @@ def test_a_task_status_acrsync_does_not_know_is_reported_and_never_remediated_ag
     # localcloud reports a status no document lists (RUNNING) for this tag's tasks
     acr_control(cloud, "task-faults", {"repo": "web", "tag": "v1.1.0", "status": "RUNNING"})
     app = remediate_app(cloud, tmp_path)
-    assert entry.check(app, Options(remediate=True))[0].tasks_created == 1
+    assert entry.check(app, Options(remediate=True))[0].tasks_created == 2     # v1.1.0 and team-b/batch:v3
     cloud.advance(10)
     reconcile_mod.run(app.deps(Budget.after(60)), calls=app.session.calls)   # reads the task's status
     report, _ = entry.check(app, Options(remediate=True))
