@@ -60,5 +60,6 @@ def demo() -> SimpleNamespace:
         source_instance=w.SOURCE_INSTANCE, source_region=w.SOURCE_REGION,
         target_instance=w.TARGET_INSTANCE, target_region=w.TARGET_REGION,
         sync_role=w.SYNC_ROLE, sync_policy=w.SYNC_POLICY, reader_role=w.READER_ROLE,
-        reader_role_arn=w.READER_ROLE_ARN, fc_role=w.FC_ROLE, fc_role_arn=w.FC_ROLE_ARN, start_time=w.START_TIME,
+        reader_role_arn=w.READER_ROLE_ARN, fc_role=w.FC_ROLE, fc_role_arn=w.FC_ROLE_ARN,
+        start_time=w.START_TIME,
     )

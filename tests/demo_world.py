@@ -17,7 +17,8 @@ DEMO_SCENARIO = ROOT / "scenarios" / "demo.yaml"
 ACCOUNT_A = "1111111111111111"
 ACCOUNT_B = "2222222222222222"
 ACCOUNT_C = "3333333333333333"
-# Account roots: they may manage their own account, but STS refuses them AssumeRole, so acrsync never uses them.
+# Account roots: they may manage their own account, but STS refuses them AssumeRole, so acrsync never uses
+# them.
 A_KEY_ID, A_SECRET = "LTAIDEMOACCOUNTAROOT0001", "made-up-demo-secret-account-a-root"
 B_KEY_ID, B_SECRET = "LTAIDEMOACCOUNTBROOT0001", "made-up-demo-secret-account-b-root"
 # RAM users of account A: the read-only operator, and the user the acrsync CLI runs as.
@@ -61,7 +62,8 @@ def fc_role_credentials(cloud, function: str = "acrsync-on-push"):
 
 def http_json(cloud, method: str, path: str, body: dict | bytes | None = None,
               headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict]:
-    """One HTTP request to ``cloud`` (a path below its URL); the status and the JSON reply, errors included."""
+    """One HTTP request to ``cloud`` (a path below its URL); the status and the JSON reply, errors
+    included."""
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     request = urllib.request.Request(cloud.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json", **(headers or {})})

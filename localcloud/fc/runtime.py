@@ -94,7 +94,8 @@ class Launch:
     handler: str
     timeout: float
     env: Mapping[str, str]
-    context: dict           # request_id, function{name,handler,memory,timeout}, credentials, region, account_id
+    # request_id, function{name,handler,memory,timeout}, credentials, region, account_id
+    context: dict
     event: bytes
 
 
@@ -113,7 +114,8 @@ def run(launch: Launch, on_start: Callable[[subprocess.Popen], None] | None = No
     spec = {**launch.context, "runtime": launch.runtime}
     stdin = json.dumps(spec).encode("utf-8") + b"\n" + launch.event
     try:
-        proc = subprocess.Popen([sys.executable, "-c", BOOTSTRAP], cwd=str(launch.code_dir), env=dict(launch.env),
+        proc = subprocess.Popen([sys.executable, "-c", BOOTSTRAP], cwd=str(launch.code_dir),
+                                env=dict(launch.env),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
         return Outcome(FAILED, error=_error(f"The runtime could not start: {exc}", "RuntimeStartFailed"))
@@ -304,8 +306,8 @@ class WarmInstance:
             if time.monotonic() - started >= launch.timeout:
                 return Outcome(TIMEOUT, error=_error(f"Function time out after {launch.timeout:g} seconds",
                                                      "FunctionTimeout"), logs=logs, duration_ms=duration_ms)
-            return Outcome(FAILED, error=_error("Process exited unexpectedly before completing request; see the "
-                                                "invocation's logs", "ProcessExited"), logs=logs,
+            return Outcome(FAILED, error=_error("Process exited unexpectedly before completing request; "
+                                                "see the invocation's logs", "ProcessExited"), logs=logs,
                            duration_ms=duration_ms)
         if outcome.get("ok"):
             return Outcome(SUCCEEDED, body=base64.b64decode(outcome.get("body", "")), logs=logs,

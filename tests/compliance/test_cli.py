@@ -77,4 +77,5 @@ def test_pipeline_health_finds_a_disabled_timer(cloud_factory, tmp_path, monkeyp
     body = json.loads(runner.invoke(app, ["check", "--output", "json"]).output)
     codes = [(f["code"], f["target"]) for f in body["findings"] if f["code"].startswith("PIPELINE")]
     assert codes == [("PIPELINE_TIMER_DISABLED", "*")]
-    assert "acrsync-compliance" in next(f["message"] for f in body["findings"] if f["code"].startswith("PIPELINE"))
+    assert "acrsync-compliance" in next(f["message"] for f in body["findings"]
+                                        if f["code"].startswith("PIPELINE"))

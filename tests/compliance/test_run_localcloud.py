@@ -143,7 +143,8 @@ def test_an_event_not_for_compliance_is_kept_and_acknowledged(cloud, tmp_path):
 
 
 def test_digest_differs_and_extra_tags(cloud, tmp_path):
-    cloud.push("cri-demotarget01", "team-a", "web", "v1.1.0", "sha256:" + "e" * 64)   # another image, same tag
+    # another image, same tag
+    cloud.push("cri-demotarget01", "team-a", "web", "v1.1.0", "sha256:" + "e" * 64)
     cloud.push("cri-demotarget01", "team-a", "web", "v0.9-target-only", "sha256:" + "f" * 64)
     app = make_app(cloud, tmp_path, remediate=True)
     report, _ = entry.check(app, Options(remediate=True))

@@ -35,7 +35,8 @@ def test_report_ids_sort_by_time():
 
 
 def test_timer_options():
-    tick = TimerTick(trigger_name="hourly", payload={"mode": "compliance", "targets": ["b"], "remediate": True})
+    tick = TimerTick(trigger_name="hourly", payload={"mode": "compliance", "targets": ["b"],
+                                                     "remediate": True})
     opts = options_from(tick, CFG)
     assert (opts.targets, opts.remediate, opts.trigger) == (["b"], True, "timer")
     plain = options_from(TimerTick(trigger_name="hourly", payload=""), CFG)

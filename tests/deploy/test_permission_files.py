@@ -19,7 +19,8 @@ from tests.deploy.s_render import load_raw, render
 A, B = ACCESS["AccountID"], "2222222222222222"
 CONFIG = {  # made-up accounts and instances
     "source": {"account_id": A, "region": "cn-hangzhou", "instance_id": "cri-madeupsource01"},
-    "targets": [{"name": "beijing", "account_id": B, "region": "cn-beijing", "instance_id": "cri-madeuptarget01",
+    "targets": [{"name": "beijing", "account_id": B, "region": "cn-beijing",
+                 "instance_id": "cri-madeuptarget01",
                  "reader_role_arn": f"acs:ram::{B}:role/acrsync-reader"}],
     "ledger": {"backend": "tablestore", "endpoint": "https://acrsync.cn-hangzhou.ots.aliyuncs.com",
                "instance": "acrsync"},
@@ -66,7 +67,8 @@ def test_one_valid_document_per_principal(written):
 
 def test_the_printed_commands_apply_every_file(written):
     out, printed = written
-    for name in ("function.json", "deployer.json", "operator.json", "reader-beijing.json", "applier-beijing.json"):
+    for name in ("function.json", "deployer.json", "operator.json", "reader-beijing.json",
+                 "applier-beijing.json"):
         assert f"--PolicyDocument \"$(cat {out / name})\"" in printed
     assert f"aliyun ram CreateRole --RoleName acrsync-fc --AssumeRolePolicyDocument \"$(cat {out / 'function-trust.json'})\"" \
         in printed
@@ -91,7 +93,8 @@ def test_the_function_role_covers_what_s_yaml_makes_it_do(written, deployed):
     log = props["on_push"]["logConfig"]
     assert is_allowed(doc, "log:PostLogStoreLogs",
                       f"acs:log:cn-hangzhou:{A}:project/{log['project']}/logstore/{log['logstore']}")
-    assert is_allowed(doc, "cr:CreateRepositorySync", f"acs:cr:cn-hangzhou:{A}:repository/cri-madeupsource01/a/b")
+    assert is_allowed(doc, "cr:CreateRepositorySync",
+                      f"acs:cr:cn-hangzhou:{A}:repository/cri-madeupsource01/a/b")
     assert not is_allowed(doc, "ram:PassRole", f"acs:ram::{A}:role/acrsync-fc")
 
 

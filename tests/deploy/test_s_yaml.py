@@ -15,7 +15,8 @@ from jsonschema import Draft7Validator
 from tests.deploy.conftest import ACCESS, DEPLOY_ENV, FUNCTIONS, REPO_ROOT, S_YAML
 from tests.deploy.s_render import RenderError, render
 
-TRIGGER_DEFINITIONS = {"timer": "ITimerTriggerConfig", "http": "IHttpTriggerConfig", "eventbridge": "IEventBridge"}
+TRIGGER_DEFINITIONS = {"timer": "ITimerTriggerConfig", "http": "IHttpTriggerConfig",
+                       "eventbridge": "IEventBridge"}
 
 
 def _props(doc: dict[str, Any], name: str) -> dict[str, Any]:

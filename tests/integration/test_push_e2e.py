@@ -211,7 +211,8 @@ def test_sample_event_through_the_cli(cloud, tmp_path, monkeypatch):
 
     cfg = cli_config(cloud, tmp_path, monkeypatch)
     cloud.push("cri-demosource01", "team-a", "api", "v1.2.3")
-    result = CliRunner().invoke(cli, ["invoke", "on_push", "--event", str(ROOT / "events" / "push_cloudevent.json"),
+    result = CliRunner().invoke(cli, ["invoke", "on_push", "--event",
+                                      str(ROOT / "events" / "push_cloudevent.json"),
                                       "--config", str(cfg), "-o", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["targets"]["beijing"]["created"] == 1

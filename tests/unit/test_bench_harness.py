@@ -48,8 +48,10 @@ def test_row_judges_ratio_when_it_has_a_floor_else_value():
 
 
 def test_ledger_rows_turn_throughput_into_time_ratios():
-    result = {"sqlite": {"create_if_absent": {"ops": 10, "ledger_ops_per_s": 500.0, "bare_ops_per_s": 1000.0}},
-              "tablestore": {"create_if_absent": {"ops": 5, "ledger_ops_per_s": 100.0, "bare_ops_per_s": 100.0,
+    result = {"sqlite": {"create_if_absent": {"ops": 10, "ledger_ops_per_s": 500.0,
+                                              "bare_ops_per_s": 1000.0}},
+              "tablestore": {"create_if_absent": {"ops": 5, "ledger_ops_per_s": 100.0,
+                                                  "bare_ops_per_s": 100.0,
                                                   "calls_per_op": 1.0, "bare_calls_per_op": 1.0},
                              "close_record_calls_per_op": 2.0}}
     rows = {r.figure: r for r in cli.ledger_rows(result)}
