@@ -46,8 +46,10 @@ from types import SimpleNamespace
 c = spec["credentials"]
 ctx = SimpleNamespace(
     request_id=spec["request_id"], region=spec["region"], account_id=spec["account_id"],
-    credentials=SimpleNamespace(access_key_id=c["id"], access_key_secret=c["secret"], security_token=c["token"]),
-    function=SimpleNamespace(name=spec["function"], handler="index.handler", memory=512, timeout=spec["timeout"]),
+    credentials=SimpleNamespace(access_key_id=c["id"], access_key_secret=c["secret"],
+                                security_token=c["token"]),
+    function=SimpleNamespace(name=spec["function"], handler="index.handler", memory=512,
+                             timeout=spec["timeout"]),
     service=SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST", version_id=""))
 started = time.perf_counter()
 outcome = {}
@@ -56,7 +58,8 @@ try:
     imported = time.perf_counter()
     reply = index.handler(event, ctx)
     outcome["ok"] = True
-    outcome["reply"] = reply if isinstance(reply, (dict, list, str, int, float, bool, type(None))) else repr(reply)
+    plain = isinstance(reply, (dict, list, str, int, float, bool, type(None)))
+    outcome["reply"] = reply if plain else repr(reply)
 except BaseException as exc:
     import traceback
     traceback.print_exc()
@@ -149,7 +152,8 @@ from darabonba.runtime import RuntimeOptions
 c = spec["credentials"]
 client = Client(Config(access_key_id=c["id"], access_key_secret=c["secret"], security_token=c["token"],
                        region_id=spec["region"], endpoint=spec["endpoint"], protocol="http"))
-client.create_repo_sync_task_with_options(models.CreateRepoSyncTaskRequest(**spec["request"]), RuntimeOptions())
+client.create_repo_sync_task_with_options(models.CreateRepoSyncTaskRequest(**spec["request"]),
+                                          RuntimeOptions())
 '''
 
 

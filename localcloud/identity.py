@@ -130,7 +130,8 @@ def authenticate(world: World, method: str, path: str, query: list[tuple[str, st
         _check_fresh(world, auth.access_key_id, headers)
         return identity
     if params.get("Signature") and params.get("SignatureVersion"):
-        if params.get("SignatureVersion") != "1.0" or params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
+        if params.get("SignatureVersion") != "1.0" \
+                or params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
             raise ServiceError(400, "InvalidSignatureMethod",
                                "Only SignatureMethod HMAC-SHA1 with SignatureVersion 1.0 is supported "
                                "for V1.")

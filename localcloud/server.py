@@ -351,7 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == TIMEOUT:
                 return
             if kind == THROTTLE:
-                retry = {"x-acs-retry-after": str(fault.retry_after_ms)} if fault and fault.retry_after_ms else {}
+                retry = ({"x-acs-retry-after": str(fault.retry_after_ms)}
+                         if fault and fault.retry_after_ms else {})
                 raise ServiceError(400, "Throttling.User", THROTTLE_MESSAGE, headers=retry)
             if kind == ERROR:
                 raise ServiceError(503, "ServiceUnavailable", UNAVAILABLE_MESSAGE)

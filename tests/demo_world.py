@@ -26,7 +26,8 @@ A_OPERATOR_KEY_ID, A_OPERATOR_SECRET = "LTAIDEMOACCOUNTAOPER001", "made-up-demo-
 CLI_USER = "acrsync-cli"
 CLI_KEY_ID, CLI_SECRET = "LTAIDEMOACRSYNCCLI0001", "made-up-demo-secret-acrsync-cli-not-a-real-key"
 # Account C's administrator (RAM user) who runs `acrsync grants apply` there.
-C_ADMIN_KEY_ID, C_ADMIN_SECRET = "LTAIDEMOACCOUNTCADMIN01", "made-up-demo-secret-account-c-admin-not-a-real-key"
+C_ADMIN_KEY_ID = "LTAIDEMOACCOUNTCADMIN01"
+C_ADMIN_SECRET = "made-up-demo-secret-account-c-admin-not-a-real-key"
 SOURCE_INSTANCE, SOURCE_REGION = "cri-demosource01", "cn-hangzhou"
 TARGET_INSTANCE, TARGET_REGION = "cri-demotarget01", "cn-beijing"
 SYNC_ROLE = "aliyuncontainerregistrycrossaccoutsyncrole"

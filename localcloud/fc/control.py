@@ -23,7 +23,8 @@ def _invocations(world: World, body: dict) -> dict:
 def _wait(world: World, body: dict) -> dict:
     """``{"timeout": s}`` (default 30): returns once nothing runs; 504 WaitTimeout names what still runs."""
     timeout = body.get("timeout", 30)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= MAX_WAIT_SECONDS:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not 0 <= timeout <= MAX_WAIT_SECONDS:
         raise ServiceError(400, "InvalidParameter",
                            f"'timeout' must be a number of seconds between 0 and {MAX_WAIT_SECONDS:g}, not "
                            f"{timeout!r}")

@@ -261,7 +261,8 @@ class FcBackend:
         """Sync: run now and return the finished record. Async: start it on a thread and return at once.
         A role FC cannot assume is refused before anything runs (ServiceError)."""
         credentials = self.role_credentials(fn)
-        record = Invocation(request_id=f"1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:12]}",
+        record = Invocation(request_id=f"1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:8]}-"
+                                       f"{uuid.uuid4().hex[:12]}",
                             function=fn.name, account_id=fn.account_id, trigger=trigger,
                             invocation_type=invocation_type, started_at=iso(self.world.clock.now()),
                             trigger_name=trigger_name, event_id=event_id)

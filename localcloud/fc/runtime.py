@@ -45,8 +45,8 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr,
 def _context(spec):
     fn = spec["function"]
     ctx = SimpleNamespace(request_id=spec["request_id"], region=spec["region"], account_id=spec["account_id"],
-                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"], memory=fn["memory"],
-                                                   timeout=fn["timeout"]))
+                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"],
+                                                   memory=fn["memory"], timeout=fn["timeout"]))
     if spec["runtime"] == "python3.12":
         ctx.function.qualifier, ctx.function.version_id = "LATEST", ""
         ctx.logger = logging.getLogger()
@@ -55,7 +55,8 @@ def _context(spec):
         ctx.credentials = SimpleNamespace(access_key_id=cred.get("access_key_id", ""),
                                           access_key_secret=cred.get("access_key_secret", ""),
                                           security_token=cred.get("security_token", ""))
-        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST", version_id="")
+        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST",
+                                      version_id="")
     return ctx
 
 
@@ -213,8 +214,8 @@ for _h in logging.getLogger().handlers:
 def _context(spec):
     fn = spec["function"]
     ctx = SimpleNamespace(request_id=spec["request_id"], region=spec["region"], account_id=spec["account_id"],
-                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"], memory=fn["memory"],
-                                                   timeout=fn["timeout"]))
+                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"],
+                                                   memory=fn["memory"], timeout=fn["timeout"]))
     if spec["runtime"] == "python3.12":
         ctx.function.qualifier, ctx.function.version_id = "LATEST", ""
         ctx.logger = logging.getLogger()
@@ -223,7 +224,8 @@ def _context(spec):
         ctx.credentials = SimpleNamespace(access_key_id=cred.get("access_key_id", ""),
                                           access_key_secret=cred.get("access_key_secret", ""),
                                           security_token=cred.get("security_token", ""))
-        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST", version_id="")
+        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST",
+                                      version_id="")
     return ctx
 
 

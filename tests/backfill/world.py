@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 from localcloud.server import LocalCloud
-# noqa: F401 (used by the tests)
-from tests.demo_world import ACCOUNT_A, ROOT, SOURCE_INSTANCE, TARGET_INSTANCE
+from tests.demo_world import ACCOUNT_A, ROOT, SOURCE_INSTANCE, TARGET_INSTANCE  # noqa: F401 (for the tests)
 from tests.integration.e2e import config_doc, scenario
 
 # Made-up demo keys of a RAM user that exists only inside localcloud.

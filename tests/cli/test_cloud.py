@@ -54,10 +54,9 @@ def test_ledger_init_against_tablestore(acrsync, cli_env, config):
 
 
 def test_invoke_gives_each_rejected_failed_or_blocked_item_its_reason_and_exits_1(acrsync, cloud, cli_env,
-                                                                                  config,
-                                                                                   tmp_path):
-    # noqa: E731
-    run = lambda *a: acrsync("invoke", "on_push", *a, "--config", str(config), env=cli_env, cwd=ROOT)
+                                                                                  config, tmp_path):
+    run = lambda *a: acrsync("invoke", "on_push", *a, "--config", str(config),  # noqa: E731
+                             env=cli_env, cwd=ROOT)
     bad = run("--event", "events/malformed.json")
     assert bad.code == 1 and "rejected" in bad.out and "acrsync ledger rejected" in bad.out
     assert "'data' is missing" in bad.out and bad.err == ""

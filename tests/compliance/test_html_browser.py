@@ -137,7 +137,8 @@ def test_filters_work_without_javascript(page):
     probe = html.replace(page_script, """<script>
 window.addEventListener("load", function () {
   function shown(sel) { return Array.from(document.querySelectorAll(sel)).filter(function (e) {
-    return e.offsetParent !== null || getComputedStyle(e).display !== "none" && e.getClientRects().length; }).length; }
+    return e.offsetParent !== null || getComputedStyle(e).display !== "none" && e.getClientRects().length;
+  }).length; }
   var out = {all: shown("tr.row:not(.fully-ok)"), ns_all: shown("details.ns")};
   document.getElementById("show-missing").checked = true;
   out.missing = shown("tr.row"); out.ns_missing = shown("details.ns");

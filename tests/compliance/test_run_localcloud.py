@@ -150,7 +150,8 @@ def test_digest_differs_and_extra_tags(cloud, tmp_path):
     report, _ = entry.check(app, Options(remediate=True))
     differs = by_code(report, "DIGEST_DIFFERS")
     assert [f.repo for f in differs] == ["team-a/web"] and "override: false" in differs[0].message
-    assert "would not overwrite" in differs[0].message and "target sha256:eeeeeeeeeeee" in differs[0].evidence[0].detail
+    assert "would not overwrite" in differs[0].message
+    assert "target sha256:eeeeeeeeeeee" in differs[0].evidence[0].detail
     assert [f.count for f in by_code(report, "EXTRA_TAGS")] == [1]
     assert not [r for r in app.ledger.all_records() if r.image.tag == "v1.1.0"]   # not overwritten
     over = make_app(cloud, tmp_path, config_doc(tmp_path / "o.db", override=True), remediate=True)

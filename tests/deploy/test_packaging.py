@@ -283,7 +283,8 @@ def test_dependencies_are_the_projects_pins():
         import tomllib
     except ModuleNotFoundError:   # Python 3.10: pytest brings tomli
         import tomli as tomllib
-    expected = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    expected = pyproject["project"]["dependencies"]
     assert read_dependencies(REPO_ROOT / "pyproject.toml") == expected
     assert packaging._project_dependencies((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"),
                                            Path("pyproject.toml")) == expected

@@ -70,11 +70,12 @@ def test_the_printed_commands_apply_every_file(written):
     for name in ("function.json", "deployer.json", "operator.json", "reader-beijing.json",
                  "applier-beijing.json"):
         assert f"--PolicyDocument \"$(cat {out / name})\"" in printed
-    assert f"aliyun ram CreateRole --RoleName acrsync-fc --AssumeRolePolicyDocument \"$(cat {out / 'function-trust.json'})\"" \
-        in printed
-    assert "AttachPolicyToRole --PolicyType Custom --PolicyName acrsync-function --RoleName acrsync-fc" in printed
-    assert "AttachPolicyToRole --PolicyType Custom --PolicyName acrsync-reader-beijing --RoleName acrsync-reader" \
-        in printed
+    assert ("aliyun ram CreateRole --RoleName acrsync-fc --AssumeRolePolicyDocument "
+            f"\"$(cat {out / 'function-trust.json'})\"") in printed
+    assert ("AttachPolicyToRole --PolicyType Custom --PolicyName acrsync-function "
+            "--RoleName acrsync-fc") in printed
+    assert ("AttachPolicyToRole --PolicyType Custom --PolicyName acrsync-reader-beijing "
+            "--RoleName acrsync-reader") in printed
 
 
 def test_function_compute_may_assume_the_function_role(written):

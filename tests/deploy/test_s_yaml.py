@@ -144,7 +144,8 @@ def test_failed_async_invocations_are_kept(rendered, name):
     assert 1 <= config["maxAsyncRetryAttempts"] <= 3
     assert 60 <= config["maxAsyncEventAgeInSeconds"] <= 6 * 3600
     destination = config["destinationConfig"]["onFailure"]["destination"]
-    assert re.fullmatch(rf"acs:mns:cn-hangzhou:{ACCESS['AccountID']}:/queues/[A-Za-z0-9-]+/messages", destination)
+    assert re.fullmatch(rf"acs:mns:cn-hangzhou:{ACCESS['AccountID']}:/queues/[A-Za-z0-9-]+/messages",
+                        destination)
 
 
 def test_one_shared_dependency_layer(rendered):

@@ -435,7 +435,8 @@ def test_print_shows_role_policy_trust_and_commands(config_file):
     out = json.loads(r.stdout)
     assert out["role_name"] == SYNC_ROLE
     assert out["trust_policy"]["Statement"][0]["Principal"] == {"Service": [f"{ACCOUNT_A}@cr.aliyuncs.com"]}
-    assert f"acs:cr:{TARGET_REGION}:{ACCOUNT_B}:instance/{TARGET_INSTANCE}" in out["policy"]["Statement"][0]["Resource"]
+    resources = out["policy"]["Statement"][0]["Resource"]
+    assert f"acs:cr:{TARGET_REGION}:{ACCOUNT_B}:instance/{TARGET_INSTANCE}" in resources
     cmds = "\n".join(out["commands"])
     for verb in ("CreateRole", "CreatePolicy", "AttachPolicyToRole", "UpdateRole --RoleName"):
         assert f"aliyun ram {verb}" in cmds

@@ -28,8 +28,9 @@ SCENARIO = {
                     "policies": ["AliyunContainerRegistryReadOnlyAccess"]}]},
         {"id": B, "access_keys": [{"id": KEYS["b"][0], "secret": KEYS["b"][1]}], "roles": [{
             "name": CROSS_ACCOUNT_ROLE,
-            "trust_policy": {"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                                            "Principal": {"Service": [f"{A}@cr.aliyuncs.com"]}}]},
+            "trust_policy": {"Version": "1", "Statement": [{
+                "Action": "sts:AssumeRole", "Effect": "Allow",
+                "Principal": {"Service": [f"{A}@cr.aliyuncs.com"]}}]},
             "policies": [{"name": "acr-cross-sync", "document": {"Version": "1", "Statement": [{
                 "Effect": "Allow", "Action": ["cr:CreateSyncRule", "cr:CreateRepositorySync"],
                 "Resource": f"acs:cr:cn-beijing:{B}:repository/cri-dst"}]}}],
@@ -94,7 +95,8 @@ def test_repositories_and_tags(acr_cloud):
                                                    repo_name="app")).body
     assert (got.repo_type, got.tag_immutability, got.repo_build_type) == ("PRIVATE", False, "MANUAL")
     tags = c.list_repo_tag(cr.ListRepoTagRequest(instance_id="cri-src", repo_id=repo_id(acr_cloud))).body
-    assert tags.total_count == "1" and tags.images[0].digest == DIGEST and isinstance(tags.images[0].image_update, str)
+    assert tags.total_count == "1" and tags.images[0].digest == DIGEST
+    assert isinstance(tags.images[0].image_update, str)
     tag = c.get_repo_tag(cr.GetRepoTagRequest(instance_id="cri-src",
                                               repo_id=repo_id(acr_cloud), tag="v1")).body
     assert (tag.digest, type(tag.image_create), tag.status) == (DIGEST, int, "NORMAL")

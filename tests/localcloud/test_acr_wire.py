@@ -21,8 +21,9 @@ SCENARIO = {
         {"id": A, "access_keys": [{"id": "AK-DEMO-A", "secret": "made-up-demo-secret-a"}]},
         {"id": B, "access_keys": [{"id": "AK-DEMO-B", "secret": "made-up-demo-secret-b"}], "roles": [{
             "name": CROSS_ACCOUNT_ROLE,
-            "trust_policy": {"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                                            "Principal": {"Service": [f"{A}@cr.aliyuncs.com"]}}]},
+            "trust_policy": {"Version": "1", "Statement": [{
+                "Action": "sts:AssumeRole", "Effect": "Allow",
+                "Principal": {"Service": [f"{A}@cr.aliyuncs.com"]}}]},
             "policies": [{"name": "acr-cross-sync", "document": {"Version": "1", "Statement": [{
                 "Effect": "Allow", "Action": ["cr:CreateSyncRule", "cr:CreateRepositorySync"],
                 "Resource": f"acs:cr:cn-beijing:{B}:instance/cri-dst"}]}}],

@@ -124,7 +124,7 @@ def test_trust_exact_principal_and_deny_and_condition():
     assert not policy.trust_allows(denied, ram_arn="acs:ram::1:user/bob")
     assert not policy.trust_allows({"Version": "1",
                                     "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity",
-                                                                    "Principal": {"RAM": "acs:ram::1:root"}}]},
+                                                   "Principal": {"RAM": "acs:ram::1:root"}}]},
                                    account_id="1")
 
 

@@ -54,7 +54,8 @@ def test_ids_and_generated_digests_are_stable():
     assert a.repos["api"].repo_id == b.repos["api"].repo_id
     assert a.repos["api"].tags["1.0"].digest == b.repos["api"].tags["1.0"].digest
     assert a.repos["api"].tags["1.0"].digest != a.repos["api"].tags["1.1"].digest
-    assert one.accounts[ACCOUNT_B].roles[SYNC_ROLE].role_id == two.accounts[ACCOUNT_B].roles[SYNC_ROLE].role_id
+    assert one.accounts[ACCOUNT_B].roles[SYNC_ROLE].role_id \
+        == two.accounts[ACCOUNT_B].roles[SYNC_ROLE].role_id
 
 
 def test_undeclared_account_is_named_with_its_path():

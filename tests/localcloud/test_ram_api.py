@@ -25,8 +25,9 @@ from tests.demo_world import (
     make_sdk_config,
 )
 
-TRUST = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                    "Principal": {"RAM": ["acs:ram::1111111111111111:root"]}}]})
+TRUST = json.dumps({"Version": "1", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole",
+    "Principal": {"RAM": ["acs:ram::1111111111111111:root"]}}]})
 
 
 def policy_doc(*actions: str) -> str:
@@ -83,7 +84,8 @@ def test_create_and_update_role(cloud, ram_b):
     updated = ram_b.update_role(m.UpdateRoleRequest(role_name="deployer",
                                                     new_assume_role_policy_document=new_trust,
                                                     new_description="changed")).body.role
-    assert json.loads(updated.assume_role_policy_document)["Statement"][0]["Principal"]["Service"] == ["fc.aliyuncs.com"]
+    principal = json.loads(updated.assume_role_policy_document)["Statement"][0]["Principal"]
+    assert principal["Service"] == ["fc.aliyuncs.com"]
     assert updated.description == "changed"
     assert updated.update_date == "2026-11-28T00:01:00Z" and updated.create_date == START_TIME
 

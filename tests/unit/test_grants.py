@@ -187,8 +187,9 @@ def test_attached_policy_without_document_is_reported():
 # ---- trust ---------------------------------------------------------------------------------------
 
 def test_trust_for_ram_root_instead_of_cr_service():
-    trust = json.dumps({"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                                       "Principal": {"RAM": [f"acs:ram::{SOURCE_ACCOUNT}:root"]}}]})
+    trust = json.dumps({"Version": "1", "Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow",
+        "Principal": {"RAM": [f"acs:ram::{SOURCE_ACCOUNT}:root"]}}]})
     found = run(ram=ram_with(trust, good_policy()))
     assert codes(found) == ["TRUST_MISSING_PRINCIPAL", "TRUST_TOO_WIDE"]
     fix_doc = json.loads(found[0].fix.trust_json)

@@ -29,8 +29,9 @@ def make_config(**target_overrides) -> Config:
 
 
 def good_trust(account: str = SOURCE_ACCOUNT) -> str:
-    return json.dumps({"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                                      "Principal": {"Service": [f"{account}@cr.aliyuncs.com"]}}]})
+    return json.dumps({"Version": "1", "Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow",
+        "Principal": {"Service": [f"{account}@cr.aliyuncs.com"]}}]})
 
 
 def good_policy(region: str = "cn-beijing", account: str = TARGET_ACCOUNT,
