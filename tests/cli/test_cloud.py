@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.conftest import ACRSYNC, ROOT, base_env
+from tests.cli.cli_world import ACRSYNC, ROOT, base_env
 from tests.demo_world import C_ADMIN_KEY_ID, C_ADMIN_SECRET, CLI_KEY_ID
 
 PUSH = json.loads((ROOT / "events" / "push_cloudevent.json").read_text())

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from tests.cli.conftest import sqlite_config
+from tests.cli.cli_world import sqlite_config
 
 COMMANDS = [[], ["ledger"], ["ledger", "init"], ["ledger", "list"], ["ledger", "show"],
             ["ledger", "rejected"],
@@ -125,6 +125,6 @@ def test_a_bad_endpoint_flag_is_a_usage_error(acrsync, tmp_path, bad):
 
 
 def _root():
-    from tests.cli.conftest import ROOT
+    from tests.cli.cli_world import ROOT
 
     return ROOT

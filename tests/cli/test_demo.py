@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import ROOT, base_env
+from tests.cli.cli_world import ROOT, base_env
 
 
 def demo(**kw) -> subprocess.Popen:

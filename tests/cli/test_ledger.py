@@ -16,7 +16,7 @@ import pytest
 
 from acrsync.ledger import ImageRef, Origin, Record, Status
 from acrsync.ledger.sqlite import SqliteLedger
-from tests.cli.conftest import sqlite_config
+from tests.cli.cli_world import sqlite_config
 
 INSTANCE = "cri-demosource01"
 N = 230

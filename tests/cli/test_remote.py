@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.conftest import ACRSYNC, EXAMPLE, ROOT, base_env
+from tests.cli.cli_world import ACRSYNC, EXAMPLE, ROOT, base_env
 from tests.demo_world import CLI_KEY_ID, CLI_SECRET
 
 

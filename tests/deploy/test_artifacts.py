@@ -23,7 +23,7 @@ from bench.cold_start import (
     run_handler,
     unpack,
 )
-from tests.deploy.conftest import FUNCTIONS, REPO_ROOT
+from tests.deploy.deploy_world import FUNCTIONS, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pytest
 
 from acrsync import packaging
 from acrsync.packaging import PackagingError, assert_no_localcloud, build, read_dependencies, resolve_config
-from tests.deploy.conftest import FUNCTIONS, REPO_ROOT
+from tests.deploy.deploy_world import FUNCTIONS, REPO_ROOT
 
 # Made-up demo accounts and instances: nothing here exists.
 CONFIG = """\

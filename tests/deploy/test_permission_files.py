@@ -13,7 +13,7 @@ from acrsync.cli import app
 from acrsync.cloud.permissions import Principal
 from localcloud.fc.models import FC_SERVICE
 from localcloud.policy import is_allowed, load_document, trust_allows
-from tests.deploy.conftest import ACCESS, DEPLOY_ENV, S_YAML
+from tests.deploy.deploy_world import ACCESS, DEPLOY_ENV, S_YAML
 from tests.deploy.s_render import load_raw, render
 
 A, B = ACCESS["AccountID"], "2222222222222222"

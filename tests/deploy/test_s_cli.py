@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import ACCESS, DEPLOY_ENV, FUNCTIONS, S_VERSION, S_YAML
+from tests.deploy.deploy_world import ACCESS, DEPLOY_ENV, FUNCTIONS, S_VERSION, S_YAML
 from tests.deploy.s_render import RenderError, load_raw, render
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from tests.deploy.conftest import ACCESS, DEPLOY_ENV, FUNCTIONS, REPO_ROOT, S_YAML
+from tests.deploy.deploy_world import ACCESS, DEPLOY_ENV, FUNCTIONS, REPO_ROOT, S_YAML
 from tests.deploy.s_render import RenderError, render
 
 TRIGGER_DEFINITIONS = {"timer": "ITimerTriggerConfig", "http": "IHttpTriggerConfig",
