@@ -1,5 +1,5 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,backfill,demo,cold] [--quick] [--json
-PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,backfill,demo,cold] [--quick]
+[--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
