@@ -99,7 +99,8 @@ def bare_cr_client(cloud):
 
 @contextlib.contextmanager
 def decision_logs_on() -> Iterator[None]:
-    """Log acrsync's decisions at INFO, as in Function Compute, into /dev/null: their cost is the product's."""
+    """Log acrsync's decisions at INFO, as in Function Compute, into /dev/null: their cost is the
+    product's."""
     logger = logging.getLogger("acrsync")
     sink = open(os.devnull, "w")
     handler = logging.StreamHandler(sink)

@@ -1,4 +1,5 @@
-"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,backfill,demo,cold] [--quick] [--json PATH]``
+"""``python -m bench [--only emulator,push,reconcile,ledger,compliance,backfill,demo,cold] [--quick]
+[--json PATH]``
 
 Runs the figures, prints them as one table (value, floor measured in the same run, ratio, target, met)
 and writes them to ``bench/results.json``. Missing a target is a finding, not a failure: the exit code
@@ -41,14 +42,17 @@ def ledger_rows(result: dict) -> list[Row]:
                             note=f"{fig['ops']} ops"))
             if "calls_per_op" in fig:
                 rows.append(Row("ledger", f"{label} {name} requests/op", fig["calls_per_op"], "requests/op",
-                                floor=fig["bare_calls_per_op"], note="HTTP requests seen by localcloud; no target set"))
+                                floor=fig["bare_calls_per_op"], note="HTTP requests seen by localcloud; no "
+                                                                     "target set"))
         for key, fig in (figures.get("same_schema") or {}).items():
-            rows.append(Row("ledger", f"{label} {names[key]}, floor on the ledger's own schema (time ledger / bare)",
+            rows.append(Row("ledger", f"{label} {names[key]}, floor on the ledger's own schema (time ledger "
+                                      "/ bare)",
                             1e6 / fig["ledger_ops_per_s"], "us/op", floor=1e6 / fig["bare_ops_per_s"],
                             target=LEDGER_TARGET,
                             note=f"{fig['ops']} ops; bare statements with precomputed values, same indexes"))
         if "close_record_calls_per_op" in figures:
-            rows.append(Row("ledger", f"{label} closing a record, requests/op", figures["close_record_calls_per_op"],
+            rows.append(Row("ledger", f"{label} closing a record, requests/op",
+                            figures["close_record_calls_per_op"],
                             "requests/op", note="no target set"))
     return rows
 
@@ -116,7 +120,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
     p.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHES)}")
     p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not figures to quote)")
-    p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
+    p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results (default "
+                                                              f"{RESULTS})")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHES)
     unknown = [n for n in names if n not in BENCHES]

@@ -41,10 +41,12 @@ def scenario(path: Path, repos: int, tags: int) -> Path:
     doc = yaml.safe_load((ROOT / "scenarios" / "demo.yaml").read_text())
     doc.pop("functions", None)
     acc = doc["accounts"][0]
-    acc.setdefault("policies", []).append({"name": "bench-backfill", "document": {"Version": "1", "Statement": [
+    acc.setdefault("policies", []).append({"name": "bench-backfill", "document": {"Version": "1",
+                                                                                  "Statement": [
         {"Effect": "Allow", "Action": ["cr:Get*", "cr:List*", "cr:CreateRepositorySync"],
          "Resource": ["acs:cr:*:1111111111111111:instance/*", "acs:cr:*:1111111111111111:repository/*"]},
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "acs:ram::2222222222222222:role/acrsync-reader"},
+        {"Effect": "Allow", "Action": "sts:AssumeRole",
+         "Resource": "acs:ram::2222222222222222:role/acrsync-reader"},
     ]}})
     acc["users"].append({"name": "bench-backfill", "access_keys": [{"id": USER_KEY, "secret": USER_SECRET}],
                          "policies": ["bench-backfill"]})
@@ -88,7 +90,8 @@ def _run(cloud, tmp: Path, name: str, backfill: dict) -> dict:
             "acr_calls_seen": acr_calls, "calls": calls, "outcomes": dict(bf.tally.outcomes)}
 
 
-def run(repos: int = 20, tags: int = 100, rate_images: int = 300, qps: float = 20.0) -> tuple[list[Row], dict]:
+def run(repos: int = 20, tags: int = 100, rate_images: int = 300,
+        qps: float = 20.0) -> tuple[list[Row], dict]:
     os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -1,5 +1,5 @@
-"""Cold start, as Function Compute sees it: a fresh ``python3.10 -I`` whose import path holds only the unpacked
-code package and the unpacked layer imports ``index`` and handles one real event against localcloud.
+"""Cold start, as Function Compute sees it: a fresh ``python3.10 -I`` whose import path holds only the
+unpacked code package and the unpacked layer imports ``index`` and handles one real event against localcloud.
 
 ``run_handler`` is the runner (the artifact tests use it too): it reports the handler's reply, the wall time
 of the whole process, and the file every loaded module came from, so a test can assert that nothing came
@@ -46,8 +46,10 @@ from types import SimpleNamespace
 c = spec["credentials"]
 ctx = SimpleNamespace(
     request_id=spec["request_id"], region=spec["region"], account_id=spec["account_id"],
-    credentials=SimpleNamespace(access_key_id=c["id"], access_key_secret=c["secret"], security_token=c["token"]),
-    function=SimpleNamespace(name=spec["function"], handler="index.handler", memory=512, timeout=spec["timeout"]),
+    credentials=SimpleNamespace(access_key_id=c["id"], access_key_secret=c["secret"],
+                                security_token=c["token"]),
+    function=SimpleNamespace(name=spec["function"], handler="index.handler", memory=512,
+                             timeout=spec["timeout"]),
     service=SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST", version_id=""))
 started = time.perf_counter()
 outcome = {}
@@ -56,7 +58,8 @@ try:
     imported = time.perf_counter()
     reply = index.handler(event, ctx)
     outcome["ok"] = True
-    outcome["reply"] = reply if isinstance(reply, (dict, list, str, int, float, bool, type(None))) else repr(reply)
+    plain = isinstance(reply, (dict, list, str, int, float, bool, type(None)))
+    outcome["reply"] = reply if plain else repr(reply)
 except BaseException as exc:
     import traceback
     traceback.print_exc()
@@ -93,7 +96,8 @@ class HandlerRun:
         def inside(path: str) -> bool:
             if any(path.startswith(r) for r in ours):
                 return True
-            return any(path.startswith(r) for r in stdlib) and not any(d in Path(path).parts for d in _SITE_DIRS)
+            return any(path.startswith(r) for r in stdlib) and not any(d in Path(path).parts
+                                                                       for d in _SITE_DIRS)
 
         return {name: f for name, f in self.modules.items() if f and not inside(str(Path(f).resolve()))}
 
@@ -148,7 +152,8 @@ from darabonba.runtime import RuntimeOptions
 c = spec["credentials"]
 client = Client(Config(access_key_id=c["id"], access_key_secret=c["secret"], security_token=c["token"],
                        region_id=spec["region"], endpoint=spec["endpoint"], protocol="http"))
-client.create_repo_sync_task_with_options(models.CreateRepoSyncTaskRequest(**spec["request"]), RuntimeOptions())
+client.create_repo_sync_task_with_options(models.CreateRepoSyncTaskRequest(**spec["request"]),
+                                          RuntimeOptions())
 '''
 
 
@@ -161,7 +166,8 @@ def run_floor(python: list[str], layer_python: Path, *, credentials: dict[str, s
            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
            **({"PYENV_ROOT": os.environ["PYENV_ROOT"]} if "PYENV_ROOT" in os.environ else {})}
     started = time.perf_counter()
-    proc = subprocess.run([*python, *ISOLATED, "-c", FLOOR], cwd=cwd, env=env, input=json.dumps(spec).encode() + b"\n",
+    proc = subprocess.run([*python, *ISOLATED, "-c", FLOOR], cwd=cwd, env=env, input=json.dumps(spec).encode()
+                          + b"\n",
                           capture_output=True, timeout=120, check=False)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
@@ -252,12 +258,14 @@ def _measure(cloud, python, code, layer, tmp, rounds, account_id, source_instanc
         if not run.ok:
             raise RuntimeError(f"the cold on_push failed: {run.error}\n{run.stderr[-3000:]}")
         after = cloud.stats()
-        calls.append({k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)})
+        calls.append({k: after.get(k, 0) - before.get(k, 0) for k in after
+                      if after.get(k, 0) != before.get(k, 0)})
         app_s.append(run.wall_s)
         imports.append(run.import_s)
         handles.append(run.handle_s)
         request = {"instance_id": source_instance, "repo_id": data.get("RepoId") or data.get("repoId"),
-                   "tag": f"floor-{i}", "target_region_id": "cn-beijing", "target_instance_id": "cri-demotarget01",
+                   "tag": f"floor-{i}", "target_region_id": "cn-beijing",
+                   "target_instance_id": "cri-demotarget01",
                    "target_namespace": "team-a", "target_repo_name": "api", "target_tag": f"floor-{i}",
                    "target_user_id": "2222222222222222"}
         floor_s.append(run_floor(python, layer, credentials=creds, region=region,
@@ -279,16 +287,20 @@ def rows(result: dict) -> list:
     calls, shared = result["first_event_requests"], result["cold_event_requests"]
     return [
         Row("cold start", "on_push, fresh python3.10 -I: import + one push event (process wall time)",
-            result["app_median_s"] * 1000, "ms", floor=result["floor_median_s"] * 1000, target=Target("<=", 1.10),
+            result["app_median_s"] * 1000, "ms", floor=result["floor_median_s"] * 1000,
+            target=Target("<=", 1.10),
             note=f"median of {result['rounds']}; floor: a process importing the ACR SDK and tablestore and "
                  "making the one CreateRepoSyncTask"),
         Row("cold start", "  of which importing index (acrsync and what it imports at module level)",
             result["import_median_s"] * 1000, "ms", note="inside the process, median"),
         Row("cold start", "  of which handling the event (lazy SDK imports and the cloud calls)",
             result["handle_median_s"] * 1000, "ms", note="inside the process, median"),
-        Row("cold start", "requests of the first event of the first cold instance (grant check run, published)",
-            sum(calls.values()), "requests", floor=1, note=", ".join(f"{k} {v}" for k, v in sorted(calls.items()))),
-        Row("cold start", "requests of the first event of a later cold instance (verdict read from the ledger)",
+        Row("cold start", "requests of the first event of the first cold instance (grant check run, "
+                          "published)",
+            sum(calls.values()), "requests", floor=1,
+            note=", ".join(f"{k} {v}" for k, v in sorted(calls.items()))),
+        Row("cold start", "requests of the first event of a later cold instance (verdict read from the "
+                          "ledger)",
             sum(shared.values()), "requests", floor=1,
             note=", ".join(f"{k} {v}" for k, v in sorted(shared.items()))),
         Row("cold start", "dependency layer, zipped", result["layer_zip_bytes"] / 2**20, "MiB",

@@ -64,7 +64,8 @@ def scenario(repos: int, tags: int) -> dict:
 
     def repo(name: str, missing: bool) -> dict:
         n = tags - 1 if missing else tags
-        return {"name": name, "tags": [{"tag": f"v1.{j}", "digest": _digest(name, f"v1.{j}")} for j in range(n)]}
+        return {"name": name, "tags": [{"tag": f"v1.{j}", "digest": _digest(name, f"v1.{j}")}
+                                       for j in range(n)]}
 
     by_id[SOURCE_INSTANCE]["namespaces"] = [{"name": NAMESPACE, "auto_create_repo": True,
                                             "repos": [repo(n, False) for n in names]}]
@@ -99,7 +100,8 @@ def make_app(cloud, tmp: Path, qps: float, workers: int):
     from acrsync.ledger.factory import open_ledger
 
     cfg = parse_config(config_doc(tmp / f"ledger-{time.monotonic_ns()}.db", qps, workers))
-    session = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url}, region=SOURCE_REGION)
+    session = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
+                                     region=SOURCE_REGION)
     return App(cfg, session, open_ledger(cfg.ledger, session))
 
 
@@ -107,7 +109,8 @@ def sdk_client(cloud, key_id: str, secret: str, token: str | None, region: str):
     from alibabacloud_cr20181201.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
 
-    return Client(Config(access_key_id=key_id, access_key_secret=secret, security_token=token, region_id=region,
+    return Client(Config(access_key_id=key_id, access_key_secret=secret, security_token=token,
+                         region_id=region,
                          endpoint=f"127.0.0.1:{cloud.port}", protocol="http", read_timeout=10000,
                          connect_timeout=3000))
 
@@ -137,7 +140,8 @@ def bare_sequential(cloud, qps: float) -> tuple[float, int]:
                 body = client.list_repository_with_options(m.ListRepositoryRequest(
                     instance_id=instance, repo_status="NORMAL", page_no=page, page_size=PAGE), runtime).body
                 calls[0] += 1
-                found += [(r.repo_namespace_name + "/" + r.repo_name, r.repo_id) for r in body.repositories or []]
+                found += [(r.repo_namespace_name + "/" + r.repo_name, r.repo_id) for r in body.repositories
+                          or []]
                 if not body.repositories or page * PAGE >= int(body.total_count or 0):
                     break
                 page += 1
@@ -208,21 +212,24 @@ def run(repos: int = 1000, tags: int = 30, qps: float = 40.0, workers: int = 8, 
     floor = floor_calls(repos, tags)
     missing = report.targets[0].counts.get("MISSING", 0)
     raw = {"repositories": repos, "tags_per_repository": tags, "qps_per_account": qps, "workers": workers,
-           "latency_ms": latency_ms, "run_seconds": round(run_s, 2), "calls": report.calls, "floor_calls": floor,
+           "latency_ms": latency_ms, "run_seconds": round(run_s, 2), "calls": report.calls,
+           "floor_calls": floor,
            "bare_sequential": {"seconds": round(bare_s, 2), "calls": bare_calls}, "missing_found": missing,
            "complete": report.complete,
            "memory": {"repositories": mem_repos, f"{MEM_TAGS[0]}_tags_mib": round(mem_small[0], 2),
                       f"{MEM_TAGS[1]}_tags_mib": round(mem_large[0], 2)}}
     ok = report.complete and missing == len([i for i in range(repos) if i % 50 == 7])
     rows = [
-        Row(AREA, f"OpenAPI calls per run ({repos} repos x {tags} tags each side)", calls, "calls", floor=floor,
+        Row(AREA, f"OpenAPI calls per run ({repos} repos x {tags} tags each side)", calls, "calls",
+            floor=floor,
             target=Target("<=", 1.05), note="grant check, rules and FC reads included"
                                             + ("" if ok else "; run incomplete or wrong: see results.json")),
         Row(AREA, f"run wall time / sequential bare-SDK paging (same cap {qps:g} QPS/account)", run_s, "s",
             floor=bare_s, target=Target("<=", 0.35),
             note=f"{workers} workers; localcloud in its own process, {latency_ms} ms per call"),
-        Row(AREA, f"peak Python memory, {mem_repos} repos x {MEM_TAGS[1]} tags / x {MEM_TAGS[0]} tags", mem_large[0],
-            "MiB", floor=mem_small[0], note=f"tracemalloc; {mem_small[0]:.2f} MiB at {MEM_TAGS[0]} tags; no target "
-                                            "set"),
+        Row(AREA, f"peak Python memory, {mem_repos} repos x {MEM_TAGS[1]} tags / x {MEM_TAGS[0]} tags",
+            mem_large[0],
+            "MiB", floor=mem_small[0], note=f"tracemalloc; {mem_small[0]:.2f} MiB at {MEM_TAGS[0]} tags; no "
+                                            "target set"),
     ]
     return rows, raw

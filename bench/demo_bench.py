@@ -28,10 +28,12 @@ def _env() -> dict[str, str]:
 
 
 def _run(args: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one child process (CPU includes its own children: localcloud, the functions)."""
+    """Wall and CPU seconds of one child process (CPU includes its own children: localcloud, the
+    functions)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(args, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+    subprocess.run(args, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=True,
                    timeout=600)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

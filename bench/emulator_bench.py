@@ -77,7 +77,8 @@ def run(calls: int = 300, rounds: int = 5) -> tuple[list[Row], dict]:
             body = b"Action=Ping"
 
             def bare_http() -> None:
-                conn.request("POST", "/", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+                conn.request("POST", "/", body=body,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
                 reply = conn.getresponse()
                 reply.read()
                 if reply.status != 200:
@@ -131,14 +132,16 @@ def run(calls: int = 300, rounds: int = 5) -> tuple[list[Row], dict]:
     rows = [
         Row(AREA, "bare HTTP round trip (floor)", med["http"] * ms, "ms/call",
             note="http.client keep-alive -> trivial http.server, TCP_NODELAY"),
-        Row(AREA, "localcloud HTTP layer / bare HTTP", med["localcloud"] * ms, "ms/call", floor=med["http"] * ms,
+        Row(AREA, "localcloud HTTP layer / bare HTTP", med["localcloud"] * ms, "ms/call", floor=med["http"]
+            * ms,
             note="http.client -> GET /_localcloud/health: server + routing, no SDK; no target set"),
         Row(AREA, "bare SDK GetInstance / bare HTTP", med["sdk"] * ms, "ms/call", floor=med["http"] * ms,
             note="cr20181201 client against localcloud; no target set"),
         Row(AREA, "Acr.get_instance / bare HTTP", med["acr"] * ms, "ms/call", floor=med["http"] * ms,
             note="acrsync CloudSession + adapter; no target set"),
         Row(AREA, "bare SDK client-side CPU / SDK call", client_cpu["sdk"] / n * ms, "ms/call",
-            floor=med["sdk"] * ms, note="this thread's CPU per call (darabonba, requests, signing); no target set"),
+            floor=med["sdk"] * ms, note="this thread's CPU per call (darabonba, requests, signing); no "
+                                        "target set"),
         Row(AREA, "Acr.get_instance / bare SDK", med["acr"] * ms, "ms/call", floor=med["sdk"] * ms,
             note="acrsync's own overhead over the SDK; no target set"),
     ]

@@ -47,7 +47,8 @@ def median(samples: Iterable[float]) -> float:
 def ratio(value: float, floor: float) -> float:
     """value / floor; a zero floor has no meaningful ratio, so say so instead of dividing."""
     if floor <= 0:
-        raise ValueError(f"floor must be > 0 to take a ratio (got {floor}); report the absolute value instead")
+        raise ValueError(f"floor must be > 0 to take a ratio (got {floor}); report the absolute value "
+                         "instead")
     return value / floor
 
 

@@ -1,11 +1,11 @@
 """Push path figures: OpenAPI calls per event and events per second through ``App.handle_on_push``.
 
 Setup (not measured): localcloud's demo world, served by its own process (as the cloud is: the
-emulator's work must not compete with the client's interpreter lock); a warm App (a few events first, so the rule, grant and
-repository caches are filled, as on a warm function instance); N pushes to team-a (no sync rule: each
-needs one CreateRepoSyncTask) and N pushes to team-b (its PASSIVE rule covers them: no call is needed),
-every one a new tag, so a new image. The CloudEvents localcloud emitted are handed over as bytes, as FC
-does.
+emulator's work must not compete with the client's interpreter lock); a warm App (a few events first, so the
+rule, grant and repository caches are filled, as on a warm function instance); N pushes to team-a (no sync
+rule: each needs one CreateRepoSyncTask) and N pushes to team-b (its PASSIVE rule covers them: no call is
+needed), every one a new tag, so a new image. The CloudEvents localcloud emitted are handed over as bytes, as
+FC does.
 
 Measured, in blocks that alternate with the floor so both see the same noise and the same growing
 emulator state:
@@ -55,7 +55,8 @@ def _events(cloud, namespace: str, n: int, label: str, repos: int = 10) -> list[
 
 
 def _delta(after: dict, before: dict) -> Counter:
-    return Counter({k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)})
+    return Counter({k: after.get(k, 0) - before.get(k, 0) for k in after
+                    if after.get(k, 0) != before.get(k, 0)})
 
 
 def _outcomes(summaries: list[dict]) -> Counter:
@@ -75,7 +76,8 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
         with tempfile.TemporaryDirectory() as tmp, decision_logs_on():
             app = make_app(cloud, Path(tmp) / "ledger.db")
             ctx = fc_context()
-            for payload, _ in _events(cloud, UNCOVERED_NS, warmup, "warm") + _events(cloud, COVERED_NS, warmup,
+            for payload, _ in _events(cloud, UNCOVERED_NS, warmup, "warm") + _events(cloud, COVERED_NS,
+                                                                                     warmup,
                                                                                      "warm"):
                 app.handle_on_push(payload, ctx)
             uncovered = _events(cloud, UNCOVERED_NS, events, "bench")
@@ -86,7 +88,8 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
             floor_db = sqlite3.connect(str(Path(tmp) / "floor.db"), isolation_level=None)
             floor_db.execute("PRAGMA journal_mode = WAL")
             floor_db.execute("PRAGMA synchronous = NORMAL")
-            floor_db.execute("CREATE TABLE records (key TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT)")
+            floor_db.execute("CREATE TABLE records (key TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+                             "doc TEXT)")
             floor_work = []
             for _, data in uncovered:
                 key = f"{SOURCE_INSTANCE}/{data['RepoNamespaceName']}/{data['RepoName']}:{data['Tag']}" \
@@ -117,11 +120,13 @@ def run(events: int = 1000, warmup: int = 10, block: int = 50) -> tuple[list[Row
                 def floor_block(work=work) -> None:
                     for request, key, doc in work:
                         client.create_repo_sync_task_with_options(request, runtime)
-                        floor_db.execute("INSERT INTO records (key, version, doc) VALUES (?, 1, ?)", (key, doc))
+                        floor_db.execute("INSERT INTO records (key, version, doc) VALUES "
+                                         "(?, 1, ?)", (key, doc))
 
                 def second_write(work=work) -> None:
                     for _, key, doc in work:
-                        floor_db.execute("UPDATE records SET version = 2, doc = ? WHERE key = ? AND version = 1",
+                        floor_db.execute("UPDATE records SET version = 2, doc = ? WHERE key = ? AND "
+                                         "version = 1",
                                          (doc, key))
 
                 floor_first = n_block % 2 == 1         # alternate the order: neither side always goes first

@@ -71,7 +71,8 @@ class CallSplit:
 
 
 class RssPeak:
-    """Peak resident set size while the block runs, over the RSS at its start (Linux /proc; else ru_maxrss)."""
+    """Peak resident set size while the block runs, over the RSS at its start (Linux /proc; else
+    ru_maxrss)."""
 
     def __init__(self, interval: float = 0.01):
         self.interval = interval
@@ -235,7 +236,8 @@ def run(repos: int = 200, per_repo: int = 50) -> tuple[list[Row], dict]:
         "records": n, "repositories": repos, "per_repository": per_repo, "page_size": page_size,
         "first_scan_pages_max": reconcile.FIRST_SCAN_PAGES, "floor_calls": floor_calls,
         "run1": {"seconds": round(run1_s, 3), "calls": run1["calls"], "localcloud_calls": served,
-                 "records_seen": run1["records_seen"], "updated": run1["updated"], "complete": run1["complete"],
+                 "records_seen": run1["records_seen"], "updated": run1["updated"],
+                 "complete": run1["complete"],
                  "counts_after": counts1, "rss_peak_delta_mib": round((rss.delta_bytes or 0) / MIB, 2),
                  "rss_source": rss.source},
         "run2_tracemalloc": {"seconds": round(run2_s, 3), "calls": dict(run2.calls), "split": split_calls,
@@ -282,14 +284,19 @@ class GeneratedAcr:
     def task(self, repo: str, j: int):
         from acrsync.model import ImageSide, SyncTask
 
-        return SyncTask(task_id=self.task_id(repo, j), status="PENDING", trigger="INITIATIVE", cross_user=True,
-                        source=ImageSide(instance_id=SOURCE_INSTANCE, namespace=NAMESPACE, repo=repo, tag=f"v1.{j}"),
-                        target=ImageSide(instance_id=TARGET_INSTANCE, namespace=NAMESPACE, repo=repo, tag=f"v1.{j}"),
+        return SyncTask(task_id=self.task_id(repo, j), status="PENDING", trigger="INITIATIVE",
+                        cross_user=True,
+                        source=ImageSide(instance_id=SOURCE_INSTANCE, namespace=NAMESPACE, repo=repo,
+                                         tag=f"v1.{j}"),
+                        target=ImageSide(instance_id=TARGET_INSTANCE, namespace=NAMESPACE, repo=repo,
+                                         tag=f"v1.{j}"),
                         created_ms=self.created_ms + j, modified_ms=self.created_ms + j)
 
-    def list_repo_sync_tasks(self, instance_id: str, *, namespace=None, repo=None, tag=None, sync_record_id=None,
+    def list_repo_sync_tasks(self, instance_id: str, *, namespace=None, repo=None, tag=None,
+                             sync_record_id=None,
                              page_no: int = 1, page_size: int = 100):
-        if repo is None:             # the instance-wide scan: the newest tasks, one repository's worth per page
+        # the instance-wide scan: the newest tasks, one repository's worth per page
+        if repo is None:
             names = [self.repo_name(i) for i in range(self.repos)]
             total = self.repos * self.per_repo
             start = (page_no - 1) * page_size
@@ -369,7 +376,8 @@ def _peak_for(count: int, per_repo: int, tmp: Path) -> tuple[float, dict]:
                         "traced_peak_mib": round(peak / MIB, 2)}
 
 
-def memory_by_count(counts: tuple[int, int] = (10_000, 100_000), per_repo: int = 50) -> tuple[list[Row], dict]:
+def memory_by_count(counts: tuple[int, int] = (10_000, 100_000),
+                    per_repo: int = 50) -> tuple[list[Row], dict]:
     """Peak Python memory of one run over each count of open records; the larger over the smaller."""
     raw: dict = {"per_repository": per_repo, "open_batch": None}
     from acrsync import reconcile
@@ -383,7 +391,8 @@ def memory_by_count(counts: tuple[int, int] = (10_000, 100_000), per_repo: int =
     ok = all(raw[str(n)]["records_seen"] == n and raw[str(n)]["complete"] for n in counts)
     rows = [
         Row(AREA, f"peak Python memory, {n:,} open records", peaks[n], "MiB",
-            note="tracemalloc; source tasks generated in process" + ("" if ok else " (run incomplete: see raw)"))
+            note="tracemalloc; source tasks generated in process" + ("" if ok else " (run incomplete: "
+                                                                                   "see raw)"))
         for n in counts
     ]
     rows.append(Row(AREA, f"peak memory {large:,} records / {small:,} records", peaks[large], "MiB",

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep Tablestore tables in this file so they survive a restart")
     args = parser.parse_args(argv)
     try:
-        return serve_forever(args.scenario, port=args.port, clock=args.clock, ots_state_file=args.ots_state_file)
+        return serve_forever(args.scenario, port=args.port, clock=args.clock,
+                             ots_state_file=args.ots_state_file)
     except ScenarioError as exc:
         print(f"localcloud: {exc}", file=sys.stderr)
         return 2

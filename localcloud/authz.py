@@ -3,7 +3,8 @@
 - Account root: everything on its own account's resources. ``sts:AssumeRole`` passes here so that STS itself
   gives its own answer: roles may not be assumed by root accounts (``localcloud.sts.models``).
 - RAM user / assumed role: the union of its attached policies (Custom from its account, System shipped in
-  ``localcloud/data``) evaluated by ``localcloud.policy``; an assumed role's session policy narrows it further.
+  ``localcloud/data``) evaluated by ``localcloud.policy``; an assumed role's session policy narrows it
+  further.
 Whether a resource of another account may be touched at all is the service's rule, not this module's.
 """
 
@@ -59,7 +60,8 @@ def check(ctx: RequestContext, ram_action: str, resource: str) -> None:
         return
     detail = {
         "AuthAction": ram_action,
-        "AuthPrincipalType": {"root": "Account", "user": "SubUser", "role": "AssumedRoleUser"}[ctx.caller.kind],
+        "AuthPrincipalType": {"root": "Account", "user": "SubUser",
+                              "role": "AssumedRoleUser"}[ctx.caller.kind],
         "AuthPrincipalOwnerId": ctx.caller.account_id,
         "AuthPrincipalDisplayName": ctx.caller.arn,
         "NoPermissionType": verdict,

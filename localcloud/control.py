@@ -73,7 +73,8 @@ def _route(cloud: LocalCloud, method: str, op: str, query: dict[str, str], body:
         return {"status": "ok", "now": cloud.world.clock.now(), "services": cloud.services()}
     if op == "push" and method == "POST":
         _need(body, "instance_id", "namespace", "repo", "tag")
-        return cloud.push(str(body["instance_id"]), str(body["namespace"]), str(body["repo"]), str(body["tag"]),
+        return cloud.push(str(body["instance_id"]), str(body["namespace"]), str(body["repo"]),
+                          str(body["tag"]),
                           body.get("digest"))
     if op == "clock":
         if method == "POST":

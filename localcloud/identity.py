@@ -74,7 +74,8 @@ def lookup(world: World, access_key_id: str, token: str | None) -> Identity:
         return _session_identity(world, access_key_id, token)
     if token:
         raise ServiceError(400, "InvalidSecurityToken.Malformed",
-                           "A security token was sent with a long-term access key; send it only with STS keys.")
+                           "A security token was sent with a long-term access key; send it only with "
+                           "STS keys.")
     with world.lock:
         for account in world.accounts.values():
             if access_key_id in account.access_keys:
@@ -98,8 +99,10 @@ def _session_identity(world: World, access_key_id: str, token: str | None) -> Id
                            "The security token is missing or does not belong to this STS access key.")
     if world.clock.now() >= cred.expires:
         raise ServiceError(400, "InvalidSecurityToken.Expired",
-                           "Specified SecurityToken is expired. Assume the role again to get new credentials.")
-    caller = Caller(cred.account_id, access_key_id, "role", name=cred.role_name, session_name=cred.session_name)
+                           "Specified SecurityToken is expired. Assume the role again to get new "
+                           "credentials.")
+    caller = Caller(cred.account_id, access_key_id, "role", name=cred.role_name,
+                    session_name=cred.session_name)
     return Identity(caller, cred.secret, cred)
 
 
@@ -127,9 +130,11 @@ def authenticate(world: World, method: str, path: str, query: list[tuple[str, st
         _check_fresh(world, auth.access_key_id, headers)
         return identity
     if params.get("Signature") and params.get("SignatureVersion"):
-        if params.get("SignatureVersion") != "1.0" or params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
+        if params.get("SignatureVersion") != "1.0" \
+                or params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
             raise ServiceError(400, "InvalidSignatureMethod",
-                               "Only SignatureMethod HMAC-SHA1 with SignatureVersion 1.0 is supported for V1.")
+                               "Only SignatureMethod HMAC-SHA1 with SignatureVersion 1.0 is supported "
+                               "for V1.")
         if not params.get("AccessKeyId"):
             raise ServiceError(400, "MissingParameter", "The input parameter AccessKeyId that is mandatory "
                                                         "for processing this request is not supplied.")
@@ -142,7 +147,8 @@ def authenticate(world: World, method: str, path: str, query: list[tuple[str, st
                        "Signature/SignatureVersion query parameters (use an Alibaba Cloud SDK).")
 
 
-# V3 signatures (https://www.alibabacloud.com/help/en/sdk/product-overview/v3-request-structure-and-signature):
+# V3 signatures
+# (https://www.alibabacloud.com/help/en/sdk/product-overview/v3-request-structure-and-signature):
 # x-acs-date is the UTC time of the request and x-acs-signature-nonce a unique random value that prevents
 # replays. A request dated more than 15 minutes from now, or reusing a nonce, is refused. The SDK signs with
 # the real clock, so this compares with time.time(), never the emulator clock. Codes: Alibaba Cloud's common
@@ -183,4 +189,5 @@ def _check_fresh(world: World, access_key_id: str, headers: dict[str, str]) -> N
 
 
 def _mismatch() -> ServiceError:
-    return ServiceError(400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation.")
+    return ServiceError(400, "SignatureDoesNotMatch", "Specified signature is not matched with our "
+                                                      "calculation.")

@@ -72,7 +72,8 @@ def load_document(document: str | dict) -> dict:
         if not isinstance(st, dict):
             raise PolicyDocumentError(f"Statement[{i}] must be an object")
         if st.get("Effect") not in EFFECTS:
-            raise PolicyDocumentError(f"Statement[{i}].Effect must be Allow or Deny, not {st.get('Effect')!r}")
+            raise PolicyDocumentError(f"Statement[{i}].Effect must be Allow or Deny, not "
+                                      f"{st.get('Effect')!r}")
         if ("Action" in st) == ("NotAction" in st):
             raise PolicyDocumentError(f"Statement[{i}] needs exactly one of Action or NotAction")
     return {**doc, "Statement": statements}
@@ -97,12 +98,14 @@ def validate_document(document: str | dict, kind: str = PERMISSION) -> dict:
     - each statement has ``Effect`` (Allow|Deny), ``Action`` or ``NotAction`` (a string or a list of strings)
       and, in a permission policy, ``Resource``. ``NotResource`` appears only in the older grammar page
       (https://www.alibabacloud.com/help/doc-detail/93739.htm) and is refused, as the current page lists only
-      Resource. ``Principal`` belongs to trust policies only, where it is required; ``Condition`` is an object.
+      Resource. ``Principal`` belongs to trust policies only, where it is required; ``Condition`` is an
+      object.
     """
     doc = load_document(document)
     raw = document if isinstance(document, dict) else json.loads(document)
     if raw.get("Version") != "1":
-        raise PolicyDocumentError(f'Version must be the string "1", not {raw.get("Version")!r} ({POLICY_SYNTAX})')
+        raise PolicyDocumentError(f'Version must be the string "1", not {raw.get("Version")!r} '
+                                  f'({POLICY_SYNTAX})')
     if not isinstance(raw.get("Statement"), list):
         raise PolicyDocumentError(f"Statement must be a list of statements, even for one ({POLICY_SYNTAX})")
     for i, st in enumerate(doc["Statement"]):
@@ -123,7 +126,8 @@ def validate_document(document: str | dict, kind: str = PERMISSION) -> dict:
             raise PolicyDocumentError(f"{where}: Principal belongs to a role's trust policy, not to a "
                                       "permission policy")
         if "Resource" not in st:
-            raise PolicyDocumentError(f"{where} needs a Resource ({POLICY_SYNTAX}); use \"*\" for all resources")
+            raise PolicyDocumentError(f"{where} needs a Resource ({POLICY_SYNTAX}); use \"*\" for all "
+                                      "resources")
         if not _strings(st["Resource"]):
             raise PolicyDocumentError(f"{where}.Resource must be a string or a non-empty list of strings")
     return doc
@@ -221,7 +225,8 @@ def trust_allows(trust_document: str | dict, *, service: str | None = None, ram_
         acts = _as_list(st.get("Action"))
         if not _matches_any(acts, "sts:AssumeRole", ignore_case=True):
             continue
-        if not _principal_matches(st.get("Principal"), service=service, ram_arn=ram_arn, account_id=account_id):
+        if not _principal_matches(st.get("Principal"), service=service, ram_arn=ram_arn,
+                                  account_id=account_id):
             continue
         if st["Effect"] == "Deny":
             return False

@@ -155,7 +155,8 @@ def read(source: str | Path | dict) -> tuple[dict, str]:
     except yaml.YAMLError as exc:
         raise ScenarioError([f"not valid YAML: {exc}"], str(path)) from None
     if not isinstance(raw, dict):
-        raise ScenarioError(["the scenario must be a mapping with accounts:, instances:, settings:"], str(path))
+        raise ScenarioError(["the scenario must be a mapping with accounts:, instances:, "
+                             "settings:"], str(path))
     return raw, str(path)
 
 
@@ -194,18 +195,21 @@ def _cross_check(spec: ScenarioSpec) -> list[str]:
             keys += [(f"{where}.users[{u}].access_keys[{k}]", key) for k, key in enumerate(user.access_keys)]
         for kpath, key in keys:
             if key.id.startswith("STS."):
-                problems.append(f"{kpath}.id: ids starting with 'STS.' are reserved for temporary credentials")
+                problems.append(f"{kpath}.id: ids starting with 'STS.' are reserved for temporary "
+                                "credentials")
             if key.id in key_owner:
                 problems.append(f"{kpath}.id: access key {key.id} is already used at {key_owner[key.id]}")
             key_owner.setdefault(key.id, kpath)
         custom = {p.name for p in acc.policies}
-        custom |= {r.name for role in acc.roles for r in role.policies if isinstance(r, PolicyRef) and r.document}
+        custom |= {r.name for role in acc.roles for r in role.policies if isinstance(r, PolicyRef)
+                   and r.document}
         system = ram.system_policies()
         for u, user in enumerate(acc.users):
             for p, name in enumerate(user.policies):
                 if name not in custom and name not in system:
-                    problems.append(f"{where}.users[{u}].policies[{p}]: policy {name} is neither declared under "
-                                    f"{where}.policies nor a System policy ({', '.join(sorted(system))})")
+                    problems.append(f"{where}.users[{u}].policies[{p}]: policy {name} is neither "
+                                    f"declared under {where}.policies nor a System policy "
+                                    f"({', '.join(sorted(system))})")
         for r, role in enumerate(acc.roles):
             for p, ref in enumerate(role.policies):
                 name = ref if isinstance(ref, str) else ref.name
@@ -259,7 +263,8 @@ def _stable_hex(*parts: str, length: int = 16) -> str:
 
 def _build_account(world: World, acc: AccountSpec, where: str) -> None:
     account = Account(account_id=acc.id, access_keys={k.id: k.secret for k in acc.access_keys})
-    account.users = {u.name: {"access_keys": {k.id: k.secret for k in u.access_keys}, "policies": list(u.policies)}
+    account.users = {u.name: {"access_keys": {k.id: k.secret for k in u.access_keys},
+                              "policies": list(u.policies)}
                      for u in acc.users}
     world.accounts[acc.id] = account
     where_now = where
@@ -276,7 +281,8 @@ def _build_account(world: World, acc: AccountSpec, where: str) -> None:
                 if isinstance(ref, str):
                     ref = PolicyRef(name=ref)
                 if ref.document is not None:
-                    ram.create_policy(world, acc.id, ref.name, _json(ref.document), description=ref.description)
+                    ram.create_policy(world, acc.id, ref.name, _json(ref.document),
+                                      description=ref.description)
                     kind = "Custom"
                 else:
                     found = ram.find_policy(world, acc.id, ref.name, ref.type)
@@ -295,7 +301,8 @@ def _digest(tag: TagSpec, *parts: str) -> str:
 
 
 def _build_instance(world: World, inst: InstanceSpec, now_ms: int) -> None:
-    instance = Instance(instance_id=inst.id, account_id=inst.account, region=inst.region, edition=inst.edition,
+    instance = Instance(instance_id=inst.id, account_id=inst.account, region=inst.region,
+                        edition=inst.edition,
                         name=inst.name or inst.id, status=inst.status, created_ms=now_ms)
     for ns in inst.namespaces:
         namespace = Namespace(namespace_id="crn-" + _stable_hex(inst.id, ns.name), name=ns.name,
@@ -306,13 +313,15 @@ def _build_instance(world: World, inst: InstanceSpec, now_ms: int) -> None:
         # later pushes (https://www.alibabacloud.com/help/en/acr/user-guide/replicate-images-across-accounts).
         pushed_ms = (now_ms // 1000 - 2) * 1000
         for rs in ns.repos:
-            repo = Repo(repo_id="crr-" + _stable_hex(inst.id, ns.name, rs.name), name=rs.name, namespace=ns.name,
+            repo = Repo(repo_id="crr-" + _stable_hex(inst.id, ns.name, rs.name), name=rs.name,
+                        namespace=ns.name,
                         instance_id=inst.id, type=rs.type, tag_immutability=rs.tag_immutability,
                         summary=rs.summary, created_ms=now_ms, modified_ms=now_ms)
             for ts in rs.tags:
                 digest = _digest(ts, inst.id, ns.name, rs.name, ts.tag)
                 size = ts.size if ts.size is not None else 1_000_000 + int(digest[:6], 16) * 8
-                repo.tags[ts.tag] = Tag(tag=ts.tag, digest=digest, image_id=hashlib.sha256(digest.encode()).hexdigest(),
+                repo.tags[ts.tag] = Tag(tag=ts.tag, digest=digest,
+                                        image_id=hashlib.sha256(digest.encode()).hexdigest(),
                                         size=size, created_ms=pushed_ms, updated_ms=pushed_ms)
             namespace.repos[rs.name] = repo
         instance.namespaces[ns.name] = namespace

@@ -145,10 +145,12 @@ class LocalCloud:
     # ---- driving the world --------------------------------------------------------------------------
 
     def push(self, instance_id: str, namespace: str, repo: str, tag: str, digest: str | None = None) -> dict:
-        """An image push into an instance (as ``docker push`` would): tag stored, rules fired, event emitted."""
+        """An image push into an instance (as ``docker push`` would): tag stored, rules fired, event
+        emitted."""
         backend = self.world.backends.get("acr")
         if backend is None:
-            raise ServiceError(501, "NotImplemented", "the ACR service is not available in this localcloud build")
+            raise ServiceError(501, "NotImplemented", "the ACR service is not available in this "
+                                                      "localcloud build")
         return backend.push(instance_id, namespace, repo, tag, digest)
 
     def advance(self, seconds: float) -> float:
@@ -165,7 +167,8 @@ class LocalCloud:
                    seed: int | None = None, retry_after_ms: int | None = None,
                    timeout_seconds: float = 3.0) -> None:
         self.faults.set(FaultRule(action=action, throttle_rate=throttle_rate, error_rate=error_rate,
-                                  latency_ms=int(latency_ms), timeout_rate=timeout_rate, count=count, seed=seed,
+                                  latency_ms=int(latency_ms), timeout_rate=timeout_rate, count=count,
+                                  seed=seed,
                                   retry_after_ms=retry_after_ms, timeout_seconds=float(timeout_seconds)))
 
     def clear_faults(self) -> None:
@@ -326,8 +329,9 @@ class _Handler(BaseHTTPRequestHandler):
         service, host_id = RPC_SERVICES.get(version, ("", "aliyuncs.com"))
         try:
             if not action:
-                raise ServiceError(404, "NotFound", f"{self.command} {path} is not an API localcloud serves: RPC "
-                                                    "calls need x-acs-action and x-acs-version headers")
+                raise ServiceError(404, "NotFound", f"{self.command} {path} is not an API localcloud "
+                                                    "serves: RPC calls need x-acs-action and x-acs-version "
+                                                    "headers")
             if not service:
                 raise ServiceError(400, "InvalidVersion",
                                    f"Specified parameter Version {version!r} is not valid; localcloud serves "
@@ -335,18 +339,20 @@ class _Handler(BaseHTTPRequestHandler):
             wire = _load(f"localcloud.{service}.wire")
             if wire is None:
                 raise ServiceError(501, "NotImplemented",
-                                   f"The {service} service is not part of this localcloud build; {action} cannot "
-                                   "be served.")
+                                   f"The {service} service is not part of this localcloud build; {action} "
+                                   "cannot be served.")
             handler = wire.ACTIONS.get(action)
             if handler is None:
                 raise ServiceError(404, "InvalidAction.NotFound",
-                                   f"Specified api {action} is not found for version {version} in localcloud.")
+                                   f"Specified api {action} is not found for version {version} in "
+                                   "localcloud.")
             fault = self.cloud.faults.on_request(action)
             kind = self._apply_fault(fault)
             if kind == TIMEOUT:
                 return
             if kind == THROTTLE:
-                retry = {"x-acs-retry-after": str(fault.retry_after_ms)} if fault and fault.retry_after_ms else {}
+                retry = ({"x-acs-retry-after": str(fault.retry_after_ms)}
+                         if fault and fault.retry_after_ms else {})
                 raise ServiceError(400, "Throttling.User", THROTTLE_MESSAGE, headers=retry)
             if kind == ERROR:
                 raise ServiceError(503, "ServiceUnavailable", UNAVAILABLE_MESSAGE)
@@ -367,7 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, reply, {"x-acs-request-id": str(reply["RequestId"])})
 
     def _function_compute(self, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
-        """FC 3.0 ROA calls: routed and served by ``localcloud.fc.wire`` (V3-signed like RPC; faults apply)."""
+        """FC 3.0 ROA calls: routed and served by ``localcloud.fc.wire`` (V3-signed like RPC; faults
+        apply)."""
         request_id = str(uuid.uuid4()).upper()
         wire = _load("localcloud.fc.wire")
         if wire is None:
@@ -384,7 +391,8 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == ERROR:
                 raise ServiceError(503, "ServiceUnavailable", UNAVAILABLE_MESSAGE)
             status, reply_headers, reply = wire.handle(self.cloud.world, action, name, self.command, path,
-                                                       parse_qsl(query, keep_blank_values=True), headers, body)
+                                                       parse_qsl(query, keep_blank_values=True),
+                                                       headers, body)
         except ServiceError as exc:
             status, reply_headers, reply = wire.error_reply(exc, request_id)
         except Exception as exc:
@@ -398,7 +406,8 @@ class _Handler(BaseHTTPRequestHandler):
             wire = _load("localcloud.ots.wire")
         except Exception as exc:
             log.exception("localcloud cannot load its Tablestore service")
-            self._json(500, {"Code": "OTSInternalServerError", "Message": f"localcloud Tablestore failed: {exc!r}"})
+            self._json(500, {"Code": "OTSInternalServerError", "Message": f"localcloud Tablestore failed: "
+                                                                          f"{exc!r}"})
             return
         if wire is None:
             self._json(501, {"Code": "NotImplemented",
@@ -423,9 +432,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, reply, reply_headers)
 
 
-def serve_forever(scenario: str | Path, *, port: int = 0, clock: str = "wall", ots_state_file: str | None = None,
+def serve_forever(scenario: str | Path, *, port: int = 0, clock: str = "wall", ots_state_file: str
+                  | None = None,
                   out: Any = None) -> int:
-    """Run until SIGTERM/SIGINT; prints ``localcloud listening on http://127.0.0.1:N`` once it accepts calls."""
+    """Run until SIGTERM/SIGINT; prints ``localcloud listening on http://127.0.0.1:N`` once it accepts
+    calls."""
     out = out or sys.stdout
     cloud = LocalCloud(scenario, port=port, clock=clock, ots_state_file=ots_state_file).start()
     stopping = threading.Event()

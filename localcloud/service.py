@@ -96,7 +96,8 @@ def required_param(params: dict[str, str], name: str) -> str:
     value = params.get(name)
     if value is None or value == "":
         raise ServiceError(400, "MissingParameter",
-                           f'The input parameter "{name}" that is mandatory for processing this request is not '
+                           f'The input parameter "{name}" that is mandatory for processing this request '
+                           'is not '
                            f"supplied.")
     return value
 
@@ -109,5 +110,6 @@ def int_param(params: dict[str, str], name: str, default: int | None = None) -> 
     try:
         return int(value)
     except ValueError:
-        raise ServiceError(400, "InvalidParameter", f"The parameter {name} must be an integer, not {value!r}.") \
+        raise ServiceError(400, "InvalidParameter", f"The parameter {name} must be an integer, not "
+                                                    f"{value!r}.") \
             from None

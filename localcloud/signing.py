@@ -35,12 +35,14 @@ class V3Authorization:
 
 
 def parse_v3_authorization(header: str) -> V3Authorization:
-    """Split ``ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..``; garbled -> IncompleteSignature."""
+    """Split ``ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..``; garbled ->
+    IncompleteSignature."""
     algorithm, _, rest = header.strip().partition(" ")
     if algorithm != V3_ALGORITHM:
         raise ServiceError(400, "IncompleteSignature",
-                           f"The Authorization header uses {algorithm or 'no'} algorithm; localcloud verifies "
-                           f"{V3_ALGORITHM} (or V1 HMAC-SHA1 with SignatureVersion=1.0 in the query).")
+                           f"The Authorization header uses {algorithm or 'no'} algorithm; localcloud "
+                           f"verifies {V3_ALGORITHM} (or V1 HMAC-SHA1 with SignatureVersion=1.0 in the "
+                           "query).")
     parts: dict[str, str] = {}
     for item in rest.split(","):
         key, sep, value = item.strip().partition("=")

@@ -104,7 +104,8 @@ class Instance:
 class Account:
     account_id: str
     access_keys: dict[str, str] = field(default_factory=dict)      # id -> secret (the account's root keys)
-    users: dict[str, dict] = field(default_factory=dict)            # name -> {"access_keys": {...}, "policies": [...]}
+    # name -> {"access_keys": {...}, "policies": [...]}
+    users: dict[str, dict] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)            # keyed by lower-cased role name
     policies: dict[str, Policy] = field(default_factory=dict)       # custom policies by name
 

@@ -17,7 +17,8 @@ DEMO_SCENARIO = ROOT / "scenarios" / "demo.yaml"
 ACCOUNT_A = "1111111111111111"
 ACCOUNT_B = "2222222222222222"
 ACCOUNT_C = "3333333333333333"
-# Account roots: they may manage their own account, but STS refuses them AssumeRole, so acrsync never uses them.
+# Account roots: they may manage their own account, but STS refuses them AssumeRole, so acrsync never uses
+# them.
 A_KEY_ID, A_SECRET = "LTAIDEMOACCOUNTAROOT0001", "made-up-demo-secret-account-a-root"
 B_KEY_ID, B_SECRET = "LTAIDEMOACCOUNTBROOT0001", "made-up-demo-secret-account-b-root"
 # RAM users of account A: the read-only operator, and the user the acrsync CLI runs as.
@@ -25,7 +26,8 @@ A_OPERATOR_KEY_ID, A_OPERATOR_SECRET = "LTAIDEMOACCOUNTAOPER001", "made-up-demo-
 CLI_USER = "acrsync-cli"
 CLI_KEY_ID, CLI_SECRET = "LTAIDEMOACRSYNCCLI0001", "made-up-demo-secret-acrsync-cli-not-a-real-key"
 # Account C's administrator (RAM user) who runs `acrsync grants apply` there.
-C_ADMIN_KEY_ID, C_ADMIN_SECRET = "LTAIDEMOACCOUNTCADMIN01", "made-up-demo-secret-account-c-admin-not-a-real-key"
+C_ADMIN_KEY_ID = "LTAIDEMOACCOUNTCADMIN01"
+C_ADMIN_SECRET = "made-up-demo-secret-account-c-admin-not-a-real-key"
 SOURCE_INSTANCE, SOURCE_REGION = "cri-demosource01", "cn-hangzhou"
 TARGET_INSTANCE, TARGET_REGION = "cri-demotarget01", "cn-beijing"
 SYNC_ROLE = "aliyuncontainerregistrycrossaccoutsyncrole"
@@ -61,7 +63,8 @@ def fc_role_credentials(cloud, function: str = "acrsync-on-push"):
 
 def http_json(cloud, method: str, path: str, body: dict | bytes | None = None,
               headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict]:
-    """One HTTP request to ``cloud`` (a path below its URL); the status and the JSON reply, errors included."""
+    """One HTTP request to ``cloud`` (a path below its URL); the status and the JSON reply, errors
+    included."""
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     request = urllib.request.Request(cloud.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json", **(headers or {})})

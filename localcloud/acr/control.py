@@ -74,7 +74,8 @@ def tasks(backend: AcrBackend, body: dict) -> dict:
 
 def rules(backend: AcrBackend, body: dict) -> dict:
     """Every sync rule, with the target account that ListRepoSyncRule does not show."""
-    return {"rules": [asdict(r) for r in sorted(backend.rules.values(), key=lambda r: (r.created, r.rule_id))]}
+    return {"rules": [asdict(r) for r in sorted(backend.rules.values(),
+                                                key=lambda r: (r.created, r.rule_id))]}
 
 
 def push(backend: AcrBackend, body: dict) -> dict:

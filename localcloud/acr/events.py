@@ -2,9 +2,10 @@
 
 The envelope follows the documented sample (https://www.alibabacloud.com/help/en/eventbridge/user-guide/
 container-registry-events): CloudEvents 1.0 plus the ``aliyun*`` extensions, ``time`` in China Standard Time
-with its offset and no fraction (``2020-11-19T21:04:41+08:00``), ``aliyunpublishtime`` in UTC without a fraction
-(``2020-11-19T21:04:42Z``) and ``aliyunpublishaddr`` (a made-up private address here). The ``data`` payloads of PushCompleted and SynchronizationCompleted are
-UNVERIFIED (no stored sample): PascalCase keys by analogy with BuildCompleted.
+with its offset and no fraction (``2020-11-19T21:04:41+08:00``), ``aliyunpublishtime`` in UTC without a
+fraction (``2020-11-19T21:04:42Z``) and ``aliyunpublishaddr`` (a made-up private address here). The ``data``
+payloads of PushCompleted and SynchronizationCompleted are UNVERIFIED (no stored sample): PascalCase keys by
+analogy with BuildCompleted.
 """
 
 from __future__ import annotations

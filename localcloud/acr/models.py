@@ -86,7 +86,8 @@ def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise ServiceError(400, "InvalidParameter", f"{what} {pattern!r} is not a valid regular expression: {exc}.") \
+        raise ServiceError(400, "InvalidParameter", f"{what} {pattern!r} is not a valid regular "
+                                                    f"expression: {exc}.") \
             from None
 
 
@@ -196,7 +197,8 @@ class TaskFault:
 
     def matches(self, task: SyncTask) -> bool:
         pairs = ((self.instance_id, task.instance_id), (self.namespace, task.namespace),
-                 (self.repo, task.repo), (self.tag, task.tag), (self.target_instance_id, task.target_instance_id))
+                 (self.repo, task.repo), (self.tag, task.tag), (self.target_instance_id,
+                                                                task.target_instance_id))
         return all(want is None or want == have for want, have in pairs)
 
 
@@ -221,8 +223,9 @@ def _ms(ts: float) -> int:
 
 def cross_account_grant_problem(world: World, source_account: str, target: Instance) -> str:
     """Why account ``source_account`` may not replicate into ``target`` (another account's instance); ""
-    when the documented grant is in place: the role named exactly ``aliyuncontainerregistrycrossaccoutsyncrole``
-    in the target account, trusting ``<source>@cr.aliyuncs.com``, with policies allowing both
+    when the documented grant is in place: the role named exactly
+    ``aliyuncontainerregistrycrossaccoutsyncrole`` in the target account, trusting
+    ``<source>@cr.aliyuncs.com``, with policies allowing both
     ``cr:CreateSyncRule`` and ``cr:CreateRepositorySync`` on the target instance (``instance/`` or
     ``repository/`` resource form: either is enough)."""
     owner = target.account_id
@@ -322,8 +325,9 @@ class AcrBackend:
         with self.world.lock:
             if not NAMESPACE_NAME.fullmatch(name):
                 raise ServiceError(400, "InvalidParameter",
-                                   f"NamespaceName {name!r} must be 2-120 characters of lower-case letters, digits "
-                                   "and the separators '_', '-', '.', not starting or ending with a separator.")
+                                   f"NamespaceName {name!r} must be 2-120 characters of lower-case letters, "
+                                   "digits and the separators '_', '-', '.', not starting or ending with a "
+                                   "separator.")
             repo_type = self._repo_type(default_repo_type, "PRIVATE")
             if name in instance.namespaces:
                 raise BusinessError(NAMESPACE_EXISTS, f"The namespace {name} already exists in instance "
@@ -352,16 +356,17 @@ class AcrBackend:
         """The target instance and whether the sync crosses accounts; refuses what the API refuses."""
         target = self.world.instances.get(target_instance_id)
         if target is None:
-            raise BusinessError("INSTANCE_NOT_EXIST", f"The target instance {target_instance_id} does not exist "
-                                                      f"in region {target_region}.")
+            raise BusinessError("INSTANCE_NOT_EXIST", f"The target instance {target_instance_id} does "
+                                                      f"not exist in region {target_region}.")
         if target.region != target_region:
             raise ServiceError(400, "InvalidParameter",
                                f"The target instance {target_instance_id} is in region {target.region}, not "
                                f"TargetRegionId {target_region}.")
         if target_user_id and str(target_user_id) != target.account_id:
             raise ServiceError(400, "InvalidParameter",
-                               f"TargetUserId {target_user_id} is not the account that owns the target instance "
-                               f"{target_instance_id}: set TargetUserId to the target account's UID.")
+                               f"TargetUserId {target_user_id} is not the account that owns the target "
+                               f"instance {target_instance_id}: set TargetUserId to the target "
+                               "account's UID.")
         cross = target.account_id != source.account_id
         if cross and not target_user_id:
             # Without TargetUserId the caller's account is searched, where the instance does not exist.
@@ -371,12 +376,13 @@ class AcrBackend:
                                 "of the account that owns it.")
         if source.edition not in SOURCE_EDITIONS:
             raise ServiceError(400, "INSTANCE_SPEC_NOT_SUPPORT",
-                               f"The source instance {source.instance_id} is {source.edition}; replication needs "
-                               "an Enterprise_Advanced source instance. Upgrade the instance.")
+                               f"The source instance {source.instance_id} is {source.edition}; "
+                               "replication needs an Enterprise_Advanced source instance. Upgrade the "
+                               "instance.")
         if target.edition not in TARGET_EDITIONS:
             raise ServiceError(400, "INSTANCE_SPEC_NOT_SUPPORT",
-                               f"The target instance {target_instance_id} is {target.edition}; the target must "
-                               f"be one of {', '.join(TARGET_EDITIONS)}.")
+                               f"The target instance {target_instance_id} is {target.edition}; the "
+                               f"target must be one of {', '.join(TARGET_EDITIONS)}.")
         if is_restricted_region(target.region) and not is_restricted_region(source.region):
             raise ServiceError(400, "REGION_NOT_SUPPORT",
                                f"Images cannot be replicated from the public region {source.region} to the "
@@ -392,7 +398,8 @@ class AcrBackend:
                     check_grant: bool = True, created: float | None = None) -> SyncRule:
         with self.world.lock:
             if scope not in SCOPES:
-                raise ServiceError(400, "InvalidParameter", f"SyncScope {scope!r} must be one of {', '.join(SCOPES)}.")
+                raise ServiceError(400, "InvalidParameter", f"SyncScope {scope!r} must be one of "
+                                                            f"{', '.join(SCOPES)}.")
             if trigger not in TRIGGERS:
                 raise ServiceError(400, "InvalidParameter",
                                    f"SyncTrigger {trigger!r} must be one of {', '.join(TRIGGERS)}.")
@@ -405,7 +412,8 @@ class AcrBackend:
                 raise ServiceError(400, "MissingParameter",
                                    f"SyncScope {scope} needs {', '.join(missing)}.")
             if namespace_filter and scope != "INSTANCE":
-                raise ServiceError(400, "InvalidParameter", "NamespaceNameFilter is only valid with SyncScope INSTANCE.")
+                raise ServiceError(400, "InvalidParameter", "NamespaceNameFilter is only valid with "
+                                                            "SyncScope INSTANCE.")
             if repo_filter and scope == "REPO":
                 raise ServiceError(400, "InvalidParameter",
                                    "RepoNameFilter is only valid with SyncScope NAMESPACE or INSTANCE.")
@@ -425,7 +433,8 @@ class AcrBackend:
             rule = SyncRule(
                 rule_id=f"crsr-{uuid.uuid4().hex[:16]}", name=name, instance_id=source.instance_id,
                 region=source.region, scope=scope, trigger=trigger, tag_filter=tag_filter,
-                target_instance_id=target.instance_id, target_region=target.region, target_account=target.account_id,
+                target_instance_id=target.instance_id, target_region=target.region,
+                target_account=target.account_id,
                 cross_user=cross, namespace=namespace, repo=repo, namespace_filter=namespace_filter,
                 repo_filter=repo_filter, target_namespace=target_namespace, target_repo=target_repo,
                 priority=priority, link_id=link_id, created=self.now() if created is None else created)
@@ -457,7 +466,8 @@ class AcrBackend:
         task = SyncTask(
             task_id=f"rst-{uuid.uuid4().hex[:16]}", batch_id=batch_id, rule_id=rule.rule_id if rule else "",
             rule_scope=rule.scope if rule else "", trigger=trigger, instance_id=source.instance_id,
-            region=source.region, account_id=source.account_id, repo_id=repo.repo_id, namespace=repo.namespace,
+            region=source.region, account_id=source.account_id, repo_id=repo.repo_id,
+            namespace=repo.namespace,
             repo=repo.name, tag=tag.tag, digest=tag.digest, size=tag.size, source_repo_type=repo.type,
             source_tag_immutability=repo.tag_immutability, target_instance_id=target.instance_id,
             target_region=target.region, target_account=target.account_id, target_namespace=target_namespace,
@@ -487,7 +497,8 @@ class AcrBackend:
                     (source.instance_id, repo.namespace, repo.name, tag):
                 raise ServiceError(400, "InvalidParameter", "The target image is the source image itself.")
             return self._new_task(source=source, repo=repo, tag=found, target=target, cross=cross,
-                                  target_namespace=target_namespace, target_repo=target_repo, target_tag=target_tag,
+                                  target_namespace=target_namespace, target_repo=target_repo,
+                                  target_tag=target_tag,
                                   override=override, priority=priority, trigger="INITIATIVE",
                                   batch_id=str(uuid.uuid4()), rule=None)
 
@@ -499,14 +510,15 @@ class AcrBackend:
             rule = self.rule(source.instance_id, rule_id)
             if rule.trigger != "INITIATIVE":
                 raise ServiceError(400, "InvalidParameter",
-                                   f"The sync rule {rule_id} is {rule.trigger}; CreateRepoSyncTaskByRule works only "
-                                   "with INITIATIVE (manual) rules.")
+                                   f"The sync rule {rule_id} is {rule.trigger}; CreateRepoSyncTaskByRule "
+                                   "works only with INITIATIVE (manual) rules.")
             repo = self.repo_by_id(source, repo_id)
             found = self.tag(repo, tag)
             if not rule.covers(repo.namespace, repo.name, tag):
                 raise ServiceError(400, "InvalidParameter",
-                                   f"The sync rule {rule_id} does not cover {repo.namespace}/{repo.name}:{tag} "
-                                   "(check its scope, RepoNameFilter and TagFilter).")
+                                   f"The sync rule {rule_id} does not cover "
+                                   f"{repo.namespace}/{repo.name}:{tag} (check its scope, RepoNameFilter and "
+                                   "TagFilter).")
             target = self.world.instances[rule.target_instance_id]
             ns, name = rule.target_path(repo.namespace, repo.name)
             return self._new_task(source=source, repo=repo, tag=found, target=target, cross=rule.cross_user,
@@ -519,8 +531,8 @@ class AcrBackend:
             self.settle()
             found = self.tasks.get(task_id)
             if found is None or found.instance_id != instance_id:
-                raise BusinessError("SYNC_TASK_NOT_EXIST", f"The sync task {task_id} does not exist in instance "
-                                                           f"{instance_id}.")
+                raise BusinessError("SYNC_TASK_NOT_EXIST", f"The sync task {task_id} does not exist in "
+                                                           f"instance {instance_id}.")
             return found
 
     def tasks_of(self, instance_id: str, *, namespace: str | None = None, repo: str | None = None,
@@ -538,8 +550,8 @@ class AcrBackend:
             task = self.task(instance_id, task_id)
             if task.status not in OPEN_STATUSES:
                 raise BusinessError("SYNC_TASK_STATUS_INVALID",
-                                    f"The sync task {task_id} is {task.status}; only PENDING or SYNCHRONIZING "
-                                    "tasks can be canceled.")
+                                    f"The sync task {task_id} is {task.status}; only PENDING or "
+                                    "SYNCHRONIZING tasks can be canceled.")
             task.status = CANCELED
             task.modified = self.now()
             return task
@@ -590,7 +602,8 @@ class AcrBackend:
             task.synced_size = task.size
             source = self.world.instances.get(task.instance_id)
             if source is not None:
-                self.world.emit(events.synchronization_completed(task=task, source_instance=source, now=finished))
+                self.world.emit(events.synchronization_completed(task=task,
+                                                                 source_instance=source, now=finished))
 
     @staticmethod
     def _fail(task: SyncTask, issue: str, detail: str, when: float) -> None:
@@ -623,8 +636,9 @@ class AcrBackend:
                     return ISSUE_TAG_IMMUTABLE, (f"tag {task.target_tag} already exists in the immutable "
                                                  f"repository {where}/{repo.name} with another digest")
                 if not task.override:
-                    return ISSUE_TAG_CONFLICT, (f"tag {task.target_tag} already exists in {where}/{repo.name} "
-                                                "with another digest and Override is false")
+                    return ISSUE_TAG_CONFLICT, (f"tag {task.target_tag} already exists in "
+                                                f"{where}/{repo.name} with another digest and Override "
+                                                "is false")
         if repo is None:
             repo = self._new_repo(target, ns, task.target_repo, repo_type=task.source_repo_type, when=when)
         self._put_tag(repo, task.target_tag, task.digest, task.size, when)
@@ -662,15 +676,16 @@ class AcrBackend:
             ns = inst.namespaces.get(namespace)
             if ns is None:
                 raise ServiceError(404, "NAMESPACE_NOT_EXIST",
-                                   f"The namespace {namespace} does not exist in instance {instance_id}: create it "
-                                   "first (scenario 'namespaces').")
+                                   f"The namespace {namespace} does not exist in instance {instance_id}: "
+                                   "create it first (scenario 'namespaces').")
             target_repo = ns.repos.get(repo)
             if target_repo is None:
                 if not ns.auto_create_repo:
                     raise ServiceError(404, "REPO_NOT_EXIST",
-                                       f"The repository {namespace}/{repo} does not exist in instance {instance_id} "
-                                       "and the namespace does not create repositories on push: create the "
-                                       "repository or set auto_create_repo on the namespace.")
+                                       f"The repository {namespace}/{repo} does not exist in instance "
+                                       f"{instance_id} and the namespace does not create repositories on "
+                                       "push: create the repository or set auto_create_repo on the "
+                                       "namespace.")
                 target_repo = self._new_repo(inst, ns, repo, repo_type=ns.default_repo_type, when=now)
             bare = _strip_digest(digest) if digest else _hex("push", instance_id, namespace, repo, tag, now)
             size = 1_000_000 + int(bare[:6], 16) % 50_000_000
@@ -704,7 +719,8 @@ class AcrBackend:
 # ---- scenario --------------------------------------------------------------------------------------
 
 RULE_KEYS = ("name", "scope", "trigger", "namespace", "repo", "namespace_filter", "repo_filter", "tag_filter",
-             "target_instance", "target_region", "target_namespace", "target_repo", "target_account", "priority",
+             "target_instance", "target_region", "target_namespace", "target_repo", "target_account",
+             "priority",
              "id")
 
 
@@ -745,8 +761,9 @@ def _check_rule_keeps_names(target: Instance, scope: str, namespace: str, repo: 
 
 
 def install(world: World, scenario_doc: dict) -> None:
-    """Attach the ACR backend to a built world: ``settings.sync`` timings and every ``instances[*].sync_rules``
-    entry as an existing rule, created at the scenario's start (so before any pushed tag).
+    """Attach the ACR backend to a built world: ``settings.sync`` timings and every
+    ``instances[*].sync_rules`` entry as an existing rule, created at the scenario's start (so before any
+    pushed tag).
 
     Scenario rules describe what already exists in the cloud: their shape is checked, the cross-account grant
     is not (a rule whose grant was removed later fails its tasks, as in the cloud)."""
@@ -765,17 +782,20 @@ def install(world: World, scenario_doc: dict) -> None:
             where = f"instances[{source_id}].sync_rules[{i}]"
             unknown = sorted(set(spec) - set(RULE_KEYS))
             if unknown:
-                raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(RULE_KEYS)}")
+                raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
+                                 f"{', '.join(RULE_KEYS)}")
             if not spec.get("target_instance"):
                 raise ValueError(f"{where}: 'target_instance' is required")
             source = world.instances.get(source_id)
             target = world.instances.get(str(spec["target_instance"]))
             if source is None or target is None:
-                raise ValueError(f"{where}: instance {source_id if source is None else spec['target_instance']} is "
-                                 "not defined in the scenario")
+                raise ValueError(f"{where}: instance "
+                                 f"{source_id if source is None else spec['target_instance']} is not defined "
+                                 "in the scenario")
             try:
                 rule = backend.create_rule(
-                    source, name=str(spec.get("name") or f"rule-{i + 1}"), scope=str(spec.get("scope", "REPO")),
+                    source, name=str(spec.get("name") or f"rule-{i + 1}"),
+                    scope=str(spec.get("scope", "REPO")),
                     trigger=str(spec.get("trigger", "PASSIVE")), tag_filter=str(spec.get("tag_filter", ".*")),
                     target_instance_id=target.instance_id,
                     target_region=str(spec.get("target_region") or target.region),

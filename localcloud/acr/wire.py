@@ -3,7 +3,8 @@
 Reply shapes follow the SDK models of ``alibabacloud_cr20181201`` 2.2.5, quirks included: string
 ``TotalCount`` on ListNamespace/ListRepository/ListRepoTag/ListRepoSyncTask, int on ListInstance and
 ListRepoSyncRule; both ``ModifedTime`` (sic) and ``ModifiedTime`` on ListRepoSyncTask items; string times on
-ListInstance and ListRepoTag, int elsewhere (epoch milliseconds). Business refusals ("does not exist") are HTTP 200 with
+ListInstance and ListRepoTag, int elsewhere (epoch milliseconds). Business refusals ("does not exist") are
+HTTP 200 with
 ``IsSuccess: false``; parameter and permission errors are HTTP 4xx.
 """
 
@@ -41,7 +42,8 @@ def _action(name: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
                     backend.settle(ctx.now)
                     fields = fn(ctx, params, backend)
             except BusinessError as exc:
-                return {"Code": exc.code, "IsSuccess": False, "RequestId": ctx.request_id, "Message": exc.message}
+                return {"Code": exc.code, "IsSuccess": False, "RequestId": ctx.request_id,
+                        "Message": exc.message}
             return {"Code": "success", "IsSuccess": True, "RequestId": ctx.request_id, **fields}
 
         handler.__name__ = handler.__qualname__ = name
@@ -61,7 +63,8 @@ def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -
     try:
         value = int(raw)
     except ValueError:
-        raise ServiceError(400, "InvalidParameter", f"The parameter {name} must be an integer, not {raw!r}.") \
+        raise ServiceError(400, "InvalidParameter", f"The parameter {name} must be an integer, not "
+                                                    f"{raw!r}.") \
             from None
     if not low <= value <= high:
         raise ServiceError(400, "InvalidParameter", f"The parameter {name} must be between {low} and {high}, "
@@ -155,7 +158,8 @@ def _instance_fields(inst: Instance) -> dict:
 
 def _namespace_fields(ns: Namespace) -> dict:
     return {"InstanceId": ns.instance_id, "NamespaceId": ns.namespace_id, "NamespaceName": ns.name,
-            "NamespaceStatus": "NORMAL", "AutoCreateRepo": ns.auto_create_repo, "DefaultRepoType": ns.default_repo_type,
+            "NamespaceStatus": "NORMAL", "AutoCreateRepo": ns.auto_create_repo,
+            "DefaultRepoType": ns.default_repo_type,
             "DefaultRepoConfiguration": {"RepoType": ns.default_repo_type, "TagImmutability": False},
             "ResourceGroupId": ""}
 
@@ -163,7 +167,8 @@ def _namespace_fields(ns: Namespace) -> dict:
 def _repo_fields(repo: Repo) -> dict:
     return {"InstanceId": repo.instance_id, "RepoId": repo.repo_id, "RepoName": repo.name,
             "RepoNamespaceName": repo.namespace, "RepoStatus": "NORMAL", "RepoType": repo.type,
-            "RepoBuildType": repo.build_type, "Summary": repo.summary, "TagImmutability": repo.tag_immutability,
+            "RepoBuildType": repo.build_type, "Summary": repo.summary,
+            "TagImmutability": repo.tag_immutability,
             "ResourceGroupId": "", "CreateTime": repo.created_ms, "ModifiedTime": repo.modified_ms}
 
 
@@ -178,7 +183,8 @@ def _ms(ts: float) -> int:
 
 def _image_sides(task: SyncTask) -> dict:
     return {
-        "ImageFrom": {"InstanceId": task.instance_id, "RegionId": task.region, "RepoNamespaceName": task.namespace,
+        "ImageFrom": {"InstanceId": task.instance_id, "RegionId": task.region,
+                      "RepoNamespaceName": task.namespace,
                       "RepoName": task.repo, "ImageTag": task.tag},
         "ImageTo": {"InstanceId": task.target_instance_id, "RegionId": task.target_region,
                     "RepoNamespaceName": task.target_namespace, "RepoName": task.target_repo,
@@ -345,7 +351,8 @@ def create_repo_sync_task(ctx, params, backend):
         inst, repo_id=repo.repo_id, tag=fields["Tag"], target_instance_id=fields["TargetInstanceId"],
         target_region=fields["TargetRegionId"], target_namespace=fields["TargetNamespace"],
         target_repo=fields["TargetRepoName"], target_tag=fields["TargetTag"],
-        target_user_id=params.get("TargetUserId") or None, override=bool(bool_param(params, "Override", False)),
+        target_user_id=params.get("TargetUserId") or None,
+        override=bool(bool_param(params, "Override", False)),
         priority=_priority(params))
     return {"SyncTaskId": task.task_id}
 
@@ -411,7 +418,8 @@ def create_repo_sync_rule(ctx, params, backend):
     # https://www.alibabacloud.com/help/en/acr/developer-reference/api-cr-2018-12-01-createreposyncrule
     inst = _instance(ctx, backend, params, "cr:CreateSyncRule", form=REPOSITORY)
     rule = backend.create_rule(
-        inst, name=fields["SyncRuleName"], scope=fields["SyncScope"], trigger=params.get("SyncTrigger") or "PASSIVE",
+        inst, name=fields["SyncRuleName"], scope=fields["SyncScope"], trigger=params.get("SyncTrigger")
+        or "PASSIVE",
         tag_filter=fields["TagFilter"], target_instance_id=fields["TargetInstanceId"],
         target_region=fields["TargetRegionId"], target_user_id=params.get("TargetUserId") or None,
         namespace=params.get("NamespaceName", ""), repo=params.get("RepoName", ""),
@@ -427,7 +435,8 @@ def list_repo_sync_rule(ctx, params, backend):
     # cr:ListSyncRule on repository/<id>: https://www.alibabacloud.com/help/doc-detail/145284.htm
     inst = _instance(ctx, backend, params, "cr:ListSyncRule", form=REPOSITORY)
     want = {"namespace": params.get("NamespaceName"), "repo": params.get("RepoName"),
-            "target_instance_id": params.get("TargetInstanceId"), "target_region": params.get("TargetRegionId")}
+            "target_instance_id": params.get("TargetInstanceId"),
+            "target_region": params.get("TargetRegionId")}
     found = [r for r in backend.rules_of(inst.instance_id)
              if all(not value or getattr(r, key) == value for key, value in want.items())]
     page, paging = _paged(params, found)

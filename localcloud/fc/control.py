@@ -23,16 +23,19 @@ def _invocations(world: World, body: dict) -> dict:
 def _wait(world: World, body: dict) -> dict:
     """``{"timeout": s}`` (default 30): returns once nothing runs; 504 WaitTimeout names what still runs."""
     timeout = body.get("timeout", 30)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= MAX_WAIT_SECONDS:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not 0 <= timeout <= MAX_WAIT_SECONDS:
         raise ServiceError(400, "InvalidParameter",
-                           f"'timeout' must be a number of seconds between 0 and {MAX_WAIT_SECONDS:g}, not {timeout!r}")
+                           f"'timeout' must be a number of seconds between 0 and {MAX_WAIT_SECONDS:g}, not "
+                           f"{timeout!r}")
     return {"invocations": backend_of(world).wait(float(timeout))}
 
 
 def _role_credentials(world: World, body: dict) -> dict:
     """``{"account", "function"}``: the temporary keys FC hands that function (its role's, as the runtime
-    passes them in ``context.credentials``), for a test or benchmark that runs the handler outside localcloud's
-    runtime. Refused as FC would refuse to run the function: no role, or a role that does not trust FC."""
+    passes them in ``context.credentials``), for a test or benchmark that runs the handler outside
+    localcloud's runtime. Refused as FC would refuse to run the function: no role, or a role that does not
+    trust FC."""
     account, name = body.get("account"), body.get("function")
     if not isinstance(account, str) or not isinstance(name, str):
         raise ServiceError(400, "InvalidParameter", "'account' and 'function' must be strings")
@@ -43,7 +46,8 @@ def _role_credentials(world: World, body: dict) -> dict:
     cred = backend.role_credentials(fn)
     if cred is None:
         raise ServiceError(400, "InvalidArgument", f"function {name} has no role")
-    return {"access_key_id": cred.access_key_id, "access_key_secret": cred.secret, "security_token": cred.token}
+    return {"access_key_id": cred.access_key_id, "access_key_secret": cred.secret,
+            "security_token": cred.token}
 
 
 OPS = {"invocations": _invocations, "wait": _wait, "role-credentials": _role_credentials}

@@ -41,7 +41,8 @@ FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 ENV_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 ROLE_ARN = re.compile(r"acs:ram::(\d+):role/([A-Za-z0-9.\-]{1,64})")
 ENV_LIMIT_BYTES = 4096
-CREDENTIAL_SECONDS = 36 * 3600        # FC's role credentials last 36 h (https://www.alibabacloud.com/help/doc-detail/158690.htm)
+# FC's role credentials last 36 h (https://www.alibabacloud.com/help/doc-detail/158690.htm)
+CREDENTIAL_SECONDS = 36 * 3600
 MAX_RECORDED_REPLY = 64 * 1024
 RUNTIMES = ("python3.9", "python3.10", "python3.12")
 
@@ -178,7 +179,8 @@ class Invocation:
         return {"request_id": self.request_id, "function": self.function, "account_id": self.account_id,
                 "trigger": self.trigger, "trigger_name": self.trigger_name, "event_id": self.event_id,
                 "invocation_type": self.invocation_type, "status": self.status, "started_at": self.started_at,
-                "duration_ms": self.duration_ms, "result": self.result, "error": self.error, "logs": self.logs}
+                "duration_ms": self.duration_ms, "result": self.result, "error": self.error,
+                "logs": self.logs}
 
 
 # ---- EventBridge patterns ---------------------------------------------------------------------------------
@@ -193,11 +195,11 @@ def pattern_problems(pattern: Any, where: str) -> list[str]:
         if isinstance(value, dict):
             problems += pattern_problems(value, f"{where}.{key}")
         elif not isinstance(value, list) or not value:
-            problems.append(f"{where}.{key}: must be a non-empty list of values (or a mapping for nested keys), "
-                            f"not {value!r}")
+            problems.append(f"{where}.{key}: must be a non-empty list of values (or a mapping for nested "
+                            f"keys), not {value!r}")
         elif any(isinstance(v, (dict, list)) for v in value):
-            problems.append(f"{where}.{key}: localcloud matches exact values only; the prefix/suffix/anything-but/"
-                            "numeric/cidr/exists operators are not emulated")
+            problems.append(f"{where}.{key}: localcloud matches exact values only; the "
+                            "prefix/suffix/anything-but/numeric/cidr/exists operators are not emulated")
     return problems
 
 
@@ -259,7 +261,8 @@ class FcBackend:
         """Sync: run now and return the finished record. Async: start it on a thread and return at once.
         A role FC cannot assume is refused before anything runs (ServiceError)."""
         credentials = self.role_credentials(fn)
-        record = Invocation(request_id=f"1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:12]}",
+        record = Invocation(request_id=f"1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:8]}-"
+                                       f"{uuid.uuid4().hex[:12]}",
                             function=fn.name, account_id=fn.account_id, trigger=trigger,
                             invocation_type=invocation_type, started_at=iso(self.world.clock.now()),
                             trigger_name=trigger_name, event_id=event_id)
@@ -319,7 +322,8 @@ class FcBackend:
         try:
             outcome = self._execute(fn, launch, started)
         except Exception as exc:          # the runtime itself broke: still finish the record
-            outcome = runtime.Outcome(runtime.FAILED, error={"errorMessage": f"localcloud runtime failed: {exc!r}",
+            outcome = runtime.Outcome(runtime.FAILED, error={"errorMessage": f"localcloud runtime failed: "
+                                                                             f"{exc!r}",
                                                             "errorType": "RuntimeError", "stackTrace": []})
         header = f"FC Invoke Start RequestId: {record.request_id}"
         footer = f"FC Invoke End RequestId: {record.request_id}"
@@ -361,7 +365,8 @@ class FcBackend:
             env.setdefault("ACRSYNC_ENDPOINT", self.url)
         env.update({
             "FC_FUNCTION_NAME": fn.name, "FC_FUNCTION_HANDLER": fn.handler,
-            "FC_FUNCTION_MEMORY_SIZE": str(fn.memory_size), "FC_REGION": fn.region, "FC_ACCOUNT_ID": fn.account_id,
+            "FC_FUNCTION_MEMORY_SIZE": str(fn.memory_size), "FC_REGION": fn.region,
+            "FC_ACCOUNT_ID": fn.account_id,
             "FC_FUNC_CODE_PATH": str(fn.code_dir), "FC_INSTANCE_ID": f"c-{record.request_id[-12:]}",
             "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
             "PYTHONPATH": ":".join([str(fn.code_dir), *(str(p) for p in self.pythonpath)]),
@@ -377,7 +382,8 @@ class FcBackend:
                    "credentials": credentials,
                    "function": {"name": fn.name, "handler": fn.handler, "memory": fn.memory_size,
                                 "timeout": fn.timeout}}
-        return runtime.Launch(code_dir=fn.code_dir, runtime=fn.runtime, handler=fn.handler, timeout=fn.timeout,
+        return runtime.Launch(code_dir=fn.code_dir, runtime=fn.runtime, handler=fn.handler,
+                              timeout=fn.timeout,
                               env=env, context=context, event=event)
 
     # ---- triggers -------------------------------------------------------------------------------------
@@ -393,7 +399,8 @@ class FcBackend:
                 if trig.type != "eventbridge" or not trig.enabled or not matches(trig.pattern or {}, event):
                     continue
                 try:
-                    self.invoke(fn, body, invocation_type="Async", trigger="eventbridge", trigger_name=trig.name,
+                    self.invoke(fn, body, invocation_type="Async", trigger="eventbridge",
+                                trigger_name=trig.name,
                                 event_id=str(event.get("id", "")))
                 except ServiceError as exc:
                     self._refused(fn, trig, event, exc)
@@ -423,8 +430,9 @@ class FcBackend:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     running = [r.request_id for r in self.invocations if r.status in ("running", "queued")]
-                    raise ServiceError(504, "WaitTimeout", f"{len(running)} invocation(s) still running after "
-                                                           f"{timeout:g}s: {', '.join(running)}")
+                    raise ServiceError(504, "WaitTimeout", f"{len(running)} invocation(s) still "
+                                                           f"running after {timeout:g}s: "
+                                                           f"{', '.join(running)}")
                 self._cond.wait(left)
             return [r.view() for r in self.invocations]
 
@@ -472,12 +480,12 @@ def _check(world: World, i: int, spec: FunctionSpec, root: Path, seen: set) -> l
     if not module or not attr:
         problems.append(f"{where}.handler: {spec.handler!r} must be <module>.<function>, e.g. index.handler")
     elif not (code / (module.replace(".", "/") + ".py")).is_file():
-        problems.append(f"{where}.code: {code} has no {module.replace('.', '/')}.py; give the function's code "
-                        f"directory, absolute or relative to {root}")
+        problems.append(f"{where}.code: {code} has no {module.replace('.', '/')}.py; give the "
+                        f"function's code directory, absolute or relative to {root}")
     for name in spec.environment:
         if not ENV_NAME.fullmatch(name) or name.startswith("FC_"):
-            problems.append(f"{where}.environment.{name}: names start with a letter, hold letters, digits and "
-                            "'_', and FC_* is reserved for Function Compute")
+            problems.append(f"{where}.environment.{name}: names start with a letter, hold letters, "
+                            "digits and '_', and FC_* is reserved for Function Compute")
     if len(json.dumps({k: str(v) for k, v in spec.environment.items()})) > ENV_LIMIT_BYTES:
         problems.append(f"{where}.environment: more than {ENV_LIMIT_BYTES} bytes in total")
     if spec.role:
@@ -510,7 +518,8 @@ def _role_problems(world: World, where: str, role_arn: str, account_id: str) -> 
 
 def _function(spec: FunctionSpec, root: Path, created: str) -> Function:
     code = Path(spec.code) if Path(spec.code).is_absolute() else root / spec.code
-    triggers = [Trigger(t.name or f"{spec.name}-trigger-{n + 1}", t.pattern, t.type, t.enabled, t.cron, t.payload,
+    triggers = [Trigger(t.name or f"{spec.name}-trigger-{n + 1}", t.pattern, t.type, t.enabled, t.cron,
+                        t.payload,
                         t.auth_type) for n, t in enumerate(spec.triggers)]
     env = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in spec.environment.items()}
     return Function(name=spec.name, account_id=spec.account, region=spec.region, runtime=spec.runtime,
@@ -548,7 +557,8 @@ def install(world: World, scenario_doc: dict) -> None:
         problems.append("settings.fc_instance_reuse: must be true or false")
     if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
                                     or concurrency < 1):
-        problems.append("settings.fc_async_concurrency: must be a whole number of async invocations run at once")
+        problems.append("settings.fc_async_concurrency: must be a whole number of async invocations run "
+                        "at once")
     if problems:
         raise FunctionSpecError(problems)
     created = iso(world.clock.now())

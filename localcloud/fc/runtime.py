@@ -45,8 +45,8 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr,
 def _context(spec):
     fn = spec["function"]
     ctx = SimpleNamespace(request_id=spec["request_id"], region=spec["region"], account_id=spec["account_id"],
-                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"], memory=fn["memory"],
-                                                   timeout=fn["timeout"]))
+                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"],
+                                                   memory=fn["memory"], timeout=fn["timeout"]))
     if spec["runtime"] == "python3.12":
         ctx.function.qualifier, ctx.function.version_id = "LATEST", ""
         ctx.logger = logging.getLogger()
@@ -55,7 +55,8 @@ def _context(spec):
         ctx.credentials = SimpleNamespace(access_key_id=cred.get("access_key_id", ""),
                                           access_key_secret=cred.get("access_key_secret", ""),
                                           security_token=cred.get("security_token", ""))
-        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST", version_id="")
+        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST",
+                                      version_id="")
     return ctx
 
 
@@ -94,7 +95,8 @@ class Launch:
     handler: str
     timeout: float
     env: Mapping[str, str]
-    context: dict           # request_id, function{name,handler,memory,timeout}, credentials, region, account_id
+    # request_id, function{name,handler,memory,timeout}, credentials, region, account_id
+    context: dict
     event: bytes
 
 
@@ -113,7 +115,8 @@ def run(launch: Launch, on_start: Callable[[subprocess.Popen], None] | None = No
     spec = {**launch.context, "runtime": launch.runtime}
     stdin = json.dumps(spec).encode("utf-8") + b"\n" + launch.event
     try:
-        proc = subprocess.Popen([sys.executable, "-c", BOOTSTRAP], cwd=str(launch.code_dir), env=dict(launch.env),
+        proc = subprocess.Popen([sys.executable, "-c", BOOTSTRAP], cwd=str(launch.code_dir),
+                                env=dict(launch.env),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
         return Outcome(FAILED, error=_error(f"The runtime could not start: {exc}", "RuntimeStartFailed"))
@@ -211,8 +214,8 @@ for _h in logging.getLogger().handlers:
 def _context(spec):
     fn = spec["function"]
     ctx = SimpleNamespace(request_id=spec["request_id"], region=spec["region"], account_id=spec["account_id"],
-                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"], memory=fn["memory"],
-                                                   timeout=fn["timeout"]))
+                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"],
+                                                   memory=fn["memory"], timeout=fn["timeout"]))
     if spec["runtime"] == "python3.12":
         ctx.function.qualifier, ctx.function.version_id = "LATEST", ""
         ctx.logger = logging.getLogger()
@@ -221,7 +224,8 @@ def _context(spec):
         ctx.credentials = SimpleNamespace(access_key_id=cred.get("access_key_id", ""),
                                           access_key_secret=cred.get("access_key_secret", ""),
                                           security_token=cred.get("security_token", ""))
-        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST", version_id="")
+        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST",
+                                      version_id="")
     return ctx
 
 
@@ -304,8 +308,8 @@ class WarmInstance:
             if time.monotonic() - started >= launch.timeout:
                 return Outcome(TIMEOUT, error=_error(f"Function time out after {launch.timeout:g} seconds",
                                                      "FunctionTimeout"), logs=logs, duration_ms=duration_ms)
-            return Outcome(FAILED, error=_error("Process exited unexpectedly before completing request; see the "
-                                                "invocation's logs", "ProcessExited"), logs=logs,
+            return Outcome(FAILED, error=_error("Process exited unexpectedly before completing request; "
+                                                "see the invocation's logs", "ProcessExited"), logs=logs,
                            duration_ms=duration_ms)
         if outcome.get("ok"):
             return Outcome(SUCCEEDED, body=base64.b64decode(outcome.get("body", "")), logs=logs,

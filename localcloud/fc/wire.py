@@ -2,13 +2,14 @@
 
   GET  /2023-03-30/functions/{name}               GetFunction     (fc:GetFunction)
   POST /2023-03-30/functions/{name}/invocations   InvokeFunction  (fc:InvokeFunction)
-  GET  /2023-03-30/functions/{name}/triggers      ListTriggers    (fc:ListTriggers; ?limit, ?nextToken, ?prefix)
-  GET  /2023-03-30/functions/{name}/triggers/{t}  GetTrigger      (fc:GetTrigger)
+  GET  /2023-03-30/functions/{name}/triggers      ListTriggers    (fc:ListTriggers; ?limit, ?nextToken,
+  ?prefix) GET  /2023-03-30/functions/{name}/triggers/{t}  GetTrigger      (fc:GetTrigger)
        x-fc-invocation-type: Sync (default) | Async; ?qualifier=LATEST; body = the event bytes
 
 Sync replies carry the handler's return value as is; a handler that raised or timed out is still HTTP 200,
 with ``x-fc-error-type: UnhandledInvocationError`` and ``{"errorMessage","errorType","stackTrace"}``.
-Async replies are 202 with no body. API errors are ``{"Code","Message","RequestId"}`` with ``x-fc-request-id``.
+Async replies are 202 with no body. API errors are ``{"Code","Message","RequestId"}`` with
+``x-fc-request-id``.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def route(method: str, path: str, headers: dict[str, str]) -> tuple[str, str]:
     if m and method == "GET":
         return "GetTrigger", unquote(m.group(1)) + "/" + unquote(m.group(2))
     api = headers.get("x-acs-action") or f"{method} {path}"
-    raise ServiceError(501, "NotImplemented", f"Function Compute API {api} is not emulated by localcloud; it serves "
-                                              "GetFunction, InvokeFunction, ListTriggers and GetTrigger "
-                                              "(docs/localcloud.md).")
+    raise ServiceError(501, "NotImplemented", f"Function Compute API {api} is not emulated by localcloud; it "
+                                              "serves GetFunction, InvokeFunction, ListTriggers and "
+                                              "GetTrigger (docs/localcloud.md).")
 
 
 def error_reply(exc: ServiceError, request_id: str) -> Reply:
@@ -74,7 +75,8 @@ def handle(world: World, action: str, name: str, method: str, path: str, query: 
             raise ServiceError(404, "FunctionNotFound", f"function '{name}' does not exist")
         qualifier = dict(query).get("qualifier")
         if qualifier not in (None, "", "LATEST"):
-            raise ServiceError(404, "VersionNotFound" if qualifier.isdigit() else "AliasNotFound",  # UNVERIFIED
+            # UNVERIFIED
+            raise ServiceError(404, "VersionNotFound" if qualifier.isdigit() else "AliasNotFound",
                                f"qualifier {qualifier!r} of function {name} does not exist: localcloud "
                                "functions have only the LATEST version")
         if action in ("ListTriggers", "GetTrigger"):
@@ -91,7 +93,8 @@ def handle(world: World, action: str, name: str, method: str, path: str, query: 
 def _invoke(world: World, fn, headers: dict[str, str], body: bytes) -> Reply:
     kind = headers.get("x-fc-invocation-type") or "Sync"
     if kind not in ("Sync", "Async"):
-        raise ServiceError(400, "InvalidArgument", f"x-fc-invocation-type must be Sync or Async, not {kind!r}")
+        raise ServiceError(400, "InvalidArgument", f"x-fc-invocation-type must be Sync or Async, not "
+                                                   f"{kind!r}")
     record = backend_of(world).invoke(fn, body, invocation_type=kind)
     reply_headers = {"x-fc-request-id": record.request_id}
     if kind == "Async":
@@ -111,14 +114,17 @@ def _triggers(ctx: RequestContext, fn, action: str, trigger_name: str, query: di
         ctx.authorize("fc:GetTrigger", f"{fn.arn}/triggers/{trigger_name}")
         found = next((t for t in fn.triggers if t.name == trigger_name), None)
         if found is None:
-            raise ServiceError(404, "TriggerNotFound", f"trigger '{trigger_name}' of function {fn.name} does not exist")
+            raise ServiceError(404, "TriggerNotFound", f"trigger '{trigger_name}' of function {fn.name} does "
+                                                       "not exist")
         return 200, headers, json.dumps(found.view(fn)).encode("utf-8")
     ctx.authorize("fc:ListTriggers", f"{fn.arn}/triggers/*")
     raw_limit = query.get("limit") or "20"
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
-        raise ServiceError(400, "InvalidArgument", f"limit must be an integer from 1 to 100, not {raw_limit!r}")
+        raise ServiceError(400, "InvalidArgument", f"limit must be an integer from 1 to 100, not "
+                                                   f"{raw_limit!r}")
     prefix, start = query.get("prefix") or "", query.get("nextToken") or ""
-    names = sorted((t for t in fn.triggers if t.name.startswith(prefix) and t.name >= start), key=lambda t: t.name)
+    names = sorted((t for t in fn.triggers if t.name.startswith(prefix) and t.name >= start),
+                   key=lambda t: t.name)
     page = names[:int(raw_limit)]
     body: dict = {"triggers": [t.view(fn) for t in page]}
     if len(names) > len(page):

@@ -3,14 +3,16 @@
 - An instance belongs to one account (scenario ``tablestore:``). A request for an instance that does not exist
   or belongs to another account is refused as the service refuses it: ``403 OTSAuthFailed`` "The instance does
   not exist." / "The user does not have permission to access the instance."
-- The signer's RAM policies must allow ``ots:<Api>`` on ``acs:ots:<region>:<account>:instance/<name>`` (ListTable)
-  or ``.../instance/<name>/table/<table>`` (every table operation; BatchGetRow/BatchWriteRow on each table they
-  name); otherwise ``403 OTSNoPermissionAccess``.
+- The signer's RAM policies must allow ``ots:<Api>`` on ``acs:ots:<region>:<account>:instance/<name>``
+(ListTable)
+  or ``.../instance/<name>/table/<table>`` (every table operation; BatchGetRow/BatchWriteRow on each table
+  they name); otherwise ``403 OTSNoPermissionAccess``.
 Sources: https://www.alibabacloud.com/help/en/tablestore/developer-reference/error-codes (codes and messages);
 https://www.alibabacloud.com/help/en/tablestore/developer-reference/ram-policy (actions and resource forms).
 
 A scenario without a ``tablestore:`` section keeps the emulator's convenience for Tablestore-only tests: an
-instance is created for the account that first uses it (in ``DEFAULT_REGION``), and is that account's from then on.
+instance is created for the account that first uses it (in ``DEFAULT_REGION``), and is that account's from
+then on.
 """
 
 from __future__ import annotations

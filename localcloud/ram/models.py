@@ -38,7 +38,8 @@ def system_policies() -> dict[str, Policy]:
     for name, description, document in _system_policy_data():
         out[name] = Policy(name=name, type="System", description=description,
                            versions={"v1": PolicyVersion("v1", document, SYSTEM_POLICY_DATE)},
-                           default_version="v1", create_date=SYSTEM_POLICY_DATE, update_date=SYSTEM_POLICY_DATE)
+                           default_version="v1", create_date=SYSTEM_POLICY_DATE,
+                           update_date=SYSTEM_POLICY_DATE)
     return out
 
 
@@ -98,7 +99,8 @@ def create_role(world: World, account_id: str, name: str, trust_policy: str, *, 
                 max_session_duration: int | None = None) -> Role:
     if not ROLE_NAME.fullmatch(name or ""):
         raise ServiceError(400, "InvalidParameter.RoleName",
-                           f"The parameter RoleName {name!r} is invalid: use 1-64 letters, digits, '.' or '-'.")
+                           f"The parameter RoleName {name!r} is invalid: use 1-64 letters, digits, '.' "
+                           "or '-'.")
     check_document(trust_policy, trust=True)
     duration = MIN_SESSION if max_session_duration is None else int(max_session_duration)
     if not MIN_SESSION <= duration <= MAX_SESSION:
@@ -148,7 +150,8 @@ def get_policy(world: World, account_id: str, name: str, policy_type: str) -> Po
     return policy
 
 
-def create_policy(world: World, account_id: str, name: str, document: str, *, description: str = "") -> Policy:
+def create_policy(world: World, account_id: str, name: str, document: str, *,
+                  description: str = "") -> Policy:
     if not POLICY_NAME.fullmatch(name or ""):
         raise ServiceError(400, "InvalidParameter.PolicyName",
                            f"The parameter PolicyName {name!r} is invalid: use 1-128 letters, digits or '-'.")
@@ -180,8 +183,8 @@ def create_policy_version(world: World, account_id: str, name: str, document: st
         if len(policy.versions) >= MAX_POLICY_VERSIONS:
             if rotate_strategy != ROTATE_OLDEST:
                 raise ServiceError(409, "LimitExceeded.Policy.Version",
-                                   f"The policy {name} already has {MAX_POLICY_VERSIONS} versions: delete one or "
-                                   f"pass RotateStrategy={ROTATE_OLDEST}.")
+                                   f"The policy {name} already has {MAX_POLICY_VERSIONS} versions: delete "
+                                   f"one or pass RotateStrategy={ROTATE_OLDEST}.")
             oldest = min((v for v in policy.versions if v != policy.default_version), key=version_number)
             del policy.versions[oldest]
         number = max(version_number(v) for v in policy.versions) + 1 if policy.versions else 1
@@ -194,7 +197,8 @@ def create_policy_version(world: World, account_id: str, name: str, document: st
         return version
 
 
-def get_policy_version(world: World, account_id: str, name: str, policy_type: str, version_id: str) -> PolicyVersion:
+def get_policy_version(world: World, account_id: str, name: str, policy_type: str,
+                       version_id: str) -> PolicyVersion:
     policy = get_policy(world, account_id, name, policy_type)
     version = policy.versions.get(version_id)
     if version is None:

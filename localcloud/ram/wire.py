@@ -68,7 +68,8 @@ def list_roles(ctx: RequestContext, params: dict[str, str]) -> dict:
         raise ServiceError(400, "InvalidParameter.MaxItems", "MaxItems must be between 1 and 1000.")
     marker = params.get("Marker") or "0"
     if not marker.isdigit():
-        raise ServiceError(400, "InvalidParameter.Marker", f"The Marker {marker!r} was not issued by ListRoles.")
+        raise ServiceError(400, "InvalidParameter.Marker", f"The Marker {marker!r} was not issued by "
+                                                           "ListRoles.")
     roles = models.list_roles(ctx.world, ctx.caller.account_id)
     start = int(marker)
     page = roles[start:start + max_items]
@@ -147,9 +148,11 @@ def list_policy_versions(ctx: RequestContext, params: dict[str, str]) -> dict:
 def create_policy(ctx: RequestContext, params: dict[str, str]) -> dict:
     name = required_param(params, "PolicyName")
     ctx.authorize("ram:CreatePolicy", _policy_arn(ctx, name))
-    policy = models.create_policy(ctx.world, ctx.caller.account_id, name, required_param(params, "PolicyDocument"),
+    policy = models.create_policy(ctx.world, ctx.caller.account_id, name, required_param(params,
+                                                                                         "PolicyDocument"),
                                   description=params.get("Description", ""))
-    return {"Policy": {"PolicyName": policy.name, "PolicyType": policy.type, "Description": policy.description,
+    return {"Policy": {"PolicyName": policy.name, "PolicyType": policy.type,
+                       "Description": policy.description,
                        "DefaultVersion": policy.default_version, "CreateDate": policy.create_date}}
 
 
@@ -158,7 +161,8 @@ def create_policy_version(ctx: RequestContext, params: dict[str, str]) -> dict:
     ctx.authorize("ram:CreatePolicyVersion", _policy_arn(ctx, name))
     version = models.create_policy_version(
         ctx.world, ctx.caller.account_id, name, required_param(params, "PolicyDocument"),
-        set_as_default=bool(bool_param(params, "SetAsDefault", False)), rotate_strategy=params.get("RotateStrategy"))
+        set_as_default=bool(bool_param(params, "SetAsDefault", False)),
+        rotate_strategy=params.get("RotateStrategy"))
     policy = models.get_policy(ctx.world, ctx.caller.account_id, name, "Custom")
     return {"PolicyVersion": _version(policy, version)}
 

@@ -36,7 +36,8 @@ def parse_role_arn(role_arn: str) -> tuple[str, str]:
     m = ROLE_ARN.fullmatch(role_arn or "")
     if m is None:
         raise ServiceError(400, "InvalidParameter.RoleArn",
-                           f"The parameter RoleArn {role_arn!r} is invalid: expected acs:ram::<account id>:role/<name>.")
+                           f"The parameter RoleArn {role_arn!r} is invalid: expected acs:ram::<account "
+                           "id>:role/<name>.")
     return m.group(1), m.group(2)
 
 
@@ -53,13 +54,14 @@ def assume_role(world: World, caller: Caller, role_arn: str, session_name: str, 
     role = get_role(world, account_id, role_name)
     if not MIN_DURATION <= duration <= role.max_session_duration:
         raise ServiceError(400, "InvalidParameter.DurationSeconds",
-                           f"DurationSeconds must be between {MIN_DURATION} and the role's MaxSessionDuration "
-                           f"({role.max_session_duration}).")
+                           f"DurationSeconds must be between {MIN_DURATION} and the role's "
+                           f"MaxSessionDuration ({role.max_session_duration}).")
     if session_policy:
         try:
             validate_document(session_policy)
         except PolicyDocumentError as exc:
-            raise ServiceError(400, "InvalidParameter.PolicyGrammar", f"The session Policy is invalid: {exc}.") \
+            raise ServiceError(400, "InvalidParameter.PolicyGrammar", f"The session Policy is "
+                                                                      f"invalid: {exc}.") \
                 from None
     if not trust_allows(role.trust_policy, ram_arn=principal_arn(caller),
                                          account_id=caller.account_id):
@@ -79,7 +81,8 @@ def caller_identity(world: World, caller: Caller) -> dict:
     """GetCallerIdentity's body for this caller."""
     base = {"AccountId": caller.account_id, "Arn": caller.arn}
     if caller.kind == "root":
-        return {**base, "IdentityType": "Account", "PrincipalId": caller.account_id, "UserId": caller.account_id}
+        return {**base, "IdentityType": "Account", "PrincipalId": caller.account_id,
+                "UserId": caller.account_id}
     if caller.kind == "user":
         uid = user_id(caller.account_id, caller.name)
         return {**base, "IdentityType": "RAMUser", "PrincipalId": uid, "UserId": uid}

@@ -35,7 +35,8 @@ def fanout_world(config: Path, repos: int = REPOS, tags: int = TAGS) -> dict:
         {"Effect": "Allow", "Action": "fc:InvokeFunction",
          "Resource": f"acs:fc:cn-hangzhou:{ACCOUNT_A}:functions/acrsync-compliance"}]}})
     sc["functions"] = [{"name": "acrsync-compliance", "account": ACCOUNT_A, "region": "cn-hangzhou",
-                        "code": str(FUNCTION), "handler": "index.handler", "timeout": 300, "role": FC_ROLE_ARN,
+                        "code": str(FUNCTION), "handler": "index.handler", "timeout": 300,
+                        "role": FC_ROLE_ARN,
                         "environment": {"ACRSYNC_CONFIG": str(config)}}]
     sc["settings"].update({"fc_instance_reuse": True, "fc_async_concurrency": 4})
     return sc
@@ -65,7 +66,8 @@ def test_fanout_every_image_exactly_one_task_and_global_caps_hold(bulk_cloud, cl
     cfg = write_config(tmp_path, namespaces=["bulk"], backfill={
         "qps": QPS, "max_in_flight": IN_FLIGHT, "poll_seconds": 0.05})
     cloud = cloud_factory(fanout_world(cfg), clock="wall")
-    session = CloudSession.from_keys("LTAIDEMOACCOUNTABACKFILL1", "made-up-demo-secret-account-a-backfill-user",
+    session = CloudSession.from_keys("LTAIDEMOACCOUNTABACKFILL1",
+                                     "made-up-demo-secret-account-a-backfill-user",
                                      env={"ACRSYNC_ENDPOINT": cloud.url}, region="cn-hangzhou")
     judge = Judge(cloud)
     judge.thread.start()
@@ -106,7 +108,8 @@ def test_fanout_resume_starts_each_repository_at_its_checkpoint(cloud_factory, t
     save_run(ledger, job, status="stopped", repos=["bulk/app000", "bulk/app001", "bulk/app002"])
     ledger.set_checkpoint(repo_name("beijing", "bulk", "app000"), json.dumps({"run": "bf-again", "page": 2,
                                                                               "done": True}))
-    session = CloudSession.from_keys("LTAIDEMOACCOUNTABACKFILL1", "made-up-demo-secret-account-a-backfill-user",
+    session = CloudSession.from_keys("LTAIDEMOACCOUNTABACKFILL1",
+                                     "made-up-demo-secret-account-a-backfill-user",
                                      env={"ACRSYNC_ENDPOINT": cloud.url}, region="cn-hangzhou")
     session.fc("cn-hangzhou").invoke_function("acrsync-compliance", payload(job), async_=True)
     views = cloud.world.backends["fc"].wait(300)

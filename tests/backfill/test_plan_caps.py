@@ -43,7 +43,8 @@ def test_only_missing_or_differing_tags_are_planned_with_bytes():
 def test_since_blocked_and_rule_made_before_the_push():
     rule = SyncRule(rule_id="r", scope="NAMESPACE", local_instance_id="cri-src", local_namespace="ns",
                     target_instance_id="cri-dst", target_region="cn-beijing", create_time_ms=500)
-    rp, todo = plan([drift("old", TagState.MISSING, pushed_ms=100), drift("new", TagState.MISSING, pushed_ms=2000)],
+    rp, todo = plan([drift("old", TagState.MISSING, pushed_ms=100), drift("new", TagState.MISSING,
+                                                                          pushed_ms=2000)],
                     rules=[rule], since_ms=50)
     # the rule existed when "new" was pushed (its task copies it); "old" predates the rule: backfill it
     assert [t.tag for t in todo] == ["old"] and rp.skipped == {Skip.COVERED: 1}

@@ -28,7 +28,8 @@ REPOS = [repo("a", "web"), repo("a", "api"), repo("b", "job"), repo("b", "tmp-1"
 
 def test_whole_namespace_in_scope_gets_one_rule_without_repo_filter():
     cfg = config()
-    plan = advise(cfg, cfg.targets[0], source_repos=REPOS, rules=[], target_namespaces={"a": ns("a"), "b": ns("b")},
+    plan = advise(cfg, cfg.targets[0], source_repos=REPOS, rules=[],
+                  target_namespaces={"a": ns("a"), "b": ns("b")},
                   target_repos={}, grant_finding=None)
     assert [(p.scope, p.namespace, p.repo_filter) for p in plan.proposals] == [("NAMESPACE", "a", None),
                                                                               ("NAMESPACE", "b", None)]
@@ -37,7 +38,8 @@ def test_whole_namespace_in_scope_gets_one_rule_without_repo_filter():
 
 def test_excluded_repositories_make_a_name_filter():
     cfg = config(exclude=["b/tmp-*"])
-    plan = advise(cfg, cfg.targets[0], source_repos=REPOS, rules=[], target_namespaces={"a": ns("a"), "b": ns("b")},
+    plan = advise(cfg, cfg.targets[0], source_repos=REPOS, rules=[],
+                  target_namespaces={"a": ns("a"), "b": ns("b")},
                   target_repos={}, grant_finding=None)
     b = next(p for p in plan.proposals if p.namespace == "b")
     assert b.repo_filter == "^(?:job)$"
@@ -48,7 +50,8 @@ def test_without_auto_create_repo_rules_need_the_same_repository_configured_the_
     target_repos = {"a/web": RepoInfo(instance_id="cri-target", repo_id="t1", namespace="a", name="web"),
                     "a/api": RepoInfo(instance_id="cri-target", repo_id="t2", namespace="a", name="api",
                                       tag_immutability=True)}
-    plan = advise(cfg, cfg.targets[0], source_repos=REPOS, rules=[], target_namespaces={"a": ns("a", auto=False)},
+    plan = advise(cfg, cfg.targets[0], source_repos=REPOS, rules=[],
+                  target_namespaces={"a": ns("a", auto=False)},
                   target_repos=target_repos, grant_finding=None)
     assert [(p.scope, p.repo) for p in plan.proposals] == [("REPO", "web")]
     assert [u.what for u in plan.unmet] == ["a/api"] and "tag immutability" in plan.unmet[0].reason
@@ -82,7 +85,8 @@ def test_blocked_grants_propose_nothing():
 
 def test_pending_skips_rules_already_created_by_name():
     cfg = config()
-    plan = advise(cfg, cfg.targets[0], source_repos=REPOS, rules=[], target_namespaces={"a": ns("a"), "b": ns("b")},
+    plan = advise(cfg, cfg.targets[0], source_repos=REPOS, rules=[],
+                  target_namespaces={"a": ns("a"), "b": ns("b")},
                   target_repos={}, grant_finding=None)
     made = SyncRule(rule_id="r2", name=rule_name("acrsync-", "bj", "a"), scope="NAMESPACE",
                     local_instance_id="cri-source", local_namespace="a", target_instance_id="cri-target",

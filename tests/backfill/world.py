@@ -1,5 +1,6 @@
-"""Worlds and helpers for backfill and rule-advisor tests: the demo scenario plus a bulk namespace of existing images,
-and a RAM user of account A for the CLI (localcloud refuses root keys for AssumeRole, as production would)."""
+"""Worlds and helpers for backfill and rule-advisor tests: the demo scenario plus a bulk namespace of existing
+images, and a RAM user of account A for the CLI (localcloud refuses root keys for AssumeRole, as production
+would)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from localcloud.server import LocalCloud
-from tests.demo_world import ACCOUNT_A, ROOT, SOURCE_INSTANCE, TARGET_INSTANCE  # noqa: F401 (used by the tests)
+from tests.demo_world import ACCOUNT_A, ROOT, SOURCE_INSTANCE, TARGET_INSTANCE  # noqa: F401 (for the tests)
 from tests.integration.e2e import config_doc, scenario
 
 # Made-up demo keys of a RAM user that exists only inside localcloud.
@@ -25,8 +26,10 @@ CLI_POLICY = {
         {"Effect": "Allow", "Action": ["cr:ListNamespace", "cr:ListRepositoryTag", "cr:PullRepository"],
          "Resource": "*"},
         {"Effect": "Allow", "Action": "sts:AssumeRole",
-         "Resource": ["acs:ram::2222222222222222:role/acrsync-reader", "acs:ram::3333333333333333:role/acrsync-reader"]},
-        {"Effect": "Allow", "Action": "fc:InvokeFunction", "Resource": "acs:fc:*:1111111111111111:functions/*"},
+         "Resource": ["acs:ram::2222222222222222:role/acrsync-reader",
+                      "acs:ram::3333333333333333:role/acrsync-reader"]},
+        {"Effect": "Allow", "Action": "fc:InvokeFunction",
+         "Resource": "acs:fc:*:1111111111111111:functions/*"},
     ],
 }
 
@@ -43,7 +46,8 @@ def bulk_world(repos: int, tags: int, *, namespace: str = "bulk", pending: float
     sc = scenario()
     acc = sc["accounts"][0]
     acc.setdefault("policies", []).append({"name": "acrsync-backfill-cli", "document": CLI_POLICY})
-    acc["users"].append({"name": "acrsync-backfill", "access_keys": [{"id": CLI_KEY_ID, "secret": CLI_SECRET}],
+    acc["users"].append({"name": "acrsync-backfill",
+                         "access_keys": [{"id": CLI_KEY_ID, "secret": CLI_SECRET}],
                          "policies": ["acrsync-backfill-cli"]})
     src = next(i for i in sc["instances"] if i["id"] == SOURCE_INSTANCE)
     src["namespaces"].append({"name": namespace, "auto_create_repo": True, "repos": [
@@ -55,7 +59,8 @@ def bulk_world(repos: int, tags: int, *, namespace: str = "bulk", pending: float
     return sc
 
 
-def write_config(tmp_path: Path, *, namespaces: list[str], tag_filter: str = ".*", backfill: dict | None = None,
+def write_config(tmp_path: Path, *, namespaces: list[str], tag_filter: str = ".*",
+                 backfill: dict | None = None,
                  **target) -> Path:
     doc = config_doc(tmp_path / "ledger.db", namespaces=namespaces, tag_filter=tag_filter, **target)
     if backfill:
@@ -82,4 +87,5 @@ def manual_tasks(cloud: LocalCloud, target_instance: str = TARGET_INSTANCE) -> l
     """localcloud's own record of the manual (acrsync-made) tasks toward a target: the independent judge."""
     backend = cloud.world.backends["acr"]
     with cloud.world.lock:
-        return [t for t in backend.tasks.values() if not t.rule_id and t.target_instance_id == target_instance]
+        return [t for t in backend.tasks.values() if not t.rule_id
+                and t.target_instance_id == target_instance]

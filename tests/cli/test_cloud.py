@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.conftest import ACRSYNC, ROOT, base_env
+from tests.cli.cli_world import ACRSYNC, ROOT, base_env
 from tests.demo_world import C_ADMIN_KEY_ID, C_ADMIN_SECRET, CLI_KEY_ID
 
 PUSH = json.loads((ROOT / "events" / "push_cloudevent.json").read_text())
@@ -36,7 +36,8 @@ def event_file(tmp_path: Path, name: str, **data) -> Path:
 
 def pushed(cloud, ns: str, repo: str, tag: str) -> dict:
     """Push an image into localcloud's source instance; the CloudEvent ACR would emit for it."""
-    return cloud.control("push", {"instance_id": "cri-demosource01", "namespace": ns, "repo": repo, "tag": tag})
+    return cloud.control("push", {"instance_id": "cri-demosource01", "namespace": ns,
+                                  "repo": repo, "tag": tag})
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,10 @@ def test_ledger_init_against_tablestore(acrsync, cli_env, config):
     assert r.code == 0 and "ledger ready: tablestore" in r.out, r.both
 
 
-def test_invoke_gives_each_rejected_failed_or_blocked_item_its_reason_and_exits_1(acrsync, cloud, cli_env, config,
-                                                                                   tmp_path):
-    run = lambda *a: acrsync("invoke", "on_push", *a, "--config", str(config), env=cli_env, cwd=ROOT)  # noqa: E731
+def test_invoke_gives_each_rejected_failed_or_blocked_item_its_reason_and_exits_1(acrsync, cloud, cli_env,
+                                                                                  config, tmp_path):
+    run = lambda *a: acrsync("invoke", "on_push", *a, "--config", str(config),  # noqa: E731
+                             env=cli_env, cwd=ROOT)
     bad = run("--event", "events/malformed.json")
     assert bad.code == 1 and "rejected" in bad.out and "acrsync ledger rejected" in bad.out
     assert "'data' is missing" in bad.out and bad.err == ""
@@ -106,7 +108,8 @@ def test_progress_bar_on_a_terminal_and_nothing_but_the_result_off_it(acrsync, c
 
 def test_reconcile_exits_1_when_records_end_in_error_and_dry_run_counts_first(acrsync, cloud, cli_env, config,
                                                                                tmp_path):
-    cloud.control("acr/task-faults", {"repo": "api", "tag": "v3.0.0", "fail_next": 1, "issue": "NETWORK_ERROR"})
+    cloud.control("acr/task-faults", {"repo": "api", "tag": "v3.0.0", "fail_next": 1,
+                                      "issue": "NETWORK_ERROR"})
     event = tmp_path / "api.json"
     event.write_text(json.dumps(pushed(cloud, "team-a", "api", "v3.0.0")["event"]))
     acrsync("invoke", "on_push", "--event", str(event), "--config", str(config), env=cli_env)
@@ -114,7 +117,8 @@ def test_reconcile_exits_1_when_records_end_in_error_and_dry_run_counts_first(ac
     dry = acrsync("reconcile", "--dry-run", "--config", str(config), env=cli_env)
     first = dry.out.splitlines()[0]
     assert first.startswith("dry run: nothing was changed. Would do:") and "update" in first, dry.out
-    dry_json = json.loads(acrsync("reconcile", "--dry-run", "-o", "json", "--config", str(config), env=cli_env).out)
+    dry_json = json.loads(acrsync("reconcile", "--dry-run", "-o", "json", "--config",
+                                  str(config), env=cli_env).out)
     assert dry_json["dry_run"] is True and list(dry_json)[:2] == ["dry_run", "would"] and dry_json["planned"]
     once = acrsync("reconcile", "--once", "--config", str(config), env=cli_env)
     assert once.code == 1, once.both
@@ -137,7 +141,8 @@ def test_reconcile_clean_exits_0(acrsync, cli_env, config, tmp_path):
 def test_reconcile_watch_writes_one_json_object_per_run(acrsync, cli_env, config):
     assert acrsync("ledger", "init", "--config", str(config), env=cli_env).code == 0
     env = {**base_env(Path("/tmp")), **cli_env}
-    proc = subprocess.Popen([str(ACRSYNC), "reconcile", "--watch", "--interval", "1", "--config", str(config)],
+    proc = subprocess.Popen([str(ACRSYNC), "reconcile", "--watch", "--interval", "1",
+                             "--config", str(config)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = [proc.stdout.readline() for _ in range(2)]

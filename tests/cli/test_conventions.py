@@ -8,9 +8,10 @@ import socket
 
 import pytest
 
-from tests.cli.conftest import sqlite_config
+from tests.cli.cli_world import sqlite_config
 
-COMMANDS = [[], ["ledger"], ["ledger", "init"], ["ledger", "list"], ["ledger", "show"], ["ledger", "rejected"],
+COMMANDS = [[], ["ledger"], ["ledger", "init"], ["ledger", "list"], ["ledger", "show"],
+            ["ledger", "rejected"],
             ["grants"], ["grants", "print"], ["grants", "verify"], ["grants", "apply"], ["invoke"],
             ["reconcile"], ["emulator"], ["permissions"]]
 CLOUD_COMMANDS = [["ledger", "init"], ["ledger", "list"], ["ledger", "show"], ["ledger", "rejected"],
@@ -88,7 +89,8 @@ def test_unknown_profile_is_a_config_error(acrsync, tmp_path):
 def test_unreachable_endpoint_is_one_finding_in_seconds(acrsync, tmp_path):
     cfg = sqlite_config(tmp_path)
     url = closed_port()
-    keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIMADEUPKEY0000000001", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "made-up"}
+    keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIMADEUPKEY0000000001",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "made-up"}
     r = acrsync("grants", "verify", "--config", str(cfg), "--endpoint", url, env=keys)
     assert r.code == 1, r.both
     assert r.out.count("CLOUD_UNREACHABLE") == 1 and url.removeprefix("http://") in r.out
@@ -100,7 +102,8 @@ def test_unreachable_endpoint_is_one_finding_in_seconds(acrsync, tmp_path):
 
 def test_unreachable_endpoint_in_reconcile_and_invoke_is_one_line(acrsync, tmp_path):
     cfg = sqlite_config(tmp_path)
-    keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIMADEUPKEY0000000001", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "made-up"}
+    keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIMADEUPKEY0000000001",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "made-up"}
     url = closed_port()
     for args in (["reconcile", "--once"], ["invoke", "reconcile", "--event", "events/timer_reconcile.json"]):
         r = acrsync(*args, "--config", str(cfg), "--endpoint", url, env=keys, cwd=_root())
@@ -109,7 +112,8 @@ def test_unreachable_endpoint_in_reconcile_and_invoke_is_one_line(acrsync, tmp_p
         assert len(r.err.strip().splitlines()) == 1
         debug = acrsync("--debug", *args, "--config", str(cfg), "--endpoint", url, env=keys, cwd=_root())
         assert debug.code == 1 and "Traceback" in debug.err
-        env_debug = acrsync(*args, "--config", str(cfg), "--endpoint", url, env={**keys, "ACRSYNC_DEBUG": "1"},
+        env_debug = acrsync(*args, "--config", str(cfg), "--endpoint", url,
+                            env={**keys, "ACRSYNC_DEBUG": "1"},
                             cwd=_root())
         assert "Traceback" in env_debug.err
 
@@ -121,6 +125,6 @@ def test_a_bad_endpoint_flag_is_a_usage_error(acrsync, tmp_path, bad):
 
 
 def _root():
-    from tests.cli.conftest import ROOT
+    from tests.cli.cli_world import ROOT
 
     return ROOT

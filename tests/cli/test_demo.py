@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import ROOT, base_env
+from tests.cli.cli_world import ROOT, base_env
 
 
 def demo(**kw) -> subprocess.Popen:
@@ -54,7 +54,8 @@ def test_demo_runs_to_the_end_and_its_try_lines_work_as_typed(acrsync):
     assert (first[0] == "acrsync" or first[0].endswith("/acrsync")) and "--config" in first
     typed = subprocess.run([str(ROOT / first[0]) if "/" in first[0] else first[0], *first[1:]], cwd=ROOT,
                            env=base_env(ROOT / ".acrsync"), capture_output=True, text=True, timeout=120)
-    assert typed.returncode == 0 and "aliyuncontainerregistrycrossaccoutsyncrole" in typed.stdout, typed.stderr
+    assert typed.returncode == 0, typed.stderr
+    assert "aliyuncontainerregistrycrossaccoutsyncrole" in typed.stdout, typed.stderr
 
 
 def _listening(url: str) -> bool:

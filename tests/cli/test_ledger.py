@@ -16,7 +16,7 @@ import pytest
 
 from acrsync.ledger import ImageRef, Origin, Record, Status
 from acrsync.ledger.sqlite import SqliteLedger
-from tests.cli.conftest import sqlite_config
+from tests.cli.cli_world import sqlite_config
 
 INSTANCE = "cri-demosource01"
 N = 230
@@ -33,7 +33,8 @@ def filled(tmp_path_factory) -> Path:
     led = SqliteLedger(db)
     now = time.time()
     for i in range(N):
-        img = ImageRef(instance_id=INSTANCE, namespace="team-a", repo=f"a-rather-long-service-name-number-{i % 3}",
+        img = ImageRef(instance_id=INSTANCE, namespace="team-a",
+                       repo=f"a-rather-long-service-name-number-{i % 3}",
                        tag=f"v1.{i}", digest="sha256:" + digest(i))
         led.create_if_absent(Record(image=img, target="beijing-prod", origin=Origin.PUSH, created_at=now,
                                     updated_at=now, status=Status.ERROR if i % 10 == 0 else Status.SUCCESS))
@@ -55,7 +56,8 @@ def test_list_says_how_many_of_how_many_and_pages_with_a_cursor(acrsync, cfg):
     assert first.code == 0, first.both
     assert f"5 of {N} record(s)" in first.out and "--after " in first.out
     cursor = first.out.split("--after ", 1)[1].split()[0]
-    page = json.loads(acrsync("ledger", "list", "-n", "5", "--after", cursor, "-o", "json", "--config", str(cfg)).out)
+    page = json.loads(acrsync("ledger", "list", "-n", "5", "--after", cursor, "-o", "json",
+                              "--config", str(cfg)).out)
     everything = json.loads(acrsync("ledger", "list", "--all", "-o", "json", "--config", str(cfg)).out)
     assert len(everything) == N and all(r["key"] and r["short_key"] for r in everything)
     keys = [r["key"] for r in everything]
@@ -77,7 +79,8 @@ def test_show_takes_the_key_list_shows_a_unique_short_digest_and_sha256(acrsync,
     assert table.code == 0 and "beijing-prod" in table.out
     missing = acrsync("ledger", "show", "ffff0000", "--config", str(cfg))
     assert missing.code == 1 and "no record" in missing.err
-    ambiguous = acrsync("ledger", "show", "team-a/a-rather-long-service-name-number-0:v1.0@-", "--config", str(cfg))
+    ambiguous = acrsync("ledger", "show", "team-a/a-rather-long-service-name-number-0:v1.0@-",
+                        "--config", str(cfg))
     assert ambiguous.code in (1, 2) and "Traceback" not in ambiguous.both
 
 

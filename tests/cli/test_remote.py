@@ -12,19 +12,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.conftest import ACRSYNC, EXAMPLE, ROOT, base_env
+from tests.cli.cli_world import ACRSYNC, EXAMPLE, ROOT, base_env
 from tests.demo_world import CLI_KEY_ID, CLI_SECRET
 
 
 @pytest.fixture
 def emulator(tmp_path):
-    """`acrsync emulator --scenario scenarios/demo.yaml --config MY.yaml`, with a table prefix only MY.yaml has."""
+    """`acrsync emulator --scenario scenarios/demo.yaml --config MY.yaml`, with a table prefix only MY.yaml
+    has."""
     config = tmp_path / "mine.yaml"
     doc = yaml.safe_load(EXAMPLE.read_text())
     doc["ledger"]["table_prefix"] = "acrsyncmine"      # the CLI user may create acrsync* tables only
     config.write_text(yaml.safe_dump(doc, sort_keys=False))
     env = base_env(tmp_path)
-    proc = subprocess.Popen([str(ACRSYNC), "emulator", "--scenario", "scenarios/demo.yaml", "--config", str(config)],
+    proc = subprocess.Popen([str(ACRSYNC), "emulator", "--scenario", "scenarios/demo.yaml",
+                             "--config", str(config)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.startswith("localcloud listening on "), line + proc.stderr.read()

@@ -1,5 +1,6 @@
 """Fixtures for compliance tests: localcloud worlds with the checker user (tests/compliance/helpers.py),
-manual clock, stopped afterwards; and both ledger backends from the ledger's contract suite."""
+manual clock, stopped afterwards. Both ledger backends (``ledger``, ``ots_cloud``) come from
+tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pytest
 
 from localcloud.server import LocalCloud
 from tests.compliance.helpers import scenario
-from tests.contract.conftest import ledger, ledger_spec, localcloud_ots, ots_cloud  # noqa: F401
 
 
 @pytest.fixture

@@ -38,9 +38,11 @@ CHECKER_ACCESS = {"Version": "1", "Statement": [
      "Resource": [READER_ROLE_ARN, "acs:ram::3333333333333333:role/*"]},
 ]}
 FC_READ = {"Version": "1", "Statement": [{"Effect": "Allow",
-                                          "Action": ["fc:GetFunction", "fc:ListTriggers", "fc:InvokeFunction"],
+                                          "Action": ["fc:GetFunction", "fc:ListTriggers",
+                                                     "fc:InvokeFunction"],
                                           "Resource": f"acs:fc:{SOURCE_REGION}:{ACCOUNT_A}:functions/*"}]}
-PUSH_PATTERN = {"source": ["acs.cr"], "type": ["cr:Artifact:PushCompleted", "cr:Artifact:SynchronizationCompleted"]}
+PUSH_PATTERN = {"source": ["acs.cr"], "type": ["cr:Artifact:PushCompleted",
+                                               "cr:Artifact:SynchronizationCompleted"]}
 
 
 def scenario(*, functions: bool = False, compliance_timer: bool = True) -> dict:
@@ -59,7 +61,8 @@ def scenario(*, functions: bool = False, compliance_timer: bool = True) -> dict:
         by_name["acrsync-on-push"]["triggers"] = [{"type": "eventbridge", "name": "acr-events",
                                                    "pattern": PUSH_PATTERN}]
         by_name["acrsync-reconcile"]["triggers"] = [{"type": "timer", "name": "every-10-minutes",
-                                                     "cron": "0 */10 * * * *", "payload": '{"mode":"reconcile"}'}]
+                                                     "cron": "0 */10 * * * *",
+                                                     "payload": '{"mode":"reconcile"}'}]
         doc["functions"].append({**by_name["acrsync-reconcile"], "name": "acrsync-compliance",
                                  "code": "functions/compliance", "triggers": [
                                      {"type": "timer", "name": "hourly", "cron": "0 0 * * * *",
@@ -80,7 +83,8 @@ def config_doc(ledger_path: Path, **target_overrides) -> dict:
 
 def session(cloud, **kw) -> CloudSession:
     """A session as the checker user (``kw``: e.g. ``timeouts``)."""
-    return CloudSession.from_keys(CHECKER_KEY_ID, CHECKER_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url}, policy=FAST,
+    return CloudSession.from_keys(CHECKER_KEY_ID, CHECKER_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
+                                  policy=FAST,
                                   clock=cloud.world.clock, region=SOURCE_REGION, **kw)
 
 

@@ -68,7 +68,8 @@ def test_invoke_compliance_with_the_sample_event(world, tmp_path, monkeypatch):
     assert result["verdict"] == "findings" and result["report_id"] and result["rejected"] == 0
     assert done.exit_code == 1                          # findings
     shown = runner.invoke(app, ["invoke", "compliance", "--event", event])
-    assert shown.exit_code == 1 and "verdict: findings" in shown.output and "acrsync report show" in shown.output
+    assert shown.exit_code == 1
+    assert "verdict: findings" in shown.output and "acrsync report show" in shown.output
 
 
 def test_pipeline_health_finds_a_disabled_timer(cloud_factory, tmp_path, monkeypatch):
@@ -77,4 +78,5 @@ def test_pipeline_health_finds_a_disabled_timer(cloud_factory, tmp_path, monkeyp
     body = json.loads(runner.invoke(app, ["check", "--output", "json"]).output)
     codes = [(f["code"], f["target"]) for f in body["findings"] if f["code"].startswith("PIPELINE")]
     assert codes == [("PIPELINE_TIMER_DISABLED", "*")]
-    assert "acrsync-compliance" in next(f["message"] for f in body["findings"] if f["code"].startswith("PIPELINE"))
+    assert "acrsync-compliance" in next(f["message"] for f in body["findings"]
+                                        if f["code"].startswith("PIPELINE"))

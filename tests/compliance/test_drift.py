@@ -65,7 +65,8 @@ class TestPage:
         index = TargetIndex()
         for tag, digest in [("v1", "aa"), ("latest", "aa"), ("only-target", "dd")]:
             index.add(tag, digest)
-        page = [TagInfo(tag="v1", digest="aa"), TagInfo(tag="latest", digest="aa"), TagInfo(tag="v2", digest="ee")]
+        page = [TagInfo(tag="v1", digest="aa"), TagInfo(tag="latest", digest="aa"),
+                TagInfo(tag="v2", digest="ee")]
         out = classify_page(page, index, tag_regex=re.compile(r"v.*"), override=False, in_flight=none)
         assert [(d.tag, d.state) for d in out] == [("v1", TagState.OK), ("v2", TagState.MISSING)]
         # 'latest' is out of the filter but exists on the source: not an EXTRA
@@ -160,12 +161,14 @@ def target(**kw) -> Target:
 
 
 class TestCompareRepo:
-    def run(self, source_tags, target_tags, *, target_repo_id="t1", regex=ALL, override=False, in_flight=none):
+    def run(self, source_tags, target_tags, *, target_repo_id="t1", regex=ALL, override=False,
+            in_flight=none):
         s = FakeAcr({"s1": source_tags})
         t = FakeAcr({"t1": target_tags})
         repo = RepoInfo(instance_id="cri-s", repo_id="s1", namespace="ns", name="app")
         pair = RepoPair(repo, "ns", "app", target_repo_id)
-        out = list(compare_repo(pair, source_acr=s, source_instance="cri-s", target_acr=t, target_instance="cri-t",
+        out = list(compare_repo(pair, source_acr=s, source_instance="cri-s", target_acr=t,
+                                target_instance="cri-t",
                                 tag_regex=regex, override=override, in_flight=in_flight,
                                 source_limiter=QpsLimiter(0), target_limiter=QpsLimiter(0)))
         return out, s.calls, t.calls
@@ -196,7 +199,8 @@ class TestCompareRepo:
     def test_streams_one_source_page_at_a_time(self):
         s = FakeAcr({"s1": tags("v", 300)})
         t = FakeAcr({"t1": []})
-        pair = RepoPair(RepoInfo(instance_id="cri-s", repo_id="s1", namespace="ns", name="app"), "ns", "app", "t1")
+        pair = RepoPair(RepoInfo(instance_id="cri-s", repo_id="s1", namespace="ns", name="app"),
+                        "ns", "app", "t1")
         it = compare_repo(pair, source_acr=s, source_instance="cri-s", target_acr=t, target_instance="cri-t",
                           tag_regex=ALL, override=False, in_flight=none, source_limiter=QpsLimiter(0),
                           target_limiter=QpsLimiter(0))
@@ -208,9 +212,11 @@ class TestCompareRepo:
             def list_repo_tag_page(self, *a, **k):
                 raise RuntimeError("denied")
 
-        pair = RepoPair(RepoInfo(instance_id="cri-s", repo_id="s1", namespace="ns", name="app"), "ns", "app", "t1")
+        pair = RepoPair(RepoInfo(instance_id="cri-s", repo_id="s1", namespace="ns", name="app"),
+                        "ns", "app", "t1")
         with pytest.raises(RuntimeError):
-            list(compare_repo(pair, source_acr=FakeAcr({"s1": []}), source_instance="s", target_acr=Broken({}),
+            list(compare_repo(pair, source_acr=FakeAcr({"s1": []}), source_instance="s",
+                              target_acr=Broken({}),
                               target_instance="t", tag_regex=ALL, override=False, in_flight=none,
                               source_limiter=QpsLimiter(0), target_limiter=QpsLimiter(0)))
 

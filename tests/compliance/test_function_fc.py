@@ -21,7 +21,8 @@ def test_timer_invocation_in_fc_checks_the_pipeline_and_stores_the_report(cloud_
         fn["environment"] = {"ACRSYNC_CONFIG": str(cfg_path)}
     cloud = cloud_factory(world)
     fc = session(cloud, timeouts=Timeouts(read=300.0)).fc(SOURCE_REGION)    # the checker user may invoke it
-    reply = json.loads(fc.invoke_function("acrsync-compliance", (ROOT / "events" / "timer_compliance.json").read_bytes()))
+    reply = json.loads(fc.invoke_function("acrsync-compliance",
+                                          (ROOT / "events" / "timer_compliance.json").read_bytes()))
     assert reply["verdict"] == "findings" and reply["complete"] is True and reply["rejected"] == 0
     ledger = open_ledger(parse_config(doc).ledger)
     stored = reports.load(ledger, reply["report_id"])

@@ -25,8 +25,8 @@ def browser() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.fail("no Chromium found (tried chromium, chromium-headless-shell, chromium-browser): install it with "
-                "`apt-get update && apt-get install -y chromium` (.ci/run does this)")
+    pytest.fail("no Chromium found (tried chromium, chromium-headless-shell, chromium-browser): install "
+                "it with `apt-get update && apt-get install -y chromium` (.ci/run does this)")
 
 
 def chromium(tmp: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -59,7 +59,8 @@ class Dom(HTMLParser):
         (self.scripts if self._in_script else self.text).append(data)
 
     def having(self, tag: str, cls: str | None = None) -> list[dict]:
-        return [a for t, a in self.elements if t == tag and (cls is None or cls in (a.get("class") or "").split())]
+        return [a for t, a in self.elements if t == tag and (cls is None or cls in (a.get("class")
+                                                                                    or "").split())]
 
 
 def dom_of(html: str) -> Dom:
@@ -111,7 +112,8 @@ def test_everything_is_escaped(page, dumped):
     assert len(dom.having("script")) == 1                            # the page's own filter script only
     assert "alert" not in "".join(dom.scripts)
     text = "".join(dom.text)
-    assert text.count(XSS) >= 6                                      # shown as text: evidence, fix, config, names
+    # shown as text: evidence, fix, config, names
+    assert text.count(XSS) >= 6
     assert not dom.having("b")                                       # '<b>bold</b>' in evidence stayed text
 
 
@@ -135,7 +137,8 @@ def test_filters_work_without_javascript(page):
     probe = html.replace(page_script, """<script>
 window.addEventListener("load", function () {
   function shown(sel) { return Array.from(document.querySelectorAll(sel)).filter(function (e) {
-    return e.offsetParent !== null || getComputedStyle(e).display !== "none" && e.getClientRects().length; }).length; }
+    return e.offsetParent !== null || getComputedStyle(e).display !== "none" && e.getClientRects().length;
+  }).length; }
   var out = {all: shown("tr.row:not(.fully-ok)"), ns_all: shown("details.ns")};
   document.getElementById("show-missing").checked = true;
   out.missing = shown("tr.row"); out.ns_missing = shown("details.ns");
@@ -150,9 +153,11 @@ window.addEventListener("load", function () {
 
     found = json.loads(next(a for t, a in dom.elements if t == "body")["data-probe"])
     assert found["all"] == 81 and found["ns_all"] == 81
-    assert found["missing"] == 40 and found["ns_missing"] == 8       # only rows (and namespaces) with missing tags
+    # only rows (and namespaces) with missing tags
+    assert found["missing"] == 40 and found["ns_missing"] == 8
     assert found["ns_problems"] == 17                                # namespaces with nothing to do hidden
     target = dom_of(chromium(tmp, "--dump-dom", "--virtual-time-budget=2000",
                              probe_path.as_uri() + "#ns-team-7").stdout)
     at = json.loads(next(a for t, a in target.elements if t == "body")["data-probe"])
-    assert at["ns_all"] == 1                                         # a namespace link shows that namespace only
+    # a namespace link shows that namespace only
+    assert at["ns_all"] == 1

@@ -20,7 +20,8 @@ from acrsync.config import parse_config
 from tests.compliance.factory import report
 
 CFG = parse_config({"source": {"account_id": "1", "region": "cn-hangzhou", "instance_id": "cri-src"},
-                    "targets": [{"name": "b", "account_id": "2", "region": "cn-beijing", "instance_id": "cri-t"}]})
+                    "targets": [{"name": "b", "account_id": "2", "region": "cn-beijing",
+                                 "instance_id": "cri-t"}]})
 PATTERN = json.dumps({"source": ["acs.cr"], "type": ["cr:Artifact:PushCompleted"]})
 
 
@@ -57,17 +58,21 @@ class TestEvaluate:
         assert codes(pipeline.evaluate(CFG, *states(on_push=()))) == ["PIPELINE_TRIGGER_MISSING"]
         assert codes(pipeline.evaluate(CFG, *states(on_push=(eb(False),)))) == ["PIPELINE_TRIGGER_DISABLED"]
         other = json.dumps({"source": ["acs.oss"]})
-        assert codes(pipeline.evaluate(CFG, *states(on_push=(eb(pattern=other),)))) == ["PIPELINE_TRIGGER_FILTER"]
+        assert codes(pipeline.evaluate(CFG,
+                                       *states(on_push=(eb(pattern=other),)))) == ["PIPELINE_TRIGGER_FILTER"]
         sync_only = json.dumps({"source": ["acs.cr"], "type": ["cr:Artifact:SynchronizationCompleted"]})
-        assert codes(pipeline.evaluate(CFG, *states(on_push=(eb(pattern=sync_only),)))) == ["PIPELINE_TRIGGER_FILTER"]
-        assert pipeline.evaluate(CFG, *states(on_push=(eb(pattern="{}"),))) == []        # no filter: all events
+        assert codes(pipeline.evaluate(CFG, *states(on_push=(eb(pattern=sync_only),)))) \
+            == ["PIPELINE_TRIGGER_FILTER"]
+        # no filter: all events
+        assert pipeline.evaluate(CFG, *states(on_push=(eb(pattern="{}"),))) == []
         http = {"triggerName": "acr-webhook", "triggerType": "http", "triggerConfig": "{}"}
         assert pipeline.evaluate(CFG, *states(on_push=(http,))) == []                     # the webhook path
         assert pipeline.evaluate(CFG, *states(on_push=(eb(False), http))) == []
 
     def test_timers(self):
         assert codes(pipeline.evaluate(CFG, *states(reconcile=()))) == ["PIPELINE_TIMER_MISSING"]
-        assert codes(pipeline.evaluate(CFG, *states(compliance=(timer(False),)))) == ["PIPELINE_TIMER_DISABLED"]
+        assert codes(pipeline.evaluate(CFG,
+                                       *states(compliance=(timer(False),)))) == ["PIPELINE_TIMER_DISABLED"]
 
 
 class FakeFc:
@@ -126,12 +131,14 @@ def robot():
 
 def test_signed_post_as_dingtalk_describes(robot):
     secret = "SECmade-up-demo-robot-secret"
-    ok = notify.send(f"{robot}?access_token=made-up-token&secret={secret}", notify.message(report(12), "compliant"),
+    ok = notify.send(f"{robot}?access_token=made-up-token&secret={secret}",
+                     notify.message(report(12), "compliant"),
                      now_ms=lambda: 1700000000000)
     assert ok
     path, ctype, body = Robot.received[0]
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
-    assert "secret" not in query and query["access_token"] == "made-up-token" and query["timestamp"] == "1700000000000"
+    assert "secret" not in query and query["access_token"] == "made-up-token"
+    assert query["timestamp"] == "1700000000000"
     expected = base64.b64encode(hmac.new(secret.encode(), f"1700000000000\n{secret}".encode(),
                                          hashlib.sha256).digest()).decode()
     assert query["sign"] == expected

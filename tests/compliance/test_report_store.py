@@ -19,7 +19,8 @@ def test_round_trip_at_2000_repositories(ledger):
     assert back == big and len(back.rows) == 2000
     listed = ledger.list_reports(reports.KIND)
     assert [r.id for r in listed] == [later.id, big.id]
-    assert listed[0].summary["verdict"] == "findings" and listed[0].summary["counts"]["beijing"]["TAG_MISSING"] == 120
+    assert listed[0].summary["verdict"] == "findings"
+    assert listed[0].summary["counts"]["beijing"]["TAG_MISSING"] == 120
     assert reports.load(ledger, "nope") is None
 
 

@@ -157,13 +157,15 @@ def test_an_event_not_for_compliance_is_kept_and_acknowledged(cloud, tmp_path):
 
 
 def test_digest_differs_and_extra_tags(cloud, tmp_path):
-    cloud.push("cri-demotarget01", "team-a", "web", "v1.1.0", "sha256:" + "e" * 64)   # another image, same tag
+    # another image, same tag
+    cloud.push("cri-demotarget01", "team-a", "web", "v1.1.0", "sha256:" + "e" * 64)
     cloud.push("cri-demotarget01", "team-a", "web", "v0.9-target-only", "sha256:" + "f" * 64)
     app = make_app(cloud, tmp_path, remediate=True)
     report, _ = entry.check(app, Options(remediate=True))
     differs = by_code(report, "DIGEST_DIFFERS")
     assert [f.repo for f in differs] == ["team-a/web"] and "override: false" in differs[0].message
-    assert "would not overwrite" in differs[0].message and "target sha256:eeeeeeeeeeee" in differs[0].evidence[0].detail
+    assert "would not overwrite" in differs[0].message
+    assert "target sha256:eeeeeeeeeeee" in differs[0].evidence[0].detail
     assert [f.count for f in by_code(report, "EXTRA_TAGS")] == [1]
     assert not [r for r in app.ledger.all_records() if r.image.tag == "v1.1.0"]   # not overwritten
     over = make_app(cloud, tmp_path, config_doc(tmp_path / "o.db", override=True), remediate=True)

@@ -35,7 +35,8 @@ def test_report_ids_sort_by_time():
 
 
 def test_timer_options():
-    tick = TimerTick(trigger_name="hourly", payload={"mode": "compliance", "targets": ["b"], "remediate": True})
+    tick = TimerTick(trigger_name="hourly", payload={"mode": "compliance", "targets": ["b"],
+                                                     "remediate": True})
     opts = options_from(tick, CFG)
     assert (opts.targets, opts.remediate, opts.trigger) == (["b"], True, "timer")
     plain = options_from(TimerTick(trigger_name="hourly", payload=""), CFG)
@@ -47,7 +48,8 @@ def test_cell_labels_and_colours():
     assert Cell(mode=Mode.RULE, rule_id="crsr-1", ok=3).label == "rule crsr-1"
     assert Cell(mode=Mode.ACRSYNC, missing=2, differs=1).label == "acrsync · missing 2 · drift 1"
     assert Cell(mode=Mode.EXCLUDED, reason="ns/tmp-*").label == "excluded ns/tmp-*"
-    assert Cell(mode=Mode.ACRSYNC, missing=1).css == "bad" and Cell(mode=Mode.ACRSYNC, in_flight=1).css == "busy"
+    assert Cell(mode=Mode.ACRSYNC, missing=1).css == "bad"
+    assert Cell(mode=Mode.ACRSYNC, in_flight=1).css == "busy"
     assert Cell(mode=Mode.OUT_OF_SCOPE).css == "none" and Cell(mode=Mode.OUT_OF_SCOPE).healthy
     assert not Cell(mode=Mode.NOT_CHECKED).healthy
 

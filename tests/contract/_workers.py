@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import time
 
-from acrsync.ledger import Ledger, VersionConflict
+from acrsync.ledger import VersionConflict
 from acrsync.records import Record
-
-
-def open_from_spec(spec: dict) -> Ledger:
-    """Open the same ledger the parent test uses, from plain picklable settings."""
-    if spec["backend"] == "sqlite":
-        from acrsync.ledger.sqlite import SqliteLedger
-
-        return SqliteLedger(spec["path"])
-    from acrsync.ledger.tablestore import TablestoreLedger
-
-    return TablestoreLedger.from_keys(spec["endpoint"], spec["instance"], spec["access_key_id"],
-                                      spec["access_key_secret"], table_prefix=spec["table_prefix"])
+from tests.ledger_world import open_from_spec
 
 
 def wait_ready(results, n: int, timeout: float = 60.0) -> None:

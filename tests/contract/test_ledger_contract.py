@@ -1,6 +1,6 @@
 """The ledger contract (acrsync.ledger.base.Ledger), run unchanged on every backend.
 
-The backend comes from the ``ledger`` fixture (conftest.py): SQLite in a temp dir, Tablestore through
+The backend comes from the ``ledger`` fixture (tests/conftest.py): SQLite in a temp dir, Tablestore through
 the real OTSClient against localcloud. Multi-process tests open their own ledgers from ``ledger_spec``.
 """
 

@@ -22,8 +22,8 @@ from acrsync.cloud.retry import Budget, RetryPolicy
 from acrsync.ledger import LedgerError
 from acrsync.ledger.tablestore import SCHEMAS, TablestoreLedger, micros
 from acrsync.records import Report, Status
-from tests.contract.conftest import DEMO_KEY_ID, DEMO_KEY_SECRET, OTS_INSTANCE
 from tests.contract.test_ledger_contract import created, rec
+from tests.ledger_world import DEMO_KEY_ID, DEMO_KEY_SECRET, OTS_INSTANCE
 
 _prefixes = itertools.count()
 

@@ -13,27 +13,17 @@ from typing import Any
 
 import pytest
 
+from tests.deploy.deploy_world import (
+    ACCESS,
+    DEPLOY_ENV,
+    FC3_SCHEMA,
+    REPO_ROOT,
+    S_CLI_PREFIX,
+    S_CLI_SPEC,
+    S_VERSION,
+    S_YAML,
+)
 from tests.deploy.s_render import load_raw, render
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-S_YAML = REPO_ROOT / "s.yaml"
-HERE = Path(__file__).resolve().parent
-# Vendored from devsapp/fc3 (provenance in tests/deploy/fc3/README.md).
-FC3_SCHEMA = HERE / "fc3" / "props.schema.json"
-# The pinned Serverless Devs CLI (package.json + package-lock.json with its integrity hash) and where it is
-# installed: inside the clone, ignored by git, reused while the lock file is unchanged.
-S_CLI_SPEC = HERE / "s_cli"
-S_CLI_PREFIX = REPO_ROOT / ".tools" / "serverless-devs"
-S_VERSION = "3.1.10"
-
-# What a deployer exports before `s deploy`. Made-up values: no real project or token.
-DEPLOY_ENV = {
-    "ACRSYNC_WEBHOOK_TOKEN_SHA256": "0" * 16 + "made-up-digest",
-    "ACRSYNC_LOG_PROJECT": "acrsync-test-logs",
-}
-# A made-up credential alias for the throwaway s home: `${config('AccountID')}` renders from it.
-ACCESS = {"AccountID": "1111111111111111"}
-FUNCTIONS = ("compliance", "on_push", "reconcile")
 
 
 @pytest.fixture(scope="session")
@@ -74,15 +64,16 @@ def install_s_cli(prefix: Path = S_CLI_PREFIX) -> tuple[Path, float]:
         shutil.copy2(S_CLI_SPEC / name, prefix / name)
     home = prefix / "home"
     home.mkdir()
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "npm_config_cache": str(prefix / "npm-cache"),
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home),
+           "npm_config_cache": str(prefix / "npm-cache"),
            "npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
     started = time.monotonic()
     result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=prefix, env=env,
                             capture_output=True, text=True, timeout=600, check=False)
     took = time.monotonic() - started
     if result.returncode != 0 or not binary.is_file():
-        pytest.fail(f"npm ci of @serverless-devs/s {S_VERSION} failed (exit {result.returncode}); it needs the "
-                    f"npm registry:\n{result.stderr[-2000:]}")
+        pytest.fail(f"npm ci of @serverless-devs/s {S_VERSION} failed (exit {result.returncode}); it "
+                    f"needs the npm registry:\n{result.stderr[-2000:]}")
     return binary, took
 
 
@@ -135,7 +126,8 @@ def seed_stub_fc3(s_home: Path) -> Path:
     comp = s_home / ".s" / "components" / "devsapp.cn" / "v3" / "fc3"
     comp.mkdir(parents=True, exist_ok=True)
     (comp / ".s.lock").write_text(json.dumps({"version": "0.0.0-stub", "lastUpdateCheck": 9999999999999}))
-    (comp / "package.json").write_text(json.dumps({"name": "fc3-stub", "version": "0.0.0", "main": "index.js"}))
+    (comp / "package.json").write_text(json.dumps({"name": "fc3-stub", "version": "0.0.0",
+                                                   "main": "index.js"}))
     (comp / "publish.yaml").write_text("Edition: 3.0.0\nType: Component\nName: fc3\nVersion: 0.0.0\n"
                                        "Schema: schema.json\n")
     shutil.copy2(FC3_SCHEMA, comp / "schema.json")

@@ -23,7 +23,7 @@ from bench.cold_start import (
     run_handler,
     unpack,
 )
-from tests.deploy.conftest import FUNCTIONS, REPO_ROOT
+from tests.deploy.deploy_world import FUNCTIONS, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +132,7 @@ def test_the_layer_holds_only_what_the_functions_import(unpacked, runs):
     loaded = {Path(path).resolve().relative_to(layer).parts[0].split(".")[0]
               for run in runs.values() for path in run.modules.values()
               if path and str(Path(path).resolve()).startswith(str(layer) + "/")}
-    tops = {p.name.split(".")[0] for p in layer.iterdir() if not p.name.endswith(".dist-info") and p.name != "__pycache__"}
+    tops = {p.name.split(".")[0] for p in layer.iterdir() if not p.name.endswith(".dist-info")
+            and p.name != "__pycache__"}
     unused = tops - loaded - set(packaging.KEPT_UNLOADED)
     assert unused == set(), f"in the layer but imported by no function: {sorted(unused)}"

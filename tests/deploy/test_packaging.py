@@ -16,7 +16,7 @@ import pytest
 
 from acrsync import packaging
 from acrsync.packaging import PackagingError, assert_no_localcloud, build, read_dependencies, resolve_config
-from tests.deploy.conftest import FUNCTIONS, REPO_ROOT
+from tests.deploy.deploy_world import FUNCTIONS, REPO_ROOT
 
 # Made-up demo accounts and instances: nothing here exists.
 CONFIG = """\
@@ -64,7 +64,8 @@ def _import_in(function_dir: Path, code: str, pythonpath: str = "", python: list
     """Run ``code`` the way FC runs the handler: cwd = the code directory, nothing else of this checkout
     importable (-S: no site-packages unless ``pythonpath`` names them)."""
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": pythonpath,
-           "ACRSYNC_CONFIG": str(function_dir / "acrsync.yaml"), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
+           "ACRSYNC_CONFIG": str(function_dir / "acrsync.yaml"),
+           "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
     if "PYENV_ROOT" in os.environ:
         env["PYENV_ROOT"] = os.environ["PYENV_ROOT"]
     env["HOME"] = os.environ.get("HOME", "/root")
@@ -158,7 +159,8 @@ def test_importable_from_the_package_directory(root, config, tmp_path):
     ("tablestore/ots_sdk/ots_sdk.so", True), ("tablestore/ots_sdk/__init__.py", False),
     ("tablestore/native/native_plainbuffer.cpython-313-darwin.so", True), ("x/libfoo.dylib", True),
     ("future/tests", True), ("a/b/tests", True), ("tests", False), ("bin", True), ("libfuturize", True),
-    ("pydantic", False), ("tablestore", False), ("aiohttp/_http_parser.cpython-310-x86_64-linux-gnu.so", False),
+    ("pydantic", False), ("tablestore", False),
+    ("aiohttp/_http_parser.cpython-310-x86_64-linux-gnu.so", False),
 ])
 def test_what_the_layer_leaves_out(path, pruned):
     assert packaging._pruned(path) is pruned
@@ -178,8 +180,10 @@ def test_prune_copy(tmp_path):
 def test_the_cli_libraries_are_not_installed_for_functions():
     pins = read_dependencies(REPO_ROOT / "pyproject.toml")
     kept = packaging.function_requirements(pins)
-    assert [p for p in pins if p not in kept] == [p for p in pins if p.lower().startswith(("typer==", "rich=="))]
-    assert packaging.function_requirements(["Typer[all]==1", "rich>=2; python_version<'4'", "a==1"]) == ["a==1"]
+    assert [p for p in pins if p not in kept] == [p for p in pins
+                                                  if p.lower().startswith(("typer==", "rich=="))]
+    assert packaging.function_requirements(["Typer[all]==1",
+                                            "rich>=2; python_version<'4'", "a==1"]) == ["a==1"]
 
 
 def test_the_layer_name_follows_the_pins():
@@ -191,14 +195,16 @@ def test_the_layer_name_follows_the_pins():
 
 def test_a_stale_layer_name_is_refused(root, config, tmp_path):
     with pytest.raises(PackagingError, match="acrsync-deps-py310-00000000.*set vars.layerName: acrsync-deps"):
-        build(tmp_path / "out", config=config, root=root, with_deps=False, expected_layer="acrsync-deps-py310-00000000")
+        build(tmp_path / "out", config=config, root=root, with_deps=False,
+              expected_layer="acrsync-deps-py310-00000000")
 
 
 # ------------------------------------------------------------------ regions
 
 
 def test_a_config_for_another_region_is_refused_naming_both(root, config, tmp_path):
-    with pytest.raises(PackagingError, match="vars.region .* is cn-beijing but source.region .* is cn-hangzhou"):
+    with pytest.raises(PackagingError, match="vars.region .* is cn-beijing but source.region .* is "
+                                             "cn-hangzhou"):
         build(tmp_path / "out", config=config, root=root, with_deps=False, region="cn-beijing")
     build(tmp_path / "out", config=config, root=root, with_deps=False, region="cn-hangzhou")
 
@@ -277,7 +283,8 @@ def test_dependencies_are_the_projects_pins():
         import tomllib
     except ModuleNotFoundError:   # Python 3.10: pytest brings tomli
         import tomli as tomllib
-    expected = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    expected = pyproject["project"]["dependencies"]
     assert read_dependencies(REPO_ROOT / "pyproject.toml") == expected
     assert packaging._project_dependencies((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"),
                                            Path("pyproject.toml")) == expected
@@ -299,7 +306,8 @@ dependencies = [
 [project.optional-dependencies]
 dev = ["c==3"]
 """
-    assert packaging._project_dependencies(text, Path("t")) == ["a==1", 'b[extra]==2; python_version < "3.11"']
+    assert packaging._project_dependencies(text, Path("t")) == ["a==1", 'b[extra]==2; python_version '
+                                                                        '< "3.11"']
     with pytest.raises(PackagingError, match="no \\[project\\].dependencies"):
         packaging._project_dependencies("[project]\nname = 'x'\n", Path("t"))
 
@@ -333,6 +341,7 @@ def test_the_packaged_functions_are_the_deployed_ones():
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_each_deployed_function_packages_and_imports(config, tmp_path, name):
     (package,) = build(tmp_path / "build" / "fc", config=config, functions=[name], with_deps=False).functions
-    result = _import_in(package.path, IMPORT_CHECK.format(dir=str(package.path)), sysconfig.get_paths()["purelib"])
+    result = _import_in(package.path, IMPORT_CHECK.format(dir=str(package.path)),
+                        sysconfig.get_paths()["purelib"])
     assert result.returncode == 0, f"{name}: {result.stderr}"
     assert not [f for f in _files(package.path) if "localcloud" in f]

@@ -13,13 +13,14 @@ from acrsync.cli import app
 from acrsync.cloud.permissions import Principal
 from localcloud.fc.models import FC_SERVICE
 from localcloud.policy import is_allowed, load_document, trust_allows
-from tests.deploy.conftest import ACCESS, DEPLOY_ENV, S_YAML
+from tests.deploy.deploy_world import ACCESS, DEPLOY_ENV, S_YAML
 from tests.deploy.s_render import load_raw, render
 
 A, B = ACCESS["AccountID"], "2222222222222222"
 CONFIG = {  # made-up accounts and instances
     "source": {"account_id": A, "region": "cn-hangzhou", "instance_id": "cri-madeupsource01"},
-    "targets": [{"name": "beijing", "account_id": B, "region": "cn-beijing", "instance_id": "cri-madeuptarget01",
+    "targets": [{"name": "beijing", "account_id": B, "region": "cn-beijing",
+                 "instance_id": "cri-madeuptarget01",
                  "reader_role_arn": f"acs:ram::{B}:role/acrsync-reader"}],
     "ledger": {"backend": "tablestore", "endpoint": "https://acrsync.cn-hangzhou.ots.aliyuncs.com",
                "instance": "acrsync"},
@@ -66,13 +67,15 @@ def test_one_valid_document_per_principal(written):
 
 def test_the_printed_commands_apply_every_file(written):
     out, printed = written
-    for name in ("function.json", "deployer.json", "operator.json", "reader-beijing.json", "applier-beijing.json"):
+    for name in ("function.json", "deployer.json", "operator.json", "reader-beijing.json",
+                 "applier-beijing.json"):
         assert f"--PolicyDocument \"$(cat {out / name})\"" in printed
-    assert f"aliyun ram CreateRole --RoleName acrsync-fc --AssumeRolePolicyDocument \"$(cat {out / 'function-trust.json'})\"" \
-        in printed
-    assert "AttachPolicyToRole --PolicyType Custom --PolicyName acrsync-function --RoleName acrsync-fc" in printed
-    assert "AttachPolicyToRole --PolicyType Custom --PolicyName acrsync-reader-beijing --RoleName acrsync-reader" \
-        in printed
+    assert ("aliyun ram CreateRole --RoleName acrsync-fc --AssumeRolePolicyDocument "
+            f"\"$(cat {out / 'function-trust.json'})\"") in printed
+    assert ("AttachPolicyToRole --PolicyType Custom --PolicyName acrsync-function "
+            "--RoleName acrsync-fc") in printed
+    assert ("AttachPolicyToRole --PolicyType Custom --PolicyName acrsync-reader-beijing "
+            "--RoleName acrsync-reader") in printed
 
 
 def test_function_compute_may_assume_the_function_role(written):
@@ -91,7 +94,8 @@ def test_the_function_role_covers_what_s_yaml_makes_it_do(written, deployed):
     log = props["on_push"]["logConfig"]
     assert is_allowed(doc, "log:PostLogStoreLogs",
                       f"acs:log:cn-hangzhou:{A}:project/{log['project']}/logstore/{log['logstore']}")
-    assert is_allowed(doc, "cr:CreateRepositorySync", f"acs:cr:cn-hangzhou:{A}:repository/cri-madeupsource01/a/b")
+    assert is_allowed(doc, "cr:CreateRepositorySync",
+                      f"acs:cr:cn-hangzhou:{A}:repository/cri-madeupsource01/a/b")
     assert not is_allowed(doc, "ram:PassRole", f"acs:ram::{A}:role/acrsync-fc")
 
 

@@ -9,7 +9,8 @@ import pytest
 from acrsync.config import ConfigError, ledger_region, parse_config, region_mismatches, with_env_overrides
 
 DOC = {  # made-up accounts and instances
-    "source": {"account_id": "1111111111111111", "region": "cn-hangzhou", "instance_id": "cri-madeupsource01"},
+    "source": {"account_id": "1111111111111111", "region": "cn-hangzhou",
+               "instance_id": "cri-madeupsource01"},
     "targets": [{"name": "bj", "account_id": "2222222222222222", "region": "cn-beijing",
                  "instance_id": "cri-madeuptarget01"}],
     "ledger": {"backend": "tablestore", "endpoint": "https://acrsync.cn-hangzhou.ots.aliyuncs.com",
@@ -32,8 +33,10 @@ def test_the_deploy_region_must_be_the_sources():
 
 def test_the_ledger_must_be_in_the_sources_region_even_through_the_environment():
     cfg = parse_config(DOC)
-    with pytest.raises(ConfigError, match="ledger.endpoint is in region cn-beijing but source.region is cn-hangzhou"):
-        with_env_overrides(cfg, {"ACRSYNC_OTS_ENDPOINT": "https://acrsync.cn-beijing.vpc.tablestore.aliyuncs.com"})
+    with pytest.raises(ConfigError, match="ledger.endpoint is in region cn-beijing but source.region is "
+                                          "cn-hangzhou"):
+        with_env_overrides(cfg,
+                           {"ACRSYNC_OTS_ENDPOINT": "https://acrsync.cn-beijing.vpc.tablestore.aliyuncs.com"})
 
 
 @pytest.mark.parametrize("endpoint,region", [

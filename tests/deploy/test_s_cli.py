@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import ACCESS, DEPLOY_ENV, FUNCTIONS, S_VERSION, S_YAML
+from tests.deploy.deploy_world import ACCESS, DEPLOY_ENV, FUNCTIONS, S_VERSION, S_YAML
 from tests.deploy.s_render import RenderError, load_raw, render
 
 pytestmark = pytest.mark.slow
@@ -120,7 +120,8 @@ def test_deploy_builds_then_publishes_the_layer_then_each_function(s_cli, tmp_pa
     result = s_cli.run("deploy", "-y", env=DEPLOY_ENV, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     layer_name = load_raw(S_YAML)["vars"]["layerName"]
-    assert (tmp_path / "make.log").read_text().splitlines() == [f"package REGION=cn-hangzhou LAYER={layer_name}"]
+    assert (tmp_path / "make.log").read_text().splitlines() == [f"package REGION=cn-hangzhou "
+                                                                f"LAYER={layer_name}"]
     calls = s_cli.calls()
     assert [(c["what"], c["props"]["functionName"]) for c in calls] == [
         (what, f"acrsync-{name.replace('_', '-')}") for name in ("on_push", "reconcile", "compliance")

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from tests.deploy.conftest import ACCESS, DEPLOY_ENV, FUNCTIONS, REPO_ROOT, S_YAML
+from tests.deploy.deploy_world import ACCESS, DEPLOY_ENV, FUNCTIONS, REPO_ROOT, S_YAML
 from tests.deploy.s_render import RenderError, render
 
-TRIGGER_DEFINITIONS = {"timer": "ITimerTriggerConfig", "http": "IHttpTriggerConfig", "eventbridge": "IEventBridge"}
+TRIGGER_DEFINITIONS = {"timer": "ITimerTriggerConfig", "http": "IHttpTriggerConfig",
+                       "eventbridge": "IEventBridge"}
 
 
 def _props(doc: dict[str, Any], name: str) -> dict[str, Any]:
@@ -143,7 +144,8 @@ def test_failed_async_invocations_are_kept(rendered, name):
     assert 1 <= config["maxAsyncRetryAttempts"] <= 3
     assert 60 <= config["maxAsyncEventAgeInSeconds"] <= 6 * 3600
     destination = config["destinationConfig"]["onFailure"]["destination"]
-    assert re.fullmatch(rf"acs:mns:cn-hangzhou:{ACCESS['AccountID']}:/queues/[A-Za-z0-9-]+/messages", destination)
+    assert re.fullmatch(rf"acs:mns:cn-hangzhou:{ACCESS['AccountID']}:/queues/[A-Za-z0-9-]+/messages",
+                        destination)
 
 
 def test_one_shared_dependency_layer(rendered):

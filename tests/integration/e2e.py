@@ -72,7 +72,8 @@ def tasks_for(cloud, repo: str, tag: str) -> list:
     backend = cloud.world.backends["acr"]
     with cloud.world.lock:
         backend.settle()
-        return sorted((t for t in backend.tasks.values() if t.repo == repo and t.tag == tag), key=lambda t: t.seq)
+        return sorted((t for t in backend.tasks.values() if t.repo == repo and t.tag == tag),
+                      key=lambda t: t.seq)
 
 
 def acr_control(cloud, op: str, body: dict) -> dict:

@@ -22,7 +22,8 @@ def acr(session):
 
 def test_instance(acr, session):
     inst = acr.get_instance(SOURCE_INSTANCE)
-    assert (inst.instance_id, inst.edition, inst.status) == (SOURCE_INSTANCE, "Enterprise_Advanced", "RUNNING")
+    assert (inst.instance_id, inst.edition, inst.status) == (SOURCE_INSTANCE,
+                                                             "Enterprise_Advanced", "RUNNING")
     assert SOURCE_INSTANCE in {i.instance_id for i in acr.list_instances()}
     assert session.calls["cr:GetInstance"] == 1 and session.calls["cr:ListInstance"] >= 1
 

@@ -48,7 +48,8 @@ class _FcStandIn(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.startswith("/2023-03-30/functions/acrsync-reconcile"):
-            self._reply(200, json.dumps({"functionName": "acrsync-reconcile", "runtime": "python3.10"}).encode(),
+            self._reply(200, json.dumps({"functionName": "acrsync-reconcile",
+                                         "runtime": "python3.10"}).encode(),
                         {"content-type": "application/json"})
         else:
             self._reply(404, b'{"Code":"FunctionNotFound","Message":"function not found"}',

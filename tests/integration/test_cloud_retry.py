@@ -112,7 +112,8 @@ def test_a_read_timeout_on_create_repo_sync_task_is_not_repeated(make_session, s
     cloud.set_faults("CreateRepoSyncTask", timeout_rate=1.0, timeout_seconds=1.0)
     with pytest.raises(NetworkError) as e:
         s.acr(SOURCE_REGION).create_repo_sync_task(
-            SOURCE_INSTANCE, web.repo_id, "v1.1.0", target_region="cn-beijing", target_instance_id=TARGET_INSTANCE,
+            SOURCE_INSTANCE, web.repo_id, "v1.1.0", target_region="cn-beijing",
+            target_instance_id=TARGET_INSTANCE,
             target_namespace="team-a", target_repo="web", target_tag="v1.1.0")
     assert e.value.maybe_applied
     assert s.calls["cr:CreateRepoSyncTask"] == 1

@@ -76,7 +76,8 @@ def role_misspelt(sc):
 
 def trust_other_account(sc):
     _role(sc)["trust_policy"] = {"Version": "1", "Statement": [{
-        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["3333333333333333@cr.aliyuncs.com"]}}]}
+        "Action": "sts:AssumeRole", "Effect": "Allow",
+        "Principal": {"Service": ["3333333333333333@cr.aliyuncs.com"]}}]}
 
 
 def trust_ram_root(sc):
@@ -112,7 +113,8 @@ def policy_deny(sc):
 
 
 def namespace_no_autocreate(sc):
-    next(n for n in _instance(sc, TARGET_INSTANCE)["namespaces"] if n["name"] == "team-a")["auto_create_repo"] = False
+    next(n for n in _instance(sc, TARGET_INSTANCE)["namespaces"]
+         if n["name"] == "team-a")["auto_create_repo"] = False
 
 
 def namespace_missing(sc):
@@ -213,14 +215,16 @@ def config_file(tmp_path: Path) -> Path:
 
 
 def _env(cloud: LocalCloud, config: Path, key_id: str, secret: str) -> dict[str, str]:
-    return {"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(config), "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
+    return {"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(config),
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret, "ALIBABA_CLOUD_SECURITY_TOKEN": "",
             "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
 
 
 def verify(cloud, config):
     """`grants verify -o json` as account A (the functions' view): (exit code, codes)."""
-    r = CliRunner().invoke(app, ["grants", "verify", "-o", "json"], env=_env(cloud, config, CLI_KEY_ID, CLI_SECRET))
+    r = CliRunner().invoke(app, ["grants", "verify", "-o", "json"], env=_env(cloud, config,
+                                                                             CLI_KEY_ID, CLI_SECRET))
     assert r.exit_code in (0, 1), r.output
     out = json.loads(r.stdout)
     return r.exit_code, [f["code"] for f in out["targets"]["beijing"]]
@@ -240,7 +244,8 @@ def writes(cloud) -> dict[str, int]:
 
 def sync_task_status(cloud) -> str:
     """Localcloud's own verdict: a cross-account manual sync of team-a/api:1.1 into the target."""
-    acr = CloudSession.from_keys(CLI_KEY_ID, CLI_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url}).acr(SOURCE_REGION)
+    acr = CloudSession.from_keys(CLI_KEY_ID, CLI_SECRET,
+                                 env={"ACRSYNC_ENDPOINT": cloud.url}).acr(SOURCE_REGION)
     repo = acr.get_repository(SOURCE_INSTANCE, "team-a", "api")
     task = acr.create_repo_sync_task(SOURCE_INSTANCE, repo.repo_id, "1.1", target_region=TARGET_REGION,
                                      target_instance_id=TARGET_INSTANCE, target_namespace="team-a",
@@ -430,11 +435,13 @@ def test_print_shows_role_policy_trust_and_commands(config_file):
     out = json.loads(r.stdout)
     assert out["role_name"] == SYNC_ROLE
     assert out["trust_policy"]["Statement"][0]["Principal"] == {"Service": [f"{ACCOUNT_A}@cr.aliyuncs.com"]}
-    assert f"acs:cr:{TARGET_REGION}:{ACCOUNT_B}:instance/{TARGET_INSTANCE}" in out["policy"]["Statement"][0]["Resource"]
+    resources = out["policy"]["Statement"][0]["Resource"]
+    assert f"acs:cr:{TARGET_REGION}:{ACCOUNT_B}:instance/{TARGET_INSTANCE}" in resources
     cmds = "\n".join(out["commands"])
     for verb in ("CreateRole", "CreatePolicy", "AttachPolicyToRole", "UpdateRole --RoleName"):
         assert f"aliyun ram {verb}" in cmds
-    text = CliRunner().invoke(app, ["grants", "print", "--target", "beijing"], env={"ACRSYNC_CONFIG": str(config_file)})
+    text = CliRunner().invoke(app, ["grants", "print", "--target", "beijing"],
+                              env={"ACRSYNC_CONFIG": str(config_file)})
     assert text.exit_code == 0 and "--NewAssumeRolePolicyDocument" in text.stdout
 
 

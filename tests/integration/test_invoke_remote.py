@@ -37,10 +37,12 @@ def remote(cloud_factory, tmp_path):
     doc = scenario()
     for function in doc["functions"]:
         function["environment"]["ACRSYNC_CONFIG"] = str(config)
-    doc["functions"].append({"name": "fail", "account": ACCOUNT_A, "region": "cn-hangzhou", "code": str(FIXTURES),
+    doc["functions"].append({"name": "fail", "account": ACCOUNT_A, "region": "cn-hangzhou",
+                             "code": str(FIXTURES),
                              "handler": "index.fail", "timeout": 10, "role": FC_ROLE_ARN})
     cloud = cloud_factory(doc)
-    cloud.push(SOURCE_INSTANCE, SAMPLE["RepoNamespaceName"], SAMPLE["RepoName"], SAMPLE["Tag"], SAMPLE["Digest"])
+    cloud.push(SOURCE_INSTANCE, SAMPLE["RepoNamespaceName"], SAMPLE["RepoName"], SAMPLE["Tag"],
+               SAMPLE["Digest"])
     return cloud, config
 
 
@@ -53,7 +55,8 @@ def run_cli(cloud, *args: str):
 
 def test_invoke_remote_runs_the_deployed_on_push_which_creates_the_sync_task(remote):
     cloud, config = remote
-    result = run_cli(cloud, "on_push", "--event", str(EVENT), "--remote", "--config", str(config), "-o", "json")
+    result = run_cli(cloud, "on_push", "--event", str(EVENT), "--remote", "--config",
+                     str(config), "-o", "json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["targets"]["beijing"]["created"] == 1
@@ -66,7 +69,8 @@ def test_invoke_remote_runs_the_deployed_on_push_which_creates_the_sync_task(rem
 
 def test_invoke_remote_async_queues_and_the_function_finishes_later(remote):
     cloud, config = remote
-    result = run_cli(cloud, "on_push", "--event", str(EVENT), "--remote", "--async", "--region", "cn-hangzhou")
+    result = run_cli(cloud, "on_push", "--event", str(EVENT), "--remote", "--async", "--region",
+                     "cn-hangzhou")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"function": "acrsync-on-push", "region": "cn-hangzhou",
                                          "invocation": "Async", "status": "queued"}

@@ -134,7 +134,8 @@ def test_budget_exhausted_leaves_the_record_queued_and_succeeds(app, cloud):
     summary = app.handle_on_push(push_event(cloud, "team-a", "web", "v1.5.0"), fc_context(timeout=3))
     assert counts(summary) == {"queued": 1}
     (rec,) = app.ledger.records_for("cri-demosource01", "team-a", "web", "v1.5.0")
-    assert rec.status is Status.QUEUED and rec.task_id is None and rec.last_error.code.startswith("Throttling")
+    assert rec.status is Status.QUEUED and rec.task_id is None
+    assert rec.last_error.code.startswith("Throttling")
     assert tasks_for(cloud, "web", "v1.5.0") == []
 
 
@@ -211,7 +212,8 @@ def test_sample_event_through_the_cli(cloud, tmp_path, monkeypatch):
 
     cfg = cli_config(cloud, tmp_path, monkeypatch)
     cloud.push("cri-demosource01", "team-a", "api", "v1.2.3")
-    result = CliRunner().invoke(cli, ["invoke", "on_push", "--event", str(ROOT / "events" / "push_cloudevent.json"),
+    result = CliRunner().invoke(cli, ["invoke", "on_push", "--event",
+                                      str(ROOT / "events" / "push_cloudevent.json"),
                                       "--config", str(cfg), "-o", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["targets"]["beijing"]["created"] == 1

@@ -39,7 +39,8 @@ def assert_ledger_matches_localcloud(app, cloud):
     for rec in app.ledger.all_records():
         if rec.task_id:
             assert rec.task_id in truth, rec.key
-            assert rec.status.value == truth[rec.task_id].status, (rec.key, rec.status, truth[rec.task_id].status)
+            assert rec.status.value == truth[rec.task_id].status, (rec.key, rec.status,
+                                                                   truth[rec.task_id].status)
 
 
 def test_whole_lifecycle_pending_to_success(app, cloud):
@@ -133,13 +134,16 @@ def test_crash_between_create_and_record_is_adopted_not_duplicated(app, cloud):
     now = cloud.world.clock.now()
     repo = app.session.acr("cn-hangzhou").get_repository("cri-demosource01", "team-a", "web")
     tag = app.session.acr("cn-hangzhou").get_repo_tag("cri-demosource01", repo.repo_id, "v4.0.0")
-    image = ImageRef(instance_id="cri-demosource01", namespace="team-a", repo="web", tag="v4.0.0", digest=tag.digest)
-    app.ledger.create_if_absent(Record(image=image, target="beijing", origin=Origin.PUSH, status=Status.QUEUED,
+    image = ImageRef(instance_id="cri-demosource01", namespace="team-a", repo="web", tag="v4.0.0",
+                     digest=tag.digest)
+    app.ledger.create_if_absent(Record(image=image, target="beijing", origin=Origin.PUSH,
+                                       status=Status.QUEUED,
                                        created_at=now, updated_at=now))
     cloud.advance(1)
     orphan = app.session.acr("cn-hangzhou").create_repo_sync_task(
         "cri-demosource01", repo.repo_id, "v4.0.0", target_region="cn-beijing",
-        target_instance_id="cri-demotarget01", target_namespace="team-a", target_repo="web", target_tag="v4.0.0",
+        target_instance_id="cri-demotarget01", target_namespace="team-a", target_repo="web",
+        target_tag="v4.0.0",
         target_user_id="2222222222222222")
     # WHEN reconcile runs: not while the push might still be running...
     assert reconcile(app)["adopted"] == 0

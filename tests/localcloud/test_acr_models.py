@@ -376,7 +376,8 @@ def test_rule_fires_only_for_tags_pushed_after_it_exists():
     pushed = acr(world).push("cri-src", "team", "app", "v2", OTHER_DIGEST)
     assert len(pushed["tasks"]) == 1
     task = acr(world).tasks[pushed["tasks"][0]]
-    assert (task.trigger, task.rule_id, task.digest, task.cross_user) == ("PASSIVE", rule.rule_id, OTHER_DIGEST, True)
+    assert (task.trigger, task.rule_id, task.digest, task.cross_user) == ("PASSIVE", rule.rule_id,
+                                                                          OTHER_DIGEST, True)
     run(world)
     assert world.instances["cri-dst"].namespaces["team"].repos["app"].tags["v2"].digest == OTHER_DIGEST
     assert "v0" not in world.instances["cri-dst"].namespaces["team"].repos["app"].tags
@@ -390,7 +391,8 @@ def test_rule_fires_only_for_tags_pushed_after_it_exists():
     ({}, ("team", "app", "v2"), True),
     ({}, ("team", "web", "v2"), False),
     ({"scope": "NAMESPACE", "repo": "", "target_repo": ""}, ("team", "web", "v2"), True),
-    ({"scope": "NAMESPACE", "repo": "", "target_repo": "", "repo_filter": "a.*"}, ("team", "web", "v2"), False),
+    ({"scope": "NAMESPACE", "repo": "", "target_repo": "", "repo_filter": "a.*"},
+     ("team", "web", "v2"), False),
     ({"scope": "NAMESPACE", "repo": "", "target_repo": ""}, ("other", "app", "v2"), False),
     ({"scope": "INSTANCE", "namespace": "", "repo": "", "target_namespace": "", "target_repo": "",
       "namespace_filter": "oth.*"}, ("other", "app", "v2"), True),
@@ -425,7 +427,8 @@ def test_one_push_matched_by_several_rules_shares_one_batch_id():
     second = _rule(world, name="r2", scope="NAMESPACE", repo="", target_repo="")
     third = _rule(world, name="r3", scope="NAMESPACE", repo="", target_repo="", target_instance_id="cri-same",
                   target_region="cn-shanghai", target_user_id=None)
-    tasks = [acr(world).tasks[t] for t in acr(world).push("cri-src", "team", "app", "v2", OTHER_DIGEST)["tasks"]]
+    tasks = [acr(world).tasks[t] for t in acr(world).push("cri-src", "team", "app",
+                                                          "v2", OTHER_DIGEST)["tasks"]]
     assert {t.rule_id for t in tasks} == {first.rule_id, second.rule_id, third.rule_id}
     assert len({t.batch_id for t in tasks}) == 1
     assert len(tasks[0].batch_id) == 36
@@ -460,7 +463,8 @@ def test_a_namespace_rule_needs_automatic_repository_creation_on_the_target():
     world.instances["cri-dst"].namespaces["strict"].repos.clear()
     _namespace(world.instances["cri-src"], "strict")
     with pytest.raises(ServiceError) as err:
-        _rule(world, scope="NAMESPACE", namespace="strict", repo="", target_namespace="strict", target_repo="")
+        _rule(world, scope="NAMESPACE", namespace="strict", repo="", target_namespace="strict",
+              target_repo="")
     assert "does not create repositories automatically" in err.value.message
 
 
@@ -474,7 +478,8 @@ def test_a_manual_task_may_still_rename():
 def test_rule_parameter_errors():
     world = make_world()
     grant(world)
-    for overrides, code in [({"scope": "REGISTRY"}, "InvalidParameter"), ({"trigger": "AUTO"}, "InvalidParameter"),
+    for overrides, code in [({"scope": "REGISTRY"}, "InvalidParameter"), ({"trigger": "AUTO"},
+                                                                          "InvalidParameter"),
                             ({"repo": ""}, "MissingParameter"), ({"tag_filter": "v("}, "InvalidParameter"),
                             ({"namespace_filter": "x"}, "InvalidParameter")]:
         with pytest.raises(ServiceError) as err:
@@ -583,7 +588,8 @@ def test_control_tasks_delete_tag_and_errors():
     run(world)
     listed = control.handle(world, "tasks", {})["tasks"]
     assert listed[0]["status"] == "ERROR" and "cr:CreateRepositorySync" in listed[0]["detail"]
-    control.handle(world, "delete-tag", {"instance_id": "cri-src", "namespace": "team", "repo": "app", "tag": "v1"})
+    control.handle(world, "delete-tag", {"instance_id": "cri-src", "namespace": "team",
+                                         "repo": "app", "tag": "v1"})
     assert "v1" not in world.instances["cri-src"].namespaces["team"].repos["app"].tags
     with pytest.raises(ServiceError) as err:
         control.handle(world, "delete-tag", {"instance_id": "cri-src", "namespace": "team", "repo": "app",

@@ -24,8 +24,10 @@ KEYS = {  # made-up demo access keys, valid only inside localcloud
 }
 REGION = "cn-beijing"
 SCOPED_POLICY = {"Version": "1", "Statement": [
-    {"Effect": "Allow", "Action": "cr:CreateNamespace", "Resource": f"acs:cr:{REGION}:{B}:repository/cri-dst"},
-    {"Effect": "Allow", "Action": "cr:UpdateNamespace", "Resource": f"acs:cr:{REGION}:{B}:repository/cri-dst/team"},
+    {"Effect": "Allow", "Action": "cr:CreateNamespace",
+     "Resource": f"acs:cr:{REGION}:{B}:repository/cri-dst"},
+    {"Effect": "Allow", "Action": "cr:UpdateNamespace",
+     "Resource": f"acs:cr:{REGION}:{B}:repository/cri-dst/team"},
     {"Effect": "Allow", "Action": "cr:GetNamespace", "Resource": f"acs:cr:{REGION}:{B}:repository/cri-dst/*"},
 ]}
 # cr:UpdateNamespace is an "All Resources" action (https://www.alibabacloud.com/help/doc-detail/145287.htm)
@@ -86,7 +88,8 @@ def test_create_accepts_lower_case_booleans_and_defaults_to_private_without_auto
                                                 "AutoCreateRepo": "true"})
     assert c.create_namespace(req).body.is_success
     assert get(c, "lower").auto_create_repo is True and get(c, "lower").default_repo_type == "PRIVATE"
-    assert c.create_namespace(cr.CreateNamespaceRequest(instance_id="cri-dst", namespace_name="plain")).body.is_success
+    assert c.create_namespace(cr.CreateNamespaceRequest(instance_id="cri-dst",
+                                                        namespace_name="plain")).body.is_success
     assert get(c, "plain").auto_create_repo is False
 
 
@@ -128,7 +131,8 @@ def test_update_turns_auto_create_on_and_keeps_what_is_not_given(ns_cloud):
 
 def test_another_accounts_instance_does_not_exist_for_the_caller(ns_cloud):
     c = client(ns_cloud, "a")
-    created = c.create_namespace(cr.CreateNamespaceRequest(instance_id="cri-dst", namespace_name="intruder")).body
+    created = c.create_namespace(cr.CreateNamespaceRequest(instance_id="cri-dst",
+                                                           namespace_name="intruder")).body
     updated = c.update_namespace(cr.UpdateNamespaceRequest(instance_id="cri-dst", namespace_name="team",
                                                            auto_create_repo=True)).body
     assert (created.is_success, created.code) == (False, "INSTANCE_NOT_EXIST")

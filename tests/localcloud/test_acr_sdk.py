@@ -28,16 +28,19 @@ SCENARIO = {
                     "policies": ["AliyunContainerRegistryReadOnlyAccess"]}]},
         {"id": B, "access_keys": [{"id": KEYS["b"][0], "secret": KEYS["b"][1]}], "roles": [{
             "name": CROSS_ACCOUNT_ROLE,
-            "trust_policy": {"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                                            "Principal": {"Service": [f"{A}@cr.aliyuncs.com"]}}]},
+            "trust_policy": {"Version": "1", "Statement": [{
+                "Action": "sts:AssumeRole", "Effect": "Allow",
+                "Principal": {"Service": [f"{A}@cr.aliyuncs.com"]}}]},
             "policies": [{"name": "acr-cross-sync", "document": {"Version": "1", "Statement": [{
                 "Effect": "Allow", "Action": ["cr:CreateSyncRule", "cr:CreateRepositorySync"],
                 "Resource": f"acs:cr:cn-beijing:{B}:repository/cri-dst"}]}}],
         }]},
     ],
     "instances": [
-        {"id": "cri-src", "account": A, "region": "cn-hangzhou", "edition": "Enterprise_Advanced", "name": "src",
-         "namespaces": [{"name": "team", "repos": [{"name": "app", "tags": [{"tag": "v1", "digest": DIGEST}]}]}]},
+        {"id": "cri-src", "account": A, "region": "cn-hangzhou", "edition": "Enterprise_Advanced",
+         "name": "src",
+         "namespaces": [{"name": "team",
+                         "repos": [{"name": "app", "tags": [{"tag": "v1", "digest": DIGEST}]}]}]},
         {"id": "cri-dst", "account": B, "region": "cn-beijing", "edition": "Enterprise_Basic", "name": "dst",
          "namespaces": [{"name": "team", "auto_create_repo": True}, {"name": "strict"}]},
     ],
@@ -60,7 +63,8 @@ def repo_id(cloud: LocalCloud) -> str:
 
 def manual_task(c: Client, cloud: LocalCloud, **extra) -> cr.CreateRepoSyncTaskResponse:
     args = dict(instance_id="cri-src", repo_id=repo_id(cloud), tag="v1", target_region_id="cn-beijing",
-                target_instance_id="cri-dst", target_namespace="team", target_repo_name="app", target_tag="v1",
+                target_instance_id="cri-dst", target_namespace="team", target_repo_name="app",
+                target_tag="v1",
                 target_user_id=B, override=True)
     args.update(extra)
     return c.create_repo_sync_task(cr.CreateRepoSyncTaskRequest(**args))
@@ -75,7 +79,8 @@ def test_instances_and_namespaces(acr_cloud):
     listed = c.list_instance(cr.ListInstanceRequest(page_no=1, page_size=30)).body
     assert listed.total_count == 1 and isinstance(listed.total_count, int)
     assert (listed.instances[0].region_id, type(listed.instances[0].create_time)) == ("cn-hangzhou", str)
-    nss = client(acr_cloud, "b", "cn-beijing").list_namespace(cr.ListNamespaceRequest(instance_id="cri-dst")).body
+    nss = client(acr_cloud,
+                 "b", "cn-beijing").list_namespace(cr.ListNamespaceRequest(instance_id="cri-dst")).body
     assert nss.total_count == "2" and {n.namespace_name: n.auto_create_repo for n in nss.namespaces} == \
         {"team": True, "strict": False}
     ns = c.get_namespace(cr.GetNamespaceRequest(instance_id="cri-src", namespace_name="team")).body
@@ -90,14 +95,17 @@ def test_repositories_and_tags(acr_cloud):
                                                    repo_name="app")).body
     assert (got.repo_type, got.tag_immutability, got.repo_build_type) == ("PRIVATE", False, "MANUAL")
     tags = c.list_repo_tag(cr.ListRepoTagRequest(instance_id="cri-src", repo_id=repo_id(acr_cloud))).body
-    assert tags.total_count == "1" and tags.images[0].digest == DIGEST and isinstance(tags.images[0].image_update, str)
-    tag = c.get_repo_tag(cr.GetRepoTagRequest(instance_id="cri-src", repo_id=repo_id(acr_cloud), tag="v1")).body
+    assert tags.total_count == "1" and tags.images[0].digest == DIGEST
+    assert isinstance(tags.images[0].image_update, str)
+    tag = c.get_repo_tag(cr.GetRepoTagRequest(instance_id="cri-src",
+                                              repo_id=repo_id(acr_cloud), tag="v1")).body
     assert (tag.digest, type(tag.image_create), tag.status) == (DIGEST, int, "NORMAL")
 
 
 def test_not_found_is_http_200_with_is_success_false(acr_cloud):
     c = client(acr_cloud)
-    missing = c.get_repo_tag(cr.GetRepoTagRequest(instance_id="cri-src", repo_id=repo_id(acr_cloud), tag="nope"))
+    missing = c.get_repo_tag(cr.GetRepoTagRequest(instance_id="cri-src",
+                                                  repo_id=repo_id(acr_cloud), tag="nope"))
     assert (missing.status_code, missing.body.is_success, missing.body.code) == (200, False, "TAG_NOT_EXIST")
     foreign = client(acr_cloud, "b").get_instance(cr.GetInstanceRequest(instance_id="cri-src")).body
     assert (foreign.is_success, foreign.code) == (False, "INSTANCE_NOT_EXIST")
@@ -135,7 +143,8 @@ def test_manual_cross_account_sync_end_to_end(acr_cloud):
     target_repo = b.get_repository(cr.GetRepositoryRequest(instance_id="cri-dst", repo_namespace_name="team",
                                                            repo_name="app")).body
     assert target_repo.repo_build_type == "AUTO"
-    copied = b.get_repo_tag(cr.GetRepoTagRequest(instance_id="cri-dst", repo_id=target_repo.repo_id, tag="v1")).body
+    copied = b.get_repo_tag(cr.GetRepoTagRequest(instance_id="cri-dst",
+                                                 repo_id=target_repo.repo_id, tag="v1")).body
     assert copied.digest == DIGEST
     assert any(e["type"] == "cr:Artifact:SynchronizationCompleted" and e["data"]["SyncTaskId"] == task_id
                for e in acr_cloud.events())
@@ -147,7 +156,8 @@ def test_broken_grant_shows_up_as_a_failed_task(acr_cloud):
     task_id = manual_task(c, acr_cloud).body.sync_task_id
     acr_cloud.advance(2)
     failed = c.get_repo_sync_task(cr.GetRepoSyncTaskRequest(instance_id="cri-src", sync_task_id=task_id)).body
-    assert (failed.task_status, failed.task_issue, failed.progress) == ("ERROR", "CROSS_ACCOUNT_AUTH_FAILED", 0)
+    assert (failed.task_status, failed.task_issue, failed.progress) == ("ERROR",
+                                                                        "CROSS_ACCOUNT_AUTH_FAILED", 0)
     with pytest.raises(ClientException) as err:
         c.create_repo_sync_rule(cr.CreateRepoSyncRuleRequest(
             instance_id="cri-src", sync_rule_name="r", sync_scope="NAMESPACE", namespace_name="team",
@@ -179,10 +189,12 @@ def test_passive_rule_on_push(acr_cloud):
     assert acr_cloud.push("cri-src", "team", "app", "dev-1")["tasks"] == []
     pushed = acr_cloud.push("cri-src", "team", "app", "release-1", f"sha256:{'3' * 64}")
     assert len(pushed["tasks"]) == 1
-    batch = c.list_repo_sync_task(cr.ListRepoSyncTaskRequest(instance_id="cri-src", repo_namespace_name="team",
+    batch = c.list_repo_sync_task(cr.ListRepoSyncTaskRequest(instance_id="cri-src",
+                                                             repo_namespace_name="team",
                                                              repo_name="app", tag="release-1")).body
     item = batch.sync_tasks[0]
-    assert (item.sync_task_id, item.task_trigger, item.sync_rule_id) == (pushed["tasks"][0], "PASSIVE", rule_id)
+    assert (item.sync_task_id, item.task_trigger, item.sync_rule_id) == (pushed["tasks"][0],
+                                                                         "PASSIVE", rule_id)
     by_record = c.list_repo_sync_task(cr.ListRepoSyncTaskRequest(instance_id="cri-src",
                                                                  sync_record_id=item.sync_batch_task_id)).body
     assert [t.sync_task_id for t in by_record.sync_tasks] == pushed["tasks"]
@@ -207,7 +219,8 @@ def test_task_by_initiative_rule_and_cancel(acr_cloud):
 
 
 def test_injected_task_fault_through_the_control_api(acr_cloud):
-    control(acr_cloud, "acr/task-faults", {"instance_id": "cri-src", "fail_next": 1, "issue": "NETWORK_ERROR"})
+    control(acr_cloud, "acr/task-faults", {"instance_id": "cri-src", "fail_next": 1,
+                                           "issue": "NETWORK_ERROR"})
     c = client(acr_cloud)
     failing = manual_task(c, acr_cloud).body.sync_task_id
     passing = manual_task(c, acr_cloud).body.sync_task_id
@@ -228,7 +241,8 @@ def test_demo_scenario_rule_replicates_new_pushes_only(cloud, sdk_config, demo):
                                                           sync_task_id=fired[0])).body
     assert (done.task_status, done.task_trigger, done.image_to.repo_name) == ("SUCCESS", "PASSIVE", "batch")
     b = Client(sdk_config(cloud, demo.b_key_id, demo.b_secret, region_id=demo.target_region))
-    repo = b.get_repository(cr.GetRepositoryRequest(instance_id=demo.target_instance, repo_namespace_name="team-b",
+    repo = b.get_repository(cr.GetRepositoryRequest(instance_id=demo.target_instance,
+                                                    repo_namespace_name="team-b",
                                                     repo_name="batch")).body
     tags = b.list_repo_tag(cr.ListRepoTagRequest(instance_id=demo.target_instance, repo_id=repo.repo_id)).body
     assert [t.tag for t in tags.images] == ["v4"]       # v3 existed before the rule: never replicated

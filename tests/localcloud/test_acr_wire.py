@@ -1,5 +1,6 @@
 """localcloud ACR wire layer: ``ACTIONS[action](ctx, params)`` with the flat string params the SDK sends,
-on a world built by the real scenario loader. Checks reply shapes, error kinds and the RAM action asked for."""
+on a world built by the real scenario loader. Checks reply shapes, error kinds and the RAM action asked
+for."""
 
 from __future__ import annotations
 
@@ -20,15 +21,17 @@ SCENARIO = {
         {"id": A, "access_keys": [{"id": "AK-DEMO-A", "secret": "made-up-demo-secret-a"}]},
         {"id": B, "access_keys": [{"id": "AK-DEMO-B", "secret": "made-up-demo-secret-b"}], "roles": [{
             "name": CROSS_ACCOUNT_ROLE,
-            "trust_policy": {"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                                            "Principal": {"Service": [f"{A}@cr.aliyuncs.com"]}}]},
+            "trust_policy": {"Version": "1", "Statement": [{
+                "Action": "sts:AssumeRole", "Effect": "Allow",
+                "Principal": {"Service": [f"{A}@cr.aliyuncs.com"]}}]},
             "policies": [{"name": "acr-cross-sync", "document": {"Version": "1", "Statement": [{
                 "Effect": "Allow", "Action": ["cr:CreateSyncRule", "cr:CreateRepositorySync"],
                 "Resource": f"acs:cr:cn-beijing:{B}:instance/cri-dst"}]}}],
         }]},
     ],
     "instances": [
-        {"id": "cri-src", "account": A, "region": "cn-hangzhou", "edition": "Enterprise_Advanced", "name": "src",
+        {"id": "cri-src", "account": A, "region": "cn-hangzhou", "edition": "Enterprise_Advanced",
+         "name": "src",
          "namespaces": [{"name": "team", "repos": [
              {"name": "app", "tags": [{"tag": "v1", "digest": DIGEST}, {"tag": "v2"}]},
              {"name": "web", "type": "PUBLIC", "tag_immutability": True}]}],
@@ -36,7 +39,8 @@ SCENARIO = {
                          "repo": "app", "target_instance": "cri-dst", "target_namespace": "team",
                          "target_repo": "app", "tag_filter": "release-.*"}]},
         {"id": "cri-dst", "account": B, "region": "cn-beijing", "edition": "Enterprise_Basic",   # a REPO rule
-         "namespaces": [{"name": "team", "auto_create_repo": True, "repos": [{"name": "app"}]}]},  # keeps names
+         # keeps names
+         "namespaces": [{"name": "team", "auto_create_repo": True, "repos": [{"name": "app"}]}]},
     ],
     "settings": {"sync": {"pending_seconds": 2, "synchronizing_seconds": 5}},
 }
@@ -100,7 +104,8 @@ def test_namespaces(w):
     assert listed["TotalCount"] == "1" and listed["Namespaces"][0]["AutoCreateRepo"] is True
     got = ok(w.call("GetNamespace", InstanceId="cri-src", NamespaceName="team"))
     assert got["NamespaceId"].startswith("crn-") and got["AutoCreateRepo"] is False
-    assert ok(w.call("GetNamespace", InstanceId="cri-src", NamespaceId=got["NamespaceId"]))["NamespaceName"] == "team"
+    assert ok(w.call("GetNamespace", InstanceId="cri-src",
+                     NamespaceId=got["NamespaceId"]))["NamespaceName"] == "team"
     assert w.call("GetNamespace", InstanceId="cri-src", NamespaceName="nope")["Code"] == "NAMESPACE_NOT_EXIST"
     assert ("cr:GetNamespace", f"acs:cr:cn-hangzhou:{A}:repository/cri-src/team") in w.asked
 
@@ -181,7 +186,8 @@ def test_cancel(w):
     ok(w.call("CancelRepoSyncTask", InstanceId="cri-src", SyncTaskId=task_id))
     again = w.call("CancelRepoSyncTask", InstanceId="cri-src", SyncTaskId=task_id)
     assert again["IsSuccess"] is False and "CANCELED" in again["Message"]
-    assert w.call("GetRepoSyncTask", InstanceId="cri-src", SyncTaskId="rst-nope")["Code"] == "SYNC_TASK_NOT_EXIST"
+    assert w.call("GetRepoSyncTask", InstanceId="cri-src",
+                  SyncTaskId="rst-nope")["Code"] == "SYNC_TASK_NOT_EXIST"
 
 
 @pytest.mark.parametrize("value", ["true", "True", "false", "False"])
@@ -207,22 +213,27 @@ def test_rules_through_the_wire(w):
     rule = scenario_rule["SyncRules"][0]
     assert (rule["SyncRuleId"], rule["CrossUser"], rule["SyncDirection"]) == ("crsr-scenario", True, "FROM")
     assert "TargetUserId" not in rule
-    created = ok(w.call("CreateRepoSyncRule", InstanceId="cri-src", SyncRuleName="manual", SyncScope="NAMESPACE",
-                        NamespaceName="team", TargetNamespaceName="team", TagFilter=".*", SyncTrigger="INITIATIVE",
+    created = ok(w.call("CreateRepoSyncRule", InstanceId="cri-src", SyncRuleName="manual",
+                        SyncScope="NAMESPACE",
+                        NamespaceName="team", TargetNamespaceName="team", TagFilter=".*",
+                        SyncTrigger="INITIATIVE",
                         TargetRegionId="cn-beijing", TargetInstanceId="cri-dst", TargetUserId=B))
     rule_id = created["SyncRuleId"]
     assert ok(w.call("ListRepoSyncRule", InstanceId="cri-src", NamespaceName="team",
                      RepoName="app"))["TotalCount"] == 1
-    by_rule = ok(w.call("CreateRepoSyncTaskByRule", InstanceId="cri-src", RepoId=w.repo_id(), SyncRuleId=rule_id,
+    by_rule = ok(w.call("CreateRepoSyncTaskByRule", InstanceId="cri-src", RepoId=w.repo_id(),
+                        SyncRuleId=rule_id,
                         Tag="v2"))
     got = ok(w.call("GetRepoSyncTask", InstanceId="cri-src", SyncTaskId=by_rule["SyncTaskId"]))
     assert (got["SyncRuleId"], got["TaskTrigger"]) == (rule_id, "INITIATIVE")
     with pytest.raises(ServiceError) as err:
-        w.call("CreateRepoSyncTaskByRule", InstanceId="cri-src", RepoId=w.repo_id(), SyncRuleId="crsr-scenario",
+        w.call("CreateRepoSyncTaskByRule", InstanceId="cri-src", RepoId=w.repo_id(),
+               SyncRuleId="crsr-scenario",
                Tag="v2")
     assert "INITIATIVE" in err.value.message
     ok(w.call("DeleteRepoSyncRule", InstanceId="cri-src", SyncRuleId=rule_id))
-    assert w.call("DeleteRepoSyncRule", InstanceId="cri-src", SyncRuleId=rule_id)["Code"] == "SYNC_RULE_NOT_EXIST"
+    assert w.call("DeleteRepoSyncRule", InstanceId="cri-src",
+                  SyncRuleId=rule_id)["Code"] == "SYNC_RULE_NOT_EXIST"
     assert ("cr:CreateSyncRule", f"acs:cr:cn-hangzhou:{A}:repository/cri-src") in w.asked
     assert ("cr:ListSyncRule", f"acs:cr:cn-hangzhou:{A}:repository/cri-src") in w.asked
     assert ("cr:DeleteSyncRule", f"acs:cr:cn-hangzhou:{A}:instance/cri-src") in w.asked
@@ -234,13 +245,15 @@ def test_scenario_rule_fires_on_push_for_matching_tags(w):
     fired = backend.push("cri-src", "team", "app", "release-1")["tasks"]
     w.advance(7)
     got = ok(w.call("GetRepoSyncTask", InstanceId="cri-src", SyncTaskId=fired[0]))
-    assert (got["TaskStatus"], got["TaskTrigger"], got["SyncRuleId"]) == ("SUCCESS", "PASSIVE", "crsr-scenario")
+    assert (got["TaskStatus"], got["TaskTrigger"], got["SyncRuleId"]) == ("SUCCESS", "PASSIVE",
+                                                                          "crsr-scenario")
 
 
 def test_rule_creation_without_grant_is_no_privilege(w):
     w.world.accounts[B].roles.clear()
     with pytest.raises(ServiceError) as err:
-        w.call("CreateRepoSyncRule", InstanceId="cri-src", SyncRuleName="x", SyncScope="REPO", NamespaceName="team",
+        w.call("CreateRepoSyncRule", InstanceId="cri-src", SyncRuleName="x", SyncScope="REPO",
+               NamespaceName="team",
                RepoName="app", TargetNamespaceName="team", TargetRepoName="app", TagFilter=".*",
                TargetRegionId="cn-beijing", TargetInstanceId="cri-dst", TargetUserId=B)
     assert (err.value.status, err.value.code) == (403, "NoPrivilege")
@@ -250,7 +263,8 @@ def test_authorizer_refusal_stops_the_action(w):
     def deny(_ctx, action, resource):
         raise ServiceError(403, "NoPrivilege", f"denied {action} on {resource}")
 
-    ctx = RequestContext(world=w.world, caller=Caller(A, "AK-DEMO", "root"), action="GetInstance", authorizer=deny)
+    ctx = RequestContext(world=w.world, caller=Caller(A, "AK-DEMO", "root"), action="GetInstance",
+                         authorizer=deny)
     with pytest.raises(ServiceError) as err:
         ACTIONS["GetInstance"](ctx, {"InstanceId": "cri-src"})
     assert err.value.status == 403
@@ -272,7 +286,8 @@ REPO_ARN = f"acs:cr:cn-hangzhou:{A}:repository/cri-src"
     ("CreateRepoSyncTaskByRule", {"RepoId": None, "SyncRuleId": "crsr-nope", "Tag": "v1"},
      "cr:PullRepository", "*"),
 ])
-def test_each_operation_is_judged_on_its_documented_action_and_resource(w, action, params, ram_action, resource):
+def test_each_operation_is_judged_on_its_documented_action_and_resource(w, action, params,
+                                                                        ram_action, resource):
     params = {k: (w.repo_id() if v is None else v) for k, v in params.items()}
     try:
         w.call(action, InstanceId="cri-src", **params)
@@ -293,6 +308,7 @@ def test_push_events_look_like_the_documented_eventbridge_sample(w):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["aliyunpublishtime"])
     assert event["aliyunpublishaddr"]
     assert int(datetime.fromisoformat(event["time"]).timestamp()) == int(w.world.clock.now())
-    expected = {"id", "source", "specversion", "type", "subject", "time", "aliyunaccountid", "aliyunpublishtime",
+    expected = {"id", "source", "specversion", "type", "subject", "time", "aliyunaccountid",
+                "aliyunpublishtime",
                 "aliyuneventbusname", "aliyunregionid", "aliyunpublishaddr", "data"}
     assert set(event) == expected

@@ -42,7 +42,8 @@ def test_wildcards(pattern, value, ignore_case, expected):
 def test_actions_case_insensitive_resources_case_sensitive():
     docs = [doc(allow("CR:CreateREPOSITORYSync", INSTANCE))]
     assert policy.is_allowed(docs, "cr:CreateRepositorySync", INSTANCE)
-    assert not policy.is_allowed(docs, "cr:CreateRepositorySync", INSTANCE.replace("cri-demotarget01", "CRI-DEMOTARGET01"))
+    assert not policy.is_allowed(docs, "cr:CreateRepositorySync", INSTANCE.replace("cri-demotarget01",
+                                                                                   "CRI-DEMOTARGET01"))
 
 
 def test_implicit_deny_and_string_or_list_values():
@@ -71,22 +72,26 @@ def test_not_action_and_not_resource():
 def test_condition_never_grants_but_always_denies():
     cond = {"IpAddress": {"acs:SourceIp": ["10.0.0.0/8"]}}
     assert not policy.is_allowed([doc(allow("cr:*", Condition=cond))], "cr:GetInstance", INSTANCE)
-    assert not policy.is_allowed([doc(allow("cr:*"), deny("cr:GetInstance", Condition=cond))], "cr:GetInstance",
+    assert not policy.is_allowed([doc(allow("cr:*"), deny("cr:GetInstance", Condition=cond))],
+                                 "cr:GetInstance",
                                  INSTANCE)
 
 
 def test_malformed_documents_grant_nothing_and_are_reported():
-    assert not policy.is_allowed(["{not json", {"Version": "2", "Statement": [allow("*")]}], "cr:GetInstance", "*")
+    assert not policy.is_allowed(["{not json", {"Version": "2", "Statement": [allow("*")]}],
+                                 "cr:GetInstance", "*")
     with pytest.raises(policy.PolicyDocumentError, match="Version"):
         policy.load_document({"Version": "2012-10-17", "Statement": [allow("*")]})
     with pytest.raises(policy.PolicyDocumentError, match="Effect"):
-        policy.load_document({"Version": "1", "Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]})
+        policy.load_document({"Version": "1", "Statement": [{"Effect": "Maybe", "Action": "*",
+                                                             "Resource": "*"}]})
     with pytest.raises(policy.PolicyDocumentError, match="Action or NotAction"):
         policy.load_document({"Version": "1", "Statement": [{"Effect": "Allow", "Resource": "*"}]})
 
 
 def trust(principal: dict, **extra) -> dict:
-    return {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": principal,
+    return {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                           "Principal": principal,
                                             **extra}]}
 
 
@@ -109,14 +114,17 @@ def test_trust_exact_principal_and_deny_and_condition():
     t = trust({"RAM": ["acs:ram::1111111111111111:role/acrsync-fc"]})
     assert policy.trust_allows(t, ram_arn="acs:ram::1111111111111111:role/ACRSYNC-FC")
     assert not policy.trust_allows(t, ram_arn="acs:ram::1111111111111111:role/other")
-    assert not policy.trust_allows(trust({"RAM": "acs:ram::1:root"}, Condition={"StringEquals": {"sts:ExternalId": "x"}}),
+    assert not policy.trust_allows(trust({"RAM": "acs:ram::1:root"},
+                                         Condition={"StringEquals": {"sts:ExternalId": "x"}}),
                                    account_id="1")
     denied = trust({"RAM": "acs:ram::1:root"})
-    denied["Statement"].append({"Effect": "Deny", "Action": "sts:*", "Principal": {"RAM": "acs:ram::1:user/bob"}})
+    denied["Statement"].append({"Effect": "Deny", "Action": "sts:*",
+                                "Principal": {"RAM": "acs:ram::1:user/bob"}})
     assert policy.trust_allows(denied, ram_arn="acs:ram::1:user/alice")
     assert not policy.trust_allows(denied, ram_arn="acs:ram::1:user/bob")
-    assert not policy.trust_allows({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity",
-                                                                    "Principal": {"RAM": "acs:ram::1:root"}}]},
+    assert not policy.trust_allows({"Version": "1",
+                                    "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity",
+                                                   "Principal": {"RAM": "acs:ram::1:root"}}]},
                                    account_id="1")
 
 

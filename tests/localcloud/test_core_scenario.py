@@ -35,7 +35,8 @@ def test_demo_world():
     assert role.attached == [("acr-cross-account-sync-from-a", "Custom")]
     fc = world.accounts[ACCOUNT_A].roles["acrsync-fc"]
     assert fc.attached == [("acrsync-access", "Custom")]
-    cli_user = world.accounts[ACCOUNT_A].users["acrsync-cli"]            # the CLI's RAM user: never a root key
+    # the CLI's RAM user: never a root key
+    cli_user = world.accounts[ACCOUNT_A].users["acrsync-cli"]
     assert cli_user["policies"] == ["acrsync-access", "acrsync-cli-access"]
     web = world.instances["cri-demosource01"].namespaces["team-a"].repos["web"]
     assert web.repo_id.startswith("crr-") and web.tags["v1.0.0"].digest == "1a" * 32
@@ -61,7 +62,8 @@ def test_ids_and_generated_digests_are_stable():
     assert a.repos["api"].repo_id == b.repos["api"].repo_id
     assert a.repos["api"].tags["1.0"].digest == b.repos["api"].tags["1.0"].digest
     assert a.repos["api"].tags["1.0"].digest != a.repos["api"].tags["1.1"].digest
-    assert one.accounts[ACCOUNT_B].roles[SYNC_ROLE].role_id == two.accounts[ACCOUNT_B].roles[SYNC_ROLE].role_id
+    assert one.accounts[ACCOUNT_B].roles[SYNC_ROLE].role_id \
+        == two.accounts[ACCOUNT_B].roles[SYNC_ROLE].role_id
 
 
 def test_undeclared_account_is_named_with_its_path():
@@ -98,7 +100,8 @@ def test_ram_rules_apply_to_scenarios():
     doc = {"accounts": [{"id": "1", "roles": [{"name": "bad role", "trust_policy": "{}"}]}]}
     [problem] = problems_of(doc)
     assert problem.startswith("accounts[0].roles[0]: InvalidParameter.RoleName")
-    doc = {"accounts": [{"id": "1", "policies": [{"name": "p", "document": {"Version": "2", "Statement": []}}]}]}
+    doc = {"accounts": [{"id": "1",
+                         "policies": [{"name": "p", "document": {"Version": "2", "Statement": []}}]}]}
     [problem] = problems_of(doc)
     assert problem.startswith("accounts[0].policies[0]: MalformedPolicyDocument")
 
@@ -134,11 +137,14 @@ def ctx_for(world, caller: Caller) -> RequestContext:
 def test_authz_root_owns_its_account_only():
     world = world_of(DEMO)
     root_a = Caller(ACCOUNT_A, "k", "root")
-    ctx_for(world, root_a).authorize("cr:GetInstance", f"acs:cr:cn-hangzhou:{ACCOUNT_A}:instance/cri-demosource01")
+    ctx_for(world, root_a).authorize("cr:GetInstance",
+                                     f"acs:cr:cn-hangzhou:{ACCOUNT_A}:instance/cri-demosource01")
     ctx_for(world, root_a).authorize("sts:AssumeRole", f"acs:ram::{ACCOUNT_B}:role/acrsync-reader")
     with pytest.raises(ServiceError) as err:
-        ctx_for(world, root_a).authorize("cr:GetInstance", f"acs:cr:cn-beijing:{ACCOUNT_B}:instance/cri-demotarget01")
-    assert (err.value.status, err.value.code, err.value.message) == (403, "NoPrivilege", "Access denied for this user.")
+        ctx_for(world, root_a).authorize("cr:GetInstance",
+                                         f"acs:cr:cn-beijing:{ACCOUNT_B}:instance/cri-demotarget01")
+    assert (err.value.status, err.value.code, err.value.message) == (403, "NoPrivilege", "Access denied for "
+                                                                                         "this user.")
 
 
 def test_authz_user_policies_and_codes_per_service():

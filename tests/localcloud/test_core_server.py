@@ -52,7 +52,8 @@ def test_clock_over_http(cloud):
 
 
 def test_faults_and_stats_over_http(cloud):
-    status, body = call(cloud, "POST", "/_localcloud/faults", {"action": "GetCallerIdentity", "throttle_rate": 1,
+    status, body = call(cloud, "POST", "/_localcloud/faults", {"action": "GetCallerIdentity",
+                                                               "throttle_rate": 1,
                                                                "count": 1})
     assert status == 200 and body["faults"][0]["action"] == "GetCallerIdentity"
     sts = StsClient(make_sdk_config(cloud, A_KEY_ID, A_SECRET))
@@ -84,7 +85,8 @@ def test_rpc_routing_errors(cloud):
     sts_headers = {"x-acs-action": "GetCallerIdentity", "x-acs-version": "1999-01-01"}
     status, body = call(cloud, "POST", "/", {}, sts_headers)
     assert (status, body["Code"]) == (400, "InvalidVersion")
-    status, body = call(cloud, "POST", "/", {}, {"x-acs-action": "DeleteEverything", "x-acs-version": "2015-04-01"})
+    status, body = call(cloud, "POST", "/", {}, {"x-acs-action": "DeleteEverything",
+                                                 "x-acs-version": "2015-04-01"})
     assert (status, body["Code"]) == (404, "InvalidAction.NotFound")
     assert body["HostId"] == "sts.aliyuncs.com" and body["RequestId"]
     status, body = call(cloud, "GET", "/2023-03-30/layers")          # an FC API localcloud does not emulate
@@ -171,8 +173,10 @@ def test_python_m_localcloud_prints_the_url_and_exits_on_sigterm():
 
 def test_acrsync_emulator_command_serves_until_sigterm():
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}{os.pathsep}{ROOT}"}
-    proc = subprocess.Popen([sys.executable, "-c", "from acrsync.cli import main; main()", "emulator", "--scenario",
-                             str(DEMO_SCENARIO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", "from acrsync.cli import main; main()", "emulator",
+                             "--scenario",
+                             str(DEMO_SCENARIO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("localcloud listening on http://127.0.0.1:")

@@ -29,7 +29,8 @@ def sts(cloud, key_id, secret, token=None, **kw) -> StsClient:
 
 def test_v3_signature_is_accepted_and_identifies_the_root(cloud):
     body = sts(cloud, A_KEY_ID, A_SECRET).get_caller_identity().body
-    assert (body.account_id, body.identity_type, body.arn) == (ACCOUNT_A, "Account", f"acs:ram::{ACCOUNT_A}:root")
+    assert (body.account_id, body.identity_type, body.arn) == (ACCOUNT_A, "Account",
+                                                               f"acs:ram::{ACCOUNT_A}:root")
     assert body.request_id
 
 
@@ -94,7 +95,8 @@ def test_security_token_with_a_long_term_key_is_malformed(cloud):
 
 def test_sts_credentials_need_their_own_token(cloud):
     creds = sts(cloud, CLI_KEY_ID, CLI_SECRET).assume_role(sts_models.AssumeRoleRequest(
-        role_arn="acs:ram::2222222222222222:role/acrsync-reader", role_session_name="sig-test")).body.credentials
+        role_arn="acs:ram::2222222222222222:role/acrsync-reader",
+        role_session_name="sig-test")).body.credentials
     with pytest.raises(ClientException) as err:
         sts(cloud, creds.access_key_id, creds.access_key_secret, "CAISwrong").get_caller_identity()
     assert err.value.code == "InvalidSecurityToken.Malformed"
@@ -113,8 +115,8 @@ def v3_call(cloud, *, date: str, nonce: str, key_id: str = CLI_KEY_ID, secret: s
                "x-acs-content-sha256": payload}
     signed = tuple(sorted(headers))
     sig = signing.v3_signature("POST", "/", [], headers, signed, payload, secret)
-    headers["Authorization"] = (f"{signing.V3_ALGORITHM} Credential={key_id},SignedHeaders={';'.join(signed)},"
-                                f"Signature={sig}")
+    headers["Authorization"] = (f"{signing.V3_ALGORITHM} "
+                                f"Credential={key_id},SignedHeaders={';'.join(signed)},Signature={sig}")
     return http_json(cloud, "POST", "/", b"", headers)
 
 

@@ -31,7 +31,8 @@ PUSH = {"source": "acs.cr", "type": "cr:Artifact:PushCompleted", "aliyunaccounti
     ({"source": {"nested": ["x"]}}, False),                                     # structure must match
     ({"data": {"Size": [3]}}, True),
     ({"data": {"Size": ["3"]}}, False),                                         # a string is not a number
-    ({"data": {"Labels": ["green"]}}, True),                                     # any element of an event array
+    # any element of an event array
+    ({"data": {"Labels": ["green"]}}, True),
 ])
 def test_eventbridge_exact_matching(pattern, expected):
     assert matches(pattern, PUSH) is expected
@@ -77,7 +78,8 @@ def test_every_problem_in_functions_is_reported_with_its_path(tmp_path):
     untrusting = _scenario()
     untrusting["accounts"][0]["roles"].append({
         "name": "no-fc", "trust_policy": {"Version": "1", "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [f"acs:ram::{ACCOUNT_A}:root"]}}]}})
+            {"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"RAM": [f"acs:ram::{ACCOUNT_A}:root"]}}]}})
     untrusting["functions"] = [
         _function(name="9starts-with-digit"),
         _function(name="twice"), _function(name="twice"),

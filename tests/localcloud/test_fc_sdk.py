@@ -100,7 +100,8 @@ def test_unknown_function_and_other_accounts_function_are_not_found(fc_cloud):
 
 def test_a_ram_user_without_fc_permissions_is_refused(fc_cloud):
     with pytest.raises(ClientException) as err:
-        client(fc_cloud, A_OPERATOR_KEY_ID, A_OPERATOR_SECRET).get_function("echo", fc_models.GetFunctionRequest())
+        client(fc_cloud, A_OPERATOR_KEY_ID, A_OPERATOR_SECRET).get_function("echo",
+                                                                            fc_models.GetFunctionRequest())
     assert (err.value.status_code, err.value.code) == (403, "NoPermission")
     assert "fc:GetFunction" in err.value.message
 
@@ -126,10 +127,12 @@ def test_sync_invocation_runs_the_handler_with_the_role_credentials(fc_cloud):
     assert reply["event"] == '{"hello": "fc"}' and reply["event_type"] == "bytes"
     assert reply["request_id"] == request_id
     assert reply["function"] == {"name": "echo", "handler": "index.echo", "memory": 512, "timeout": 20}
-    assert (reply["region"], reply["account_id"], reply["has_credentials"]) == ("cn-hangzhou", ACCOUNT_A, True)
+    assert (reply["region"], reply["account_id"], reply["has_credentials"]) == ("cn-hangzhou",
+                                                                                ACCOUNT_A, True)
     # The function asked localcloud's STS who it is, signing with the injected temporary keys.
     assert reply["caller_arn"] == f"acs:ram::{ACCOUNT_A}:assumed-role/{FC_ROLE}/echo"
-    assert reply["env"] == {"FC_FUNCTION_NAME": "echo", "FC_REGION": "cn-hangzhou", "DEMO_SETTING": "made-up-value",
+    assert reply["env"] == {"FC_FUNCTION_NAME": "echo", "FC_REGION": "cn-hangzhou",
+                            "DEMO_SETTING": "made-up-value",
                             "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
     assert Path(reply["cwd"]) == FIXTURES.resolve()
     [record] = control(fc_cloud, "invocations", {"function": "echo"})[1]["invocations"]

@@ -40,7 +40,8 @@ def test_list_triggers_deserialises_into_sdk_models(trig_cloud):
     assert eb["triggerEnable"] is True and json.loads(eb["eventRuleFilterPattern"]) == PUSH_PATTERN
     assert json.loads(by_name["off"].trigger_config)["triggerEnable"] is False
     timer = json.loads(by_name["hourly"].trigger_config)
-    assert (by_name["hourly"].trigger_type, timer["cronExpression"], timer["enable"]) == ("timer", "0 0 * * * *", True)
+    assert (by_name["hourly"].trigger_type, timer["cronExpression"], timer["enable"]) == ("timer",
+                                                                                          "0 0 * * * *", True)
     assert by_name["webhook"].http_trigger.url_internet.startswith("https://")
 
 
@@ -71,7 +72,8 @@ def test_get_trigger_and_not_found(trig_cloud):
 
 def test_trigger_reads_need_their_ram_actions(trig_cloud):
     with pytest.raises(ClientException) as err:
-        client(trig_cloud, A_OPERATOR_KEY_ID, A_OPERATOR_SECRET).list_triggers("text", fc_models.ListTriggersRequest())
+        client(trig_cloud, A_OPERATOR_KEY_ID, A_OPERATOR_SECRET).list_triggers("text",
+                                                                               fc_models.ListTriggersRequest())
     assert err.value.code == "NoPermission" and "fc:ListTriggers" in err.value.message
 
 

@@ -101,7 +101,8 @@ def test_every_table_of_a_batch_is_authorized(cloud):
     root = ots(cloud, A_KEY_ID, A_SECRET)                     # the owner's root may create any table
     create(root, "elsewhere")
     batch = BatchWriteRowRequest()
-    batch.add(TableInBatchWriteRowItem("acrsync_records", [PutRowItem(Row([("key", "a")], [("v", 1)]), None)]))
+    batch.add(TableInBatchWriteRowItem("acrsync_records",
+                                       [PutRowItem(Row([("key", "a")], [("v", 1)]), None)]))
     batch.add(TableInBatchWriteRowItem("elsewhere", [PutRowItem(Row([("key", "a")], [("v", 1)]), None)]))
     assert code(refused(cli.batch_write_row, batch)) == (403, "OTSNoPermissionAccess")
 

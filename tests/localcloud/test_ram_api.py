@@ -25,12 +25,14 @@ from tests.demo_world import (
     make_sdk_config,
 )
 
-TRUST = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                    "Principal": {"RAM": ["acs:ram::1111111111111111:root"]}}]})
+TRUST = json.dumps({"Version": "1", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole",
+    "Principal": {"RAM": ["acs:ram::1111111111111111:root"]}}]})
 
 
 def policy_doc(*actions: str) -> str:
-    return json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]})
+    return json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": list(actions),
+                                                      "Resource": "*"}]})
 
 
 @pytest.fixture
@@ -72,26 +74,34 @@ def test_list_roles_pages_with_marker(ram_b):
 
 def test_create_and_update_role(cloud, ram_b):
     created = ram_b.create_role(m.CreateRoleRequest(role_name="Deployer", assume_role_policy_document=TRUST,
-                                                    description="made-up demo role", max_session_duration=7200))
+                                                    description="made-up demo role",
+                                                    max_session_duration=7200))
     assert created.body.role.arn == f"acs:ram::{ACCOUNT_B}:role/Deployer"      # the ARN keeps the case
     assert created.body.role.max_session_duration == 7200
     cloud.advance(60)
     new_trust = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                            "Principal": {"Service": ["fc.aliyuncs.com"]}}]})
-    updated = ram_b.update_role(m.UpdateRoleRequest(role_name="deployer", new_assume_role_policy_document=new_trust,
+    updated = ram_b.update_role(m.UpdateRoleRequest(role_name="deployer",
+                                                    new_assume_role_policy_document=new_trust,
                                                     new_description="changed")).body.role
-    assert json.loads(updated.assume_role_policy_document)["Statement"][0]["Principal"]["Service"] == ["fc.aliyuncs.com"]
+    principal = json.loads(updated.assume_role_policy_document)["Statement"][0]["Principal"]
+    assert principal["Service"] == ["fc.aliyuncs.com"]
     assert updated.description == "changed"
     assert updated.update_date == "2026-11-28T00:01:00Z" and updated.create_date == START_TIME
 
 
 @pytest.mark.parametrize(("request_", "code", "status"), [
-    (m.CreateRoleRequest(role_name=SYNC_ROLE, assume_role_policy_document=TRUST), "EntityAlreadyExists.Role", 409),
-    (m.CreateRoleRequest(role_name="bad_name!", assume_role_policy_document=TRUST), "InvalidParameter.RoleName", 400),
-    (m.CreateRoleRequest(role_name="x" * 65, assume_role_policy_document=TRUST), "InvalidParameter.RoleName", 400),
-    (m.CreateRoleRequest(role_name="ok", assume_role_policy_document="{oops"), "MalformedPolicyDocument", 400),
+    (m.CreateRoleRequest(role_name=SYNC_ROLE, assume_role_policy_document=TRUST),
+     "EntityAlreadyExists.Role", 409),
+    (m.CreateRoleRequest(role_name="bad_name!", assume_role_policy_document=TRUST),
+     "InvalidParameter.RoleName", 400),
+    (m.CreateRoleRequest(role_name="x" * 65, assume_role_policy_document=TRUST),
+     "InvalidParameter.RoleName", 400),
+    (m.CreateRoleRequest(role_name="ok", assume_role_policy_document="{oops"),
+     "MalformedPolicyDocument", 400),
     (m.CreateRoleRequest(role_name="ok", assume_role_policy_document=json.dumps(
-        {"Version": "2", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": "x"}}]})),
+        {"Version": "2", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                        "Principal": {"RAM": "x"}}]})),
      "MalformedPolicyDocument", 400),
     (m.CreateRoleRequest(role_name="ok"), "MissingParameter", 400),
 ])
@@ -128,16 +138,19 @@ def test_get_policy_custom_and_system(ram_b):
     assert json.loads(system.default_policy_version.policy_document)["Statement"][0]["Action"] == "cr:*"
     err = error_of(lambda: ram_b.get_policy(m.GetPolicyRequest(policy_name="nope", policy_type="Custom")))
     assert (err.code, err.status_code) == ("EntityNotExist.Policy", 404)
-    err = error_of(lambda: ram_b.get_policy(m.GetPolicyRequest(policy_name=SYNC_POLICY, policy_type="System")))
+    err = error_of(lambda: ram_b.get_policy(m.GetPolicyRequest(policy_name=SYNC_POLICY,
+                                                               policy_type="System")))
     assert err.code == "EntityNotExist.Policy"
     err = error_of(lambda: ram_b.get_policy(m.GetPolicyRequest(policy_name=SYNC_POLICY, policy_type="Other")))
     assert err.code == "InvalidParameter.PolicyType"
 
 
 def test_policy_lifecycle_and_version_limit(ram_b):
-    created = ram_b.create_policy(m.CreatePolicyRequest(policy_name="acrsync-test", description="made-up demo",
+    created = ram_b.create_policy(m.CreatePolicyRequest(policy_name="acrsync-test",
+                                                        description="made-up demo",
                                                         policy_document=policy_doc("cr:GetInstance"))).body.policy
-    assert (created.policy_name, created.policy_type, created.default_version) == ("acrsync-test", "Custom", "v1")
+    assert (created.policy_name, created.policy_type, created.default_version) == ("acrsync-test",
+                                                                                   "Custom", "v1")
     err = error_of(lambda: ram_b.create_policy(m.CreatePolicyRequest(policy_name="acrsync-test",
                                                                      policy_document=policy_doc("cr:*"))))
     assert (err.code, err.status_code) == ("EntityAlreadyExists.Policy", 409)
@@ -217,7 +230,8 @@ def test_role_without_ram_permission_gets_no_permission(cloud):
 def test_read_only_user_can_read_but_not_write(cloud):
     ram = RamClient(make_sdk_config(cloud, A_OPERATOR_KEY_ID, A_OPERATOR_SECRET))
     assert ram.get_role(m.GetRoleRequest(role_name="acrsync-fc")).body.role.role_name == "acrsync-fc"
-    err = error_of(lambda: ram.create_role(m.CreateRoleRequest(role_name="sneaky", assume_role_policy_document=TRUST)))
+    err = error_of(lambda: ram.create_role(m.CreateRoleRequest(role_name="sneaky",
+                                                               assume_role_policy_document=TRUST)))
     assert err.code == "NoPermission"
 
 
@@ -264,7 +278,8 @@ def test_trust_policies_need_a_principal(ram_b, statement, fragment):
 
 
 def test_a_trust_policy_needs_no_resource_and_a_permission_policy_accepts_a_valid_document(ram_b):
-    assert ram_b.create_role(m.CreateRoleRequest(role_name="fine", assume_role_policy_document=TRUST)).body.role
+    assert ram_b.create_role(m.CreateRoleRequest(role_name="fine",
+                                                 assume_role_policy_document=TRUST)).body.role
     ok = {"Version": "1", "Statement": [_statement(NotAction="ram:*", Action=None, Effect="Allow",
                                                    Condition={"Bool": {"acs:SecureTransport": "true"}})]}
     assert ram_b.create_policy(m.CreatePolicyRequest(policy_name="fine", policy_document=json.dumps(ok))).body

@@ -98,7 +98,8 @@ def test_role_chaining_from_the_functions_role(cloud):
 
 def test_token_expires_on_the_emulator_clock(cloud):
     creds = assume(cloud, duration_seconds=900).credentials
-    client = StsClient(make_sdk_config(cloud, creds.access_key_id, creds.access_key_secret, creds.security_token))
+    client = StsClient(make_sdk_config(cloud, creds.access_key_id, creds.access_key_secret,
+                                       creds.security_token))
     assert client.get_caller_identity().body.account_id == ACCOUNT_B
     cloud.advance(899)
     assert client.get_caller_identity().body.account_id == ACCOUNT_B
@@ -112,14 +113,16 @@ def test_missing_role_is_not_found_for_a_caller_allowed_to_assume_it(cloud_facto
     doc = yaml.safe_load(DEMO_SCENARIO.read_text())
     doc["accounts"][0]["users"][1]["policies"].append("AliyunSTSAssumeRoleAccess")     # acrsync-cli: any role
     cloud = cloud_factory(doc)
-    for role_arn in (f"acs:ram::{ACCOUNT_B}:role/no-such-role", "acs:ram::9999999999999999:role/acrsync-reader"):
+    for role_arn in (f"acs:ram::{ACCOUNT_B}:role/no-such-role",
+                     "acs:ram::9999999999999999:role/acrsync-reader"):
         with pytest.raises(ClientException) as err:
             assume(cloud, role_arn=role_arn)
         assert (err.value.code, err.value.status_code) == ("EntityNotExist.Role", 404)
 
 
 @pytest.mark.parametrize(("kwargs", "code", "status"), [
-    ({"role_arn": f"acs:ram::{ACCOUNT_B}:role/no-such-role"}, "NoPermission", 403),   # not in acrsync-cli's policy
+    # not in acrsync-cli's policy
+    ({"role_arn": f"acs:ram::{ACCOUNT_B}:role/no-such-role"}, "NoPermission", 403),
     ({"role_arn": "arn:aws:iam::1:role/x"}, "InvalidParameter.RoleArn", 400),
     ({"duration_seconds": 899}, "InvalidParameter.DurationSeconds", 400),
     ({"duration_seconds": 3601}, "InvalidParameter.DurationSeconds", 400),
@@ -135,7 +138,8 @@ def test_session_policy_narrows_the_role(cloud):
     only_get_role = json.dumps({"Version": "1", "Statement": [
         {"Effect": "Allow", "Action": "ram:GetRole", "Resource": "*"}]})
     creds = assume(cloud, policy=only_get_role).credentials
-    ram = RamClient(make_sdk_config(cloud, creds.access_key_id, creds.access_key_secret, creds.security_token))
+    ram = RamClient(make_sdk_config(cloud, creds.access_key_id, creds.access_key_secret,
+                                    creds.security_token))
     assert ram.get_role(ram_models.GetRoleRequest(role_name=SYNC_ROLE)).body.role.role_name == SYNC_ROLE
     with pytest.raises(ClientException) as err:
         ram.list_roles(ram_models.ListRolesRequest())
@@ -154,7 +158,8 @@ def test_credentials_library_ram_role_arn_provider(cloud_factory):
     credential = CredClient(CredConfig(
         type="ram_role_arn", access_key_id=CLI_KEY_ID, access_key_secret=CLI_SECRET, role_arn=READER_ROLE_ARN,
         role_session_name="acrsync-reader", role_session_expiration=3600, sts_endpoint=cloud.url,
-        policy=json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:*", "Resource": "*"}]}),
+        policy=json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:*",
+                                                          "Resource": "*"}]}),
     ))
     ram = RamClient(Config(credential=credential, endpoint=f"127.0.0.1:{cloud.port}", protocol="http",
                            region_id="cn-hangzhou"))

@@ -48,13 +48,16 @@ def test_row_judges_ratio_when_it_has_a_floor_else_value():
 
 
 def test_ledger_rows_turn_throughput_into_time_ratios():
-    result = {"sqlite": {"create_if_absent": {"ops": 10, "ledger_ops_per_s": 500.0, "bare_ops_per_s": 1000.0}},
-              "tablestore": {"create_if_absent": {"ops": 5, "ledger_ops_per_s": 100.0, "bare_ops_per_s": 100.0,
+    result = {"sqlite": {"create_if_absent": {"ops": 10, "ledger_ops_per_s": 500.0,
+                                              "bare_ops_per_s": 1000.0}},
+              "tablestore": {"create_if_absent": {"ops": 5, "ledger_ops_per_s": 100.0,
+                                                  "bare_ops_per_s": 100.0,
                                                   "calls_per_op": 1.0, "bare_calls_per_op": 1.0},
                              "close_record_calls_per_op": 2.0}}
     rows = {r.figure: r for r in cli.ledger_rows(result)}
     sqlite = rows["SQLite create_if_absent (time ledger / bare)"]
-    assert sqlite.value == pytest.approx(2000.0) and sqlite.ratio == pytest.approx(2.0) and sqlite.met is False
+    assert sqlite.value == pytest.approx(2000.0) and sqlite.ratio == pytest.approx(2.0)
+    assert sqlite.met is False
     assert rows["Tablestore create_if_absent (time ledger / bare)"].met is True
     assert rows["Tablestore create_if_absent requests/op"].ratio == 1.0
     assert rows["Tablestore closing a record, requests/op"].value == 2.0
@@ -90,7 +93,8 @@ def test_reconcile_bench_closes_every_record_and_splits_its_calls():
     rows, raw = reconcile_bench.run(repos=6, per_repo=30)
     assert raw["run1"]["counts_after"] == {"SUCCESS": 180} and raw["run1"]["complete"]
     split = raw["run2_tracemalloc"]["split"]
-    assert sum(split.values()) == sum(raw["run1"]["calls"].values()) == sum(raw["run1"]["localcloud_calls"].values())
+    assert sum(split.values()) == sum(raw["run1"]["calls"].values()) \
+        == sum(raw["run1"]["localcloud_calls"].values())
     assert raw["bare_paging"]["tasks_read"] == 180
     assert rows[0].floor == 6
 

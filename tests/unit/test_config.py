@@ -146,10 +146,12 @@ def test_load_errors_say_what_to_do(tmp_path, monkeypatch):
 def test_tablestore_endpoint_and_instance_from_the_environment():
     from acrsync.config import with_env_overrides
 
-    doc = with_change("ledger", {"backend": "tablestore", "endpoint": "https://a.cn-hangzhou.ots.aliyuncs.com",
+    doc = with_change("ledger", {"backend": "tablestore",
+                                 "endpoint": "https://a.cn-hangzhou.ots.aliyuncs.com",
                                  "instance": "a"})
     cfg = parse_config(doc)
-    env = {"ACRSYNC_OTS_ENDPOINT": "https://b.cn-hangzhou.vpc.tablestore.aliyuncs.com", "ACRSYNC_OTS_INSTANCE": "b"}
+    env = {"ACRSYNC_OTS_ENDPOINT": "https://b.cn-hangzhou.vpc.tablestore.aliyuncs.com",
+           "ACRSYNC_OTS_INSTANCE": "b"}
     out = with_env_overrides(cfg, env)
     assert (out.ledger.endpoint, out.ledger.instance) == (env["ACRSYNC_OTS_ENDPOINT"], "b")
     assert with_env_overrides(cfg, {}) == cfg

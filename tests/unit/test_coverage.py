@@ -33,20 +33,24 @@ INST_RULE = {"scope": "INSTANCE", "local_namespace": None, "local_repo": None,
 CASES = [
     # id, rule fields, target fields, (namespace, repo, tag), covers, reason contains
     ("repo rule", {}, {}, ("team-a", "api", "v1"), True, "REPO rule replicates team-a/api:v1"),
-    ("repo rule other repo", {}, {}, ("team-a", "web", "v1"), False, "REPO rule for 'team-a/api', not 'team-a/web'"),
+    ("repo rule other repo", {}, {}, ("team-a", "web", "v1"), False, "REPO rule for 'team-a/api', not "
+                                                                     "'team-a/web'"),
     ("repo rule other ns", {}, {}, ("team-b", "api", "v1"), False, "REPO rule for 'team-a/api'"),
     ("namespace rule", NS_RULE, {}, ("team-a", "web", "v1"), True, "NAMESPACE rule"),
     ("namespace rule other ns", NS_RULE, {}, ("team-b", "web", "v1"), False,
      "NAMESPACE rule for namespace 'team-a', not 'team-b'"),
-    ("namespace repo filter", {**NS_RULE, "repo_filter": "api|web"}, {}, ("team-a", "web", "v1"), True, "NAMESPACE"),
+    ("namespace repo filter", {**NS_RULE, "repo_filter": "api|web"}, {}, ("team-a", "web", "v1"),
+     True, "NAMESPACE"),
     ("namespace repo filter miss", {**NS_RULE, "repo_filter": "api|web"}, {}, ("team-a", "db", "v1"), False,
      "repository 'db' does not match RepoNameFilter 'api|web'"),
-    ("namespace repo filter search only", {**NS_RULE, "repo_filter": "api"}, {}, ("team-a", "api-gw", "v1"), False,
+    ("namespace repo filter search only", {**NS_RULE, "repo_filter": "api"}, {}, ("team-a", "api-gw", "v1"),
+     False,
      "re.search would match"),
     ("instance rule", INST_RULE, {}, ("team-z", "any", "v1"), True, "INSTANCE rule"),
     ("instance ns filter", {**INST_RULE, "namespace_filter": "team-.*"}, {}, ("team-z", "any", "v1"), True,
      "INSTANCE"),
-    ("instance ns filter miss", {**INST_RULE, "namespace_filter": "team-.*"}, {}, ("infra", "any", "v1"), False,
+    ("instance ns filter miss", {**INST_RULE, "namespace_filter": "team-.*"}, {}, ("infra", "any", "v1"),
+     False,
      "namespace 'infra' does not match NamespaceNameFilter 'team-.*'"),
     ("instance repo filter miss", {**INST_RULE, "repo_filter": "svc-.*"}, {}, ("team-a", "api", "v1"), False,
      "RepoNameFilter"),
@@ -76,15 +80,18 @@ CASES = [
      {"target_namespace": "mirror"}, ("team-a", "api", "v1"), False, "never counts a renaming rule"),
     ("renames the repo of a REPO rule the target wants", {"target_namespace": "mirror", "target_repo": "api"},
      {"target_namespace": "mirror"}, ("team-a", "api", "v1"), False, "renames 'team-a/api' to 'mirror/api'"),
-    ("target namespace override missing", NS_RULE, {"target_namespace": "mirror"}, ("team-a", "api", "v1"), False,
+    ("target namespace override missing", NS_RULE, {"target_namespace": "mirror"}, ("team-a", "api", "v1"),
+     False,
      "wants 'mirror/api'"),
-    ("lower-case enums", {"scope": "repo", "trigger": "passive", "direction": "from"}, {}, ("team-a", "api", "v1"),
+    ("lower-case enums", {"scope": "repo", "trigger": "passive", "direction": "from"}, {},
+     ("team-a", "api", "v1"),
      True, "REPO"),
     ("unknown scope", {"scope": "GLOBAL"}, {}, ("team-a", "api", "v1"), False, "unknown scope 'GLOBAL'"),
 ]
 
 
-@pytest.mark.parametrize("rule_kw,target_kw,image,covers,reason", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("rule_kw,target_kw,image,covers,reason", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
 def test_single_rule(rule_kw, target_kw, image, covers, reason):
     r, t = rule(**rule_kw), target(**target_kw)
     [check] = explain([r], t, *image, pushed_at_ms=PUSHED)

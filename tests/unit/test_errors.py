@@ -28,7 +28,8 @@ def sdk_error(cls, status, code, message="msg", rid="RID-1", **kw):
 
 
 def unretryable(inner):
-    """What darabonba raises when the request itself failed (darabonba-core: network errors, an HTML 502 body)."""
+    """What darabonba raises when the request itself failed (darabonba-core: network errors, an HTML 502
+    body)."""
     return UnretryableException(RetryPolicyContext(retries_attempted=1, exception=inner))
 
 
@@ -67,9 +68,11 @@ def test_throttling_exception_carries_retry_after_in_seconds():
 
 
 def test_error_fields_and_text_name_what_failed():
-    err = from_exception(sdk_error(ClientException, 400, "SignatureDoesNotMatch", message="bad sig", rid="R9"),
+    err = from_exception(sdk_error(ClientException, 400, "SignatureDoesNotMatch",
+                                   message="bad sig", rid="R9"),
                          service="cr", action="GetInstance")
-    assert (err.code, err.message, err.request_id, err.http_status) == ("SignatureDoesNotMatch", "bad sig", "R9", 400)
+    assert (err.code, err.message, err.request_id, err.http_status) == ("SignatureDoesNotMatch",
+                                                                        "bad sig", "R9", 400)
     text = str(err)
     for part in ("cr:GetInstance", "SignatureDoesNotMatch", "HTTP 400", "bad sig", "R9"):
         assert part in text
@@ -119,5 +122,6 @@ def test_successful_bodies_are_not_errors(body):
 
 
 def test_not_implemented_is_not_worth_retrying():
-    err = from_exception(sdk_error(ServerException, 501, "NotImplemented"), service="fc", action="GetFunction")
+    err = from_exception(sdk_error(ServerException, 501, "NotImplemented"), service="fc",
+                         action="GetFunction")
     assert type(err) is CloudError and not err.retryable

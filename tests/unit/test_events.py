@@ -162,16 +162,19 @@ def _push(data: dict, **envelope) -> dict:
 
 
 @pytest.mark.parametrize("data,expected", [
-    ({"InstanceId": "cri-a", "Namespace": "ns", "RepoName": "r", "Tag": "t"}, ("cri-a", "ns", "r", "t", None)),
+    ({"InstanceId": "cri-a", "Namespace": "ns", "RepoName": "r", "Tag": "t"},
+     ("cri-a", "ns", "r", "t", None)),
     ({"instanceId": "cri-a", "namespace": "ns", "repoName": "r", "tag": "t", "digest": "sha256:" + "ab" * 32},
      ("cri-a", "ns", "r", "t", "sha256:" + "ab" * 32)),
-    ({"instance_id": "cri-a", "repo_namespace_name": "ns", "repo_name": "r", "tag": "t", "ImageDigest": "AB" * 32},
+    ({"instance_id": "cri-a", "repo_namespace_name": "ns", "repo_name": "r", "tag": "t", "ImageDigest": "AB"
+      * 32},
      ("cri-a", "ns", "r", "t", "AB" * 32)),
     ({"InstanceId": "cri-a", "RepoName": "ns/r", "Tag": "t"}, ("cri-a", "ns", "r", "t", None)),
     ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "ns/r", "Tag": "t"},
      ("cri-a", "ns", "r", "t", None)),
     ({"InstanceId": "cri-a", "RepoFullName": "ns/r", "Tag": "t"}, ("cri-a", "ns", "r", "t", None)),
-    ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": 7}, ("cri-a", "ns", "r", "7", None)),
+    ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": 7},
+     ("cri-a", "ns", "r", "7", None)),
 ])
 def test_push_data_key_variants(data, expected):
     ev = one(_push(data))
@@ -202,7 +205,8 @@ def test_data_as_json_text_or_base64_is_accepted():
     ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "Tag": "t"}, "no repository name"),
     ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": "  "}, "no tag"),
     ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": "a b"}, "not a usable name"),
-    ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": "x" * 300}, "not a usable name"),
+    ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": "x" * 300},
+     "not a usable name"),
     ({"InstanceId": "cri-a", "RepoNamespaceName": "ns", "RepoName": "r", "Tag": True}, "no tag"),
 ])
 def test_incomplete_push_data_is_rejected_naming_the_missing_key(data, needle):
@@ -311,7 +315,8 @@ def test_webhook_body_already_an_object():
     ({"body": json.dumps({"push_data": {"tag": "v1"}})}, "no 'push_data' and 'repository'"),
     ({"body": json.dumps({"push_data": {"tag": "v1"}, "repository": {"namespace": "team-a"}})},
      "repository.name"),
-    ({"body": json.dumps({"push_data": {}, "repository": {"repo_full_name": "team-a/api"}})}, "push_data.tag"),
+    ({"body": json.dumps({"push_data": {}, "repository": {"repo_full_name": "team-a/api"}})},
+     "push_data.tag"),
 ])
 def test_malformed_webhook_bodies(changes, needle):
     bad = one(webhook(**changes))
@@ -400,7 +405,8 @@ def test_to_rejected_event_for_the_ledger():
     bad = one("{broken")
     rec = bad.to_rejected_event(received_at=1700000000.0, request_id="1-req")
     assert rec.id.startswith("rej-") and rec.id == one("{broken").to_rejected_event(1.0).id
-    assert (rec.reason, rec.payload, rec.source, rec.request_id) == (bad.reason, "{broken", "unknown", "1-req")
+    assert (rec.reason, rec.payload, rec.source, rec.request_id) == (bad.reason, "{broken",
+                                                                     "unknown", "1-req")
     named = one({**load("push_cloudevent.json"), "type": "cr:Artifact:ScanCompleted"})
     assert named.to_rejected_event(1.0).id == "demo-push-0001-7c35-447a-bd93-fab000000001"
 
@@ -462,7 +468,8 @@ def test_a_push_with_a_malformed_identifier_is_rejected(field, value, label):
     ("TaskStatus", "SUCCESS" + LONE), ("InstanceId", "cri-\u0000"),
 ])
 def test_a_sync_event_with_a_malformed_identifier_is_rejected(field, value):
-    event = {"specversion": "1.0", "id": "demo-sync-1", "source": "acs.cr", "type": "cr:Artifact:SynchronizationCompleted",
+    event = {"specversion": "1.0", "id": "demo-sync-1", "source": "acs.cr",
+             "type": "cr:Artifact:SynchronizationCompleted",
              "data": {"SyncTaskId": "rst-1", "InstanceId": "cri-a", "TaskStatus": "SUCCESS", field: value}}
     ev = one(json.dumps(event).encode())
     assert isinstance(ev, Rejected) and ev.event_id == "demo-sync-1", ev

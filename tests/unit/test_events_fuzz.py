@@ -21,20 +21,25 @@ KEYS = st.sampled_from(["specversion", "type", "source", "id", "time", "data", "
                         "instanceId", "RepoNamespaceName", "RepoName", "repoName", "Tag", "tag", "Digest",
                         "RepoFullName", "SyncTaskId", "TaskStatus", "ImageFrom", "triggerName", "triggerTime",
                         "payload", "requestContext", "rawPath", "headers", "queryParameters", "body",
-                        "isBase64Encoded", "push_data", "repository", "token", "x-acrsync-token"]) | st.text(max_size=8)
+                        "isBase64Encoded", "push_data", "repository", "token",
+                        "x-acrsync-token"]) | st.text(max_size=8)
 # Text no UTF-8 encoder takes: lone surrogates (valid JSON as "\\udfff"), alone or inside a plausible value,
 # and other unusable characters (controls, spaces) where identifiers are expected.
 SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 UNENCODABLE = (st.text(SURROGATES, min_size=1, max_size=3)
-               | st.builds(lambda prefix, bad: prefix + bad, st.sampled_from(["sha256:" + "a" * 63, "rst-", "cri-a",
+               | st.builds(lambda prefix, bad: prefix + bad, st.sampled_from(["sha256:" + "a" * 63, "rst-",
+                                                                              "cri-a",
                                                                               "v1", "team-a"]),
-                           st.text(SURROGATES | st.sampled_from(["\x00", " ", "\n"]), min_size=1, max_size=2)))
+                           st.text(SURROGATES | st.sampled_from(["\x00", " ", "\n"]),
+                                   min_size=1, max_size=2)))
 SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-           | st.sampled_from(["acs.cr", "cr:Artifact:PushCompleted", "cr:Artifact:SynchronizationCompleted", "1.0",
+           | st.sampled_from(["acs.cr", "cr:Artifact:PushCompleted", "cr:Artifact:SynchronizationCompleted",
+                              "1.0",
                               TOKEN, "cri-a", "team-a/api", "v1", "POST", '{"mode":"reconcile"}', "",
                               "sha256:" + "9f" * 32, "rst-demo0001"])
            | st.text(max_size=20) | UNENCODABLE)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS,
+                                                                                         inner, max_size=5),
                     max_leaves=25)
 
 
@@ -60,7 +65,8 @@ def _payload_value(payload: str):
 
 
 def check(items, parsed_json=None) -> None:
-    """Each item is typed; a Rejected has a reason and keeps the payload (whole, when no secret was masked)."""
+    """Each item is typed; a Rejected has a reason and keeps the payload (whole, when no secret was
+    masked)."""
     assert isinstance(items, list)
     elements = parsed_json if isinstance(parsed_json, list) else [parsed_json]
     if parsed_json is not None or isinstance(parsed_json, list):
@@ -166,7 +172,8 @@ def test_corrupted_sample_bytes(event, at, junk):
 
 
 @FUZZ
-@given(mutated_samples(), st.sampled_from(["Digest", "SyncTaskId", "InstanceId", "Tag", "RepoId", "SyncBatchTaskId",
+@given(mutated_samples(), st.sampled_from(["Digest", "SyncTaskId", "InstanceId", "Tag", "RepoId",
+                                           "SyncBatchTaskId",
                                            "TaskStatus", "RegionId"]), UNENCODABLE)
 def test_unencodable_text_in_any_field_is_rejected_never_raised(event, key, bad):
     """A lone surrogate or control character in an identifier: a Rejected, never a typed event or an error."""

@@ -64,7 +64,8 @@ def test_same_account_target_needs_no_grant():
 def test_system_policy_with_cr_star_is_enough():
     ram = ram_with(good_trust())
     ram.add_policy("AliyunContainerRegistryFullAccess", json.dumps(
-        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "cr:*", "Resource": "*"}]}), type="System")
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "cr:*", "Resource": "*"}]}),
+                   type="System")
     assert run(ram=ram) == []
 
 
@@ -120,7 +121,8 @@ def test_no_policy_attached_means_action_not_allowed_for_both_actions():
 
 
 def test_policy_without_the_actions():
-    doc = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "cr:Get*", "Resource": "*"}]})
+    doc = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "cr:Get*",
+                                                     "Resource": "*"}]})
     found = run(ram=ram_with(good_trust(), doc))
     assert codes(found) == ["ACTION_NOT_ALLOWED"]
     assert "no attached policy allows it" in found[0].message
@@ -185,8 +187,9 @@ def test_attached_policy_without_document_is_reported():
 # ---- trust ---------------------------------------------------------------------------------------
 
 def test_trust_for_ram_root_instead_of_cr_service():
-    trust = json.dumps({"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                                       "Principal": {"RAM": [f"acs:ram::{SOURCE_ACCOUNT}:root"]}}]})
+    trust = json.dumps({"Version": "1", "Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow",
+        "Principal": {"RAM": [f"acs:ram::{SOURCE_ACCOUNT}:root"]}}]})
     found = run(ram=ram_with(trust, good_policy()))
     assert codes(found) == ["TRUST_MISSING_PRINCIPAL", "TRUST_TOO_WIDE"]
     fix_doc = json.loads(found[0].fix.trust_json)
@@ -383,7 +386,8 @@ def test_findings_are_sorted_errors_first():
     ram = ram_with(json.dumps({"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                                               "Principal": "*"}]}))
     found = run(ram=ram)
-    assert [(f.severity, f.code) for f in found] == [("error", "ACTION_NOT_ALLOWED"), ("warning", "TRUST_TOO_WIDE")]
+    assert [(f.severity, f.code) for f in found] == [("error", "ACTION_NOT_ALLOWED"),
+                                                     ("warning", "TRUST_TOO_WIDE")]
     assert not found[1].fix.automatic                     # apply never narrows a trust by itself
 
 
@@ -394,7 +398,8 @@ def test_fix_documents_satisfy_the_evaluator():
     t = cfg.targets[0]
     pol = P.parse_policy(fixes.sync_policy(t), "fix")
     for action in P.SYNC_ACTIONS:
-        assert P.evaluate_any([pol], action, P.target_resources(t.region, t.account_id, t.instance_id)).allowed
+        assert P.evaluate_any([pol], action, P.target_resources(t.region, t.account_id,
+                                                                t.instance_id)).allowed
     assert P.evaluate_trust(fixes.trust_policy(cfg.source), SOURCE_ACCOUNT, TARGET_ACCOUNT).trusted
     assert fixes.trust_policy(cfg.source)["Statement"][0]["Principal"] == {
         "Service": [f"{SOURCE_ACCOUNT}@cr.aliyuncs.com"]}
@@ -468,7 +473,8 @@ BROKEN = {
     "TARGET_NAMESPACE_MISSING": lambda: run(make_config(namespaces=["team-a"]), dst=_dst()),
     "TARGET_NAMESPACE_NO_AUTOCREATE": lambda: run(make_config(namespaces=["team-a"]),
                                                   dst=_dst(namespaces={"team-a": False})),
-    "TARGET_REPO_MISSING": lambda: run(make_config(repositories=["team-a/api"]), src=_src_repos(("team-a", "api")),
+    "TARGET_REPO_MISSING": lambda: run(make_config(repositories=["team-a/api"]),
+                                       src=_src_repos(("team-a", "api")),
                                        dst=_dst()),
     "TARGET_REPO_SETTINGS_DIFFER": lambda: run(make_config(repositories=["team-a/api"]),
                                                src=_src_repos(("team-a", "api")),

@@ -1,4 +1,5 @@
-"""GrantCache TTLs on a manual clock, and the apply plan against in-memory fakes of the Ram and Acr adapters."""
+"""GrantCache TTLs on a manual clock, and the apply plan against in-memory fakes of the Ram and Acr
+adapters."""
 
 from __future__ import annotations
 
@@ -184,7 +185,8 @@ def test_apply_from_scratch_creates_both_roles_their_policies_then_is_a_no_op():
     first, second, writes = _apply_until_stable(ram)
     assert kinds(first) == [("CreateRole", P.SYNC_ROLE_NAME), ("CreatePolicy", f"acrsync-sync-{INSTANCE}"),
                             ("AttachPolicyToRole", P.SYNC_ROLE_NAME), ("CreateRole", READER_ROLE),
-                            ("CreatePolicy", f"acrsync-reader-{INSTANCE}"), ("AttachPolicyToRole", READER_ROLE)]
+                            ("CreatePolicy", f"acrsync-reader-{INSTANCE}"),
+                            ("AttachPolicyToRole", READER_ROLE)]
     assert [s.fixes for s in first.steps[:3]] == [["ROLE_MISSING"]] * 3
     assert [s.fixes for s in first.steps[3:]] == [["READER_ROLE_CANNOT_READ"]] * 3
     assert writes == [s.kind for s in first.steps]
@@ -296,8 +298,8 @@ def test_detach_conflicting_detaches_the_deny_only_and_keeps_the_policy():
     assert [(s.kind, s.policy_name, s.policy_type, s.fixes) for s in first.steps] == [
         ("DetachPolicyFromRole", "Lockdown", "Custom", ["DENIED_BY_STATEMENT"])]
     assert "statement 0 denies cr:CreateSyncRule" in first.steps[0].why
-    assert first.steps[0].command == ("aliyun ram DetachPolicyFromRole --PolicyType Custom --PolicyName Lockdown "
-                                      f"--RoleName {P.SYNC_ROLE_NAME}")
+    assert first.steps[0].command == ("aliyun ram DetachPolicyFromRole --PolicyType Custom --PolicyName "
+                                      f"Lockdown --RoleName {P.SYNC_ROLE_NAME}")
     assert writes == ["DetachPolicyFromRole"] and second.empty
     assert ("Lockdown", "Custom") in ram.policies                         # never deleted or edited
     cfg = _cfg()
@@ -418,8 +420,9 @@ def test_missing_namespace_is_created_and_one_without_auto_create_is_turned_on()
         ("UpdateNamespace", "team-b", ["TARGET_NAMESPACE_NO_AUTOCREATE"], "PUBLIC"),
         ("CreateNamespace", "team-c", ["TARGET_NAMESPACE_MISSING"], "PRIVATE")]
     assert first.steps[0].changes == f"AutoCreateRepo of namespace {INSTANCE}/team-b"
-    assert first.steps[1].command == (f"aliyun cr CreateNamespace --region cn-beijing --InstanceId {INSTANCE} "
-                                      "--NamespaceName team-c --AutoCreateRepo true --DefaultRepoType PRIVATE")
+    assert first.steps[1].command == (f"aliyun cr CreateNamespace --region cn-beijing --InstanceId "
+                                      f"{INSTANCE} --NamespaceName team-c --AutoCreateRepo true "
+                                      "--DefaultRepoType PRIVATE")
     assert writes == ["UpdateNamespace", "CreateNamespace"] and second.empty
     assert acr.namespaces[(INSTANCE, "team-b")].default_repo_type == "PUBLIC"     # kept as someone set it
     src = FakeAcr(SOURCE_ACCOUNT).add_instance("cri-source0001")
@@ -447,8 +450,10 @@ def test_an_unknown_instance_or_edition_is_noted_and_nothing_is_written():
     acr.instances.clear()
     p = plan(cfg, cfg.targets[0], healthy_admin(), acr)
     assert p.empty and "was not found" in p.notes[-1]
-    p = plan(cfg, cfg.targets[0], healthy_admin(), AdminAcr("Enterprise_Standard").add_namespace(INSTANCE, "team-a"))
-    assert p.empty and "Enterprise_Standard (it may work" in p.notes[-1] and "cannot change an edition" in p.notes[-1]
+    p = plan(cfg, cfg.targets[0], healthy_admin(),
+             AdminAcr("Enterprise_Standard").add_namespace(INSTANCE, "team-a"))
+    assert p.empty and "Enterprise_Standard (it may work" in p.notes[-1]
+    assert "cannot change an edition" in p.notes[-1]
 
 
 def test_execute_needs_the_acr_adapter_for_namespace_steps():

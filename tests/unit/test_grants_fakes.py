@@ -1,4 +1,5 @@
-"""In-memory fakes of acrsync's own Ram and Acr adapters (not of SDK clients) for the grant tests (no tests here).
+"""In-memory fakes of acrsync's own Ram and Acr adapters (not of SDK clients) for the grant tests (no tests
+here).
 
 Accounts and instance ids are made up.
 """
@@ -28,11 +29,13 @@ def make_config(**target_overrides) -> Config:
 
 
 def good_trust(account: str = SOURCE_ACCOUNT) -> str:
-    return json.dumps({"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                                      "Principal": {"Service": [f"{account}@cr.aliyuncs.com"]}}]})
+    return json.dumps({"Version": "1", "Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow",
+        "Principal": {"Service": [f"{account}@cr.aliyuncs.com"]}}]})
 
 
-def good_policy(region: str = "cn-beijing", account: str = TARGET_ACCOUNT, instance: str = "cri-target0001") -> str:
+def good_policy(region: str = "cn-beijing", account: str = TARGET_ACCOUNT,
+                instance: str = "cri-target0001") -> str:
     return json.dumps({"Version": "1", "Statement": [{
         "Effect": "Allow", "Action": ["cr:CreateSyncRule", "cr:CreateRepositorySync"],
         "Resource": f"acs:cr:{region}:{account}:instance/{instance}"}]})
@@ -60,8 +63,10 @@ class FakeRam:
         self.attached.setdefault(name.lower(), [])
         return self
 
-    def add_policy(self, name: str, document: str, type: str = "Custom", attach_to: str | None = SYNC_ROLE_NAME):
-        self.policies[(name, type)] = PolicyInfo(name=name, type=type, default_version="v1", document=document)
+    def add_policy(self, name: str, document: str, type: str = "Custom",
+                   attach_to: str | None = SYNC_ROLE_NAME):
+        self.policies[(name, type)] = PolicyInfo(name=name, type=type, default_version="v1",
+                                                 document=document)
         if attach_to:
             self.attached.setdefault(attach_to.lower(), []).append((name, type))
         return self
@@ -85,7 +90,8 @@ class FakeRam:
 
     def list_policies_for_role(self, role_name: str) -> list[PolicyRef]:
         self._gate("list_policies_for_role")
-        return [PolicyRef(name=n, type=t, default_version="v1") for n, t in self.attached.get(role_name.lower(), [])]
+        return [PolicyRef(name=n, type=t, default_version="v1")
+                for n, t in self.attached.get(role_name.lower(), [])]
 
     def get_policy(self, name: str, type: str) -> PolicyInfo | None:
         self._gate("get_policy")
@@ -158,7 +164,8 @@ class FakeAcr:
     def get_instance(self, instance_id: str) -> InstanceInfo:
         self._gate("GetInstance")
         if instance_id not in self.instances:
-            raise NotFound("instance not found", service="cr", action="GetInstance", code="INSTANCE_NOT_EXIST")
+            raise NotFound("instance not found", service="cr", action="GetInstance",
+                           code="INSTANCE_NOT_EXIST")
         return self.instances[instance_id]
 
     def get_namespace(self, instance_id: str, name: str) -> NamespaceInfo | None:

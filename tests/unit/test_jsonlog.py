@@ -96,7 +96,8 @@ def test_nested_secrets_and_secrets_in_strings_are_masked(logger, caplog):
 
 
 def test_scrub_text_masks_json_members_and_query_pairs_only():
-    text = json.dumps({"token": SECRET, "name": "api", "nested": {"SecurityToken": SECRET}}) + f" a=1&secret={SECRET}"
+    text = json.dumps({"token": SECRET, "name": "api",
+                       "nested": {"SecurityToken": SECRET}}) + f" a=1&secret={SECRET}"
     out = jsonlog.scrub_text(text)
     assert SECRET not in out
     assert '"name": "api"' in out and "a=1" in out
@@ -107,7 +108,8 @@ def test_values_that_are_not_json_are_rendered(logger, caplog):
         repo: str
         tag: str
 
-    jsonlog.log_decision(logger, "x", image=Image(repo="team-a/api", tag="v1"), when=object(), raw=b"\xff\x00",
+    jsonlog.log_decision(logger, "x", image=Image(repo="team-a/api", tag="v1"), when=object(),
+                         raw=b"\xff\x00",
                          ids={"b"})
     rec = _lines(caplog)[0]
     assert rec["image"] == {"repo": "team-a/api", "tag": "v1"}

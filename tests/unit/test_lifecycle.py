@@ -23,7 +23,8 @@ def rec(**kw) -> Record:
 
 
 def task(status="PENDING", issue=None, created=NOW - 100, task_id="rst-1", rule_id=None, **kw) -> SyncTask:
-    return SyncTask(task_id=task_id, status=status, issue=issue, created_ms=int(created * 1000), rule_id=rule_id,
+    return SyncTask(task_id=task_id, status=status, issue=issue, created_ms=int(created * 1000),
+                    rule_id=rule_id,
                     source=ImageSide(instance_id="cri-src", namespace="team-a", repo="api", tag="v1"),
                     target=ImageSide(instance_id="cri-tgt", namespace="team-a", repo="api", tag="v1"), **kw)
 
@@ -107,7 +108,8 @@ def test_stuck_is_flagged_once():
 
 def test_stuck_is_cancelled_when_configured():
     policy = POLICY.model_copy(update={"cancel_stuck": True})
-    d = decide(rec(status=Status.SYNCHRONIZING), task("SYNCHRONIZING", created=NOW - 4000), ctx(policy=policy))
+    d = decide(rec(status=Status.SYNCHRONIZING), task("SYNCHRONIZING", created=NOW - 4000),
+               ctx(policy=policy))
     assert d.action is Action.CANCEL_TASK
 
 

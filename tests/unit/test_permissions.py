@@ -99,7 +99,8 @@ def test_generated_policies_satisfy_the_current_reference_and_the_older_pages():
     tgt = f"acs:cr:cn-beijing:{B}:repository/cri-target1"
     must = [
         (fn, "cr:ListNamespace", "*"), (reader, "cr:ListNamespace", "*"),          # All Resources
-        (fn, "cr:ListRepositoryTag", "*"), (reader, "cr:ListRepositoryTag", "*"),  # ListRepoTag; GetRepoTag (2024-04)
+        # ListRepoTag; GetRepoTag (2024-04)
+        (fn, "cr:ListRepositoryTag", "*"), (reader, "cr:ListRepositoryTag", "*"),
         (fn, "cr:ListRepositoryTag", src), (reader, "cr:ListRepositoryTag", tgt),  # GetRepoTag (2024-12)
         (fn, "cr:PullRepository", "*"), (fn, "cr:CreateRepositorySync", src),      # CreateRepoSyncTaskByRule
         (fn, "cr:CancelRepoSyncTask", src), (fn, "cr:CancelRepositorySync", src),  # CancelRepoSyncTask
@@ -108,7 +109,8 @@ def test_generated_policies_satisfy_the_current_reference_and_the_older_pages():
     ]
     refused = [(d.principal.value, a, r) for d, a, r in must if not is_allowed([d.document], a, r)]
     assert refused == []
-    assert "*" not in _granted(fn.document)["cr:CreateRepositorySync"]        # only what the docs require is wide
+    # only what the docs require is wide
+    assert "*" not in _granted(fn.document)["cr:CreateRepositorySync"]
 
 
 def test_the_operator_policy_grants_both_names_of_the_rule_permission():

@@ -44,7 +44,8 @@ def test_retryable_errors_are_retried_until_success_with_the_jittered_delays():
             raise failures.pop(0)
         return "ok"
 
-    out = call_with_retry(attempt, policy=RetryPolicy(base=1.0, cap=8.0), sleep=slept.append, rand=lambda: 0.5)
+    out = call_with_retry(attempt, policy=RetryPolicy(base=1.0, cap=8.0), sleep=slept.append,
+                          rand=lambda: 0.5)
     assert out == "ok"
     assert slept == [0.5, 1.0]
 
@@ -141,7 +142,8 @@ def test_an_already_spent_budget_makes_no_call():
 
 
 @settings(max_examples=200, deadline=None)
-@given(budget_s=st.floats(0.1, 60), attempt_s=st.floats(0.0, 5), rands=st.lists(st.floats(0, 0.999), min_size=1),
+@given(budget_s=st.floats(0.1, 60), attempt_s=st.floats(0.0, 5),
+       rands=st.lists(st.floats(0, 0.999), min_size=1),
        retry_after=st.one_of(st.none(), st.floats(0.0, 10)))
 def test_the_deadline_is_never_passed(budget_s, attempt_s, rands, retry_after):
     clock = ManualClock()

@@ -19,24 +19,29 @@ CASES = [
     ({}, "team-a", "api", "v1", True, "in the scope of target 'beijing-prod'"),
     ({"namespaces": ["team-a"]}, "team-a", "api", "v1", True, "in the scope"),
     ({"namespaces": ["team-*"]}, "team-b", "web", "v1", True, "in the scope"),
-    ({"namespaces": ["team-a"]}, "team-b", "api", "v1", False, "namespace 'team-b' is not in namespaces ['team-a']"),
-    ({"namespaces": ["Team-A"]}, "team-a", "api", "v1", False, "not in namespaces"),           # case-sensitive
+    ({"namespaces": ["team-a"]}, "team-b", "api", "v1", False, "namespace 'team-b' is not in namespaces "
+                                                               "['team-a']"),
+    # case-sensitive
+    ({"namespaces": ["Team-A"]}, "team-a", "api", "v1", False, "not in namespaces"),
     ({"namespaces": ["team-?"]}, "team-ab", "api", "v1", False, "not in namespaces"),
     ({"namespaces": ["team-a", "infra"]}, "infra", "x", "v1", True, "in the scope"),
     ({"repositories": ["team-a/api"]}, "team-a", "api", "v1", True, "in the scope"),
     ({"repositories": ["team-a/api"]}, "team-a", "web", "v1", False, "'team-a/web' is not in repositories"),
     ({"repositories": ["team-a/api-*"]}, "team-a", "api-gw", "v1", True, "in the scope"),
     ({"repositories": ["*/api"]}, "team-c", "api", "v1", True, "in the scope"),
-    ({"namespaces": ["team-a"], "repositories": ["team-b/api"]}, "team-b", "api", "v1", False, "not in namespaces"),
+    ({"namespaces": ["team-a"], "repositories": ["team-b/api"]}, "team-b", "api", "v1", False,
+     "not in namespaces"),
     ({"exclude": ["team-a/tmp-*"]}, "team-a", "tmp-build", "v1", False, "excluded by 'team-a/tmp-*'"),
     ({"exclude": ["team-a/tmp-*"]}, "team-a", "api", "v1", True, "in the scope"),
     ({"repositories": ["team-a/*"], "exclude": ["team-a/api"]}, "team-a", "api", "v1", False,
-     "excluded by 'team-a/api'"),                                                                 # exclude wins
+     # exclude wins
+     "excluded by 'team-a/api'"),
     ({"namespaces": ["team-a"], "exclude": ["*/secret-*"]}, "team-a", "secret-x", "v1", False, "excluded by"),
     ({"tag_filter": r"^v\d+\.\d+\.\d+$"}, "team-a", "api", "v1.2.3", True, "in the scope"),
     ({"tag_filter": r"^v\d+\.\d+\.\d+$"}, "team-a", "api", "latest", False,
      "tag 'latest' does not match '^v\\\\d+\\\\.\\\\d+\\\\.\\\\d+$'"),
-    ({"tag_filter": "v1"}, "team-a", "api", "v1.2", False, "does not match"),                 # full match, not search
+    # full match, not search
+    ({"tag_filter": "v1"}, "team-a", "api", "v1.2", False, "does not match"),
     ({"tag_filter": "v1.*"}, "team-a", "api", "v1.2", True, "in the scope"),
     ({"tag_filter": "release|v.*"}, "team-a", "api", "release", True, "in the scope"),
     ({"tag_filter": "release|v.*"}, "team-a", "api", "release-2", False, "does not match"),

@@ -33,7 +33,8 @@ def _caller_arn(context):
     cred = context.credentials
     endpoint = os.environ["ACRSYNC_ENDPOINT"].removeprefix("http://")
     config = Config(access_key_id=cred.access_key_id, access_key_secret=cred.access_key_secret,
-                    security_token=cred.security_token, endpoint=endpoint, protocol="http", region_id=context.region)
+                    security_token=cred.security_token, endpoint=endpoint, protocol="http",
+                    region_id=context.region)
     return Client(config).get_caller_identity().body.arn
 
 
