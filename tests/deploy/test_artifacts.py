@@ -74,7 +74,7 @@ def cloud():
 @pytest.fixture(scope="module")
 def credentials(cloud, unpacked):
     creds = role_credentials(cloud.url, ACCOUNT_A)
-    init_ledger(cloud.url, unpacked["on_push"] / "acrsync.yaml", creds)
+    init_ledger(cloud.url, unpacked["on_push"] / "acrsync.yaml")
     return creds
 
 
