@@ -119,6 +119,7 @@ class PushCompleted(_Event):
 class SyncCompleted(_Event):
     """ACR reports a sync task finished. A hint only: confirm with GetRepoSyncTask."""
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: Literal["sync"] = "sync"
     event_id: str
     time: _dt.datetime | None = None
@@ -136,6 +137,7 @@ class SyncCompleted(_Event):
 class TimerTick(_Event):
     """A timer trigger fired; ``payload`` is the trigger's configured text, parsed when it is a JSON object."""
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: Literal["timer"] = "timer"
     trigger_name: str
     trigger_time: str | None = None
@@ -157,6 +159,7 @@ class Rejected(_Event):
     the payload, so a flood of identical requests is one row.
     """
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: Literal["rejected"] = "rejected"
     reason: str
     payload: str                       # raw text (base64 when it was not UTF-8); secret-named keys masked

@@ -14,6 +14,7 @@ class _Frozen(BaseModel):
 # ---- ACR -----------------------------------------------------------------------------------------
 
 class InstanceInfo(_Frozen):
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     instance_id: str
     name: str = ""
     edition: str                      # InstanceSpecification: Enterprise_Basic|_Standard|_Advanced
@@ -22,6 +23,7 @@ class InstanceInfo(_Frozen):
 
 
 class NamespaceInfo(_Frozen):
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     instance_id: str
     name: str
     namespace_id: str = ""
@@ -45,6 +47,7 @@ class RepoInfo(_Frozen):
 
 
 class TagInfo(_Frozen):
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     tag: str
     digest: str                       # as ACR returns it (bare hex)
     image_id: str = ""
@@ -77,6 +80,7 @@ class SyncRule(_Frozen):
 
 
 class ImageSide(_Frozen):
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     instance_id: str = ""
     region: str = ""
     namespace: str = ""
@@ -87,6 +91,7 @@ class ImageSide(_Frozen):
 class SyncTask(_Frozen):
     """A sync task from GetRepoSyncTask or ListRepoSyncTask (whichever fields that call returns)."""
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     task_id: str
     batch_id: str | None = None       # SyncBatchTaskId
     rule_id: str | None = None        # empty for manual tasks
@@ -105,6 +110,7 @@ class SyncTask(_Frozen):
 # ---- RAM -----------------------------------------------------------------------------------------
 
 class RoleInfo(_Frozen):
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     name: str
     arn: str = ""
     role_id: str = ""
@@ -113,12 +119,14 @@ class RoleInfo(_Frozen):
 
 
 class PolicyRef(_Frozen):
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     name: str
     type: str                         # System | Custom
     default_version: str = ""
 
 
 class PolicyInfo(_Frozen):
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     name: str
     type: str
     default_version: str = ""
@@ -126,6 +134,7 @@ class PolicyInfo(_Frozen):
 
 
 class CallerIdentity(_Frozen):
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     account_id: str
     arn: str = ""
     identity_type: str = ""

@@ -50,7 +50,7 @@ class Origin(str, Enum):
 
 
 class ErrorInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     code: str
     message: str = ""
     request_id: str | None = None
@@ -166,6 +166,7 @@ def blocking_finding(target: str, code: str, message: str, fix: str) -> Finding:
 class RejectedEvent(BaseModel):
     """An event acrsync could not use: kept with the reason, acknowledged, never retried."""
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     id: str
     received_at: float
     source: str                            # "eventbridge" | "webhook" | "timer" | ...
@@ -177,6 +178,7 @@ class RejectedEvent(BaseModel):
 class Report(BaseModel):
     """A stored report (compliance, reconcile summary): a summary plus a JSON body."""
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: str                              # "compliance" | "reconcile" | ...
     id: str                                # sortable, e.g. an ISO time: listing is newest id first
     created_at: float
@@ -190,6 +192,7 @@ class Checkpoint(BaseModel):
     ``version`` makes saving compare-and-set, so two runs never both move the same checkpoint.
     """
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     scope: str                             # "backfill", ...
     name: str                              # e.g. "<target>/<namespace>/<repo>"
     cursor: str | None = None              # the page token or position to continue from; None: start

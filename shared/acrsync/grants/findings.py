@@ -54,7 +54,7 @@ def code_blocks(code: str, severity: Severity | None = None) -> bool:
 class PolicyName(BaseModel):
     """A RAM policy by name and type, as ListPoliciesForRole returns it (never parsed back out of prose)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     name: str
     type: str = Field(description="System | Custom")
 
@@ -66,7 +66,7 @@ class PolicyName(BaseModel):
 class Evidence(BaseModel):
     """Where the finding comes from: a policy statement, a role, an API reply."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     source: str = Field(description="e.g. 'policy acrsync-sync-cri-x (Custom)', 'trust policy of role r', "
                                     "'GetInstance cri-x'")
     policy: PolicyName | None = Field(default=None, description="the attached policy this evidence is from")
@@ -77,7 +77,7 @@ class Evidence(BaseModel):
 class Fix(BaseModel):
     """How to make the finding go away: the documents to put in place and the commands that do it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     summary: str
     role_name: str | None = None
     policy_name: str | None = None
@@ -88,7 +88,7 @@ class Fix(BaseModel):
 
 
 class Finding(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     code: str
     severity: Severity
     target: str

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Slots(BaseModel):
     """Leases on one named counter: holder -> the time its lease ends."""
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     leases: dict[str, float] = Field(default_factory=dict)
 
     def live(self, now: float) -> dict[str, float]:
@@ -35,6 +36,7 @@ class Slots(BaseModel):
 class Bucket(BaseModel):
     """A token bucket: ``tokens`` left at time ``at``."""
 
+    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     tokens: float
     at: float
 
