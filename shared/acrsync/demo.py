@@ -254,7 +254,9 @@ class Demo:
             rec = self.app().ledger.get(key)
             status = rec.status.value if isinstance(rec, Record) else "?"
             console.print(f"  {_short(key)}: now {status} ({'; '.join(w for w in why if w)})")
-        console.print("  ledger: " + ", ".join(f"{k} {v}" for k, v in sorted((s.get("counts") or {}).items())))
+        console.print(
+            "  ledger: " + ", ".join(f"{k} {v}" for k, v in sorted((s.get("counts") or {}).items()))
+        )
         return s
 
 
@@ -284,8 +286,12 @@ def first_reconcile(d: Demo) -> None:
 
 
 def retry(d: Demo) -> None:
-    d.cloud.control("acr/task-faults", {"repo": "api", "tag": "v2.0.0", "fail_next": 1, "issue": "NETWORK_ERROR"})
-    console.print("[dim](localcloud: the next sync task for team-a/api:v2.0.0 will fail with NETWORK_ERROR)[/dim]")
+    d.cloud.control(
+        "acr/task-faults", {"repo": "api", "tag": "v2.0.0", "fail_next": 1, "issue": "NETWORK_ERROR"}
+    )
+    console.print(
+        "[dim](localcloud: the next sync task for team-a/api:v2.0.0 will fail with NETWORK_ERROR)[/dim]"
+    )
     d.push("team-a", "api", "v2.0.0")
     d.advance(10)
     d.reconcile()
@@ -302,9 +308,17 @@ def acr_without_grant(d: Demo) -> None:
 
     acr = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou").acr("cn-hangzhou")
     repo = acr.get_repository("cri-demosource01", "team-a", "web")
-    task_id = acr.create_repo_sync_task("cri-demosource01", repo.repo_id, "v1.2.0", target_region="cn-shanghai",
-                                        target_instance_id="cri-demodrsite01", target_namespace="team-a",
-                                        target_repo="web", target_tag="v1.2.0", target_user_id=ACCOUNT_C)
+    task_id = acr.create_repo_sync_task(
+        "cri-demosource01",
+        repo.repo_id,
+        "v1.2.0",
+        target_region="cn-shanghai",
+        target_instance_id="cri-demodrsite01",
+        target_namespace="team-a",
+        target_repo="web",
+        target_tag="v1.2.0",
+        target_user_id=ACCOUNT_C,
+    )
     console.print(f"a manual CreateRepoSyncTask into account C, bypassing acrsync: accepted as {task_id}")
     d.advance(10)
     task = acr.get_repo_sync_task("cri-demosource01", task_id)
@@ -313,8 +327,11 @@ def acr_without_grant(d: Demo) -> None:
 
 
 def fix_grant(d: Demo) -> None:
-    c_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": C_ADMIN_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_ADMIN_KEYS[1],
-             "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
+    c_env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": C_ADMIN_KEYS[0],
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_ADMIN_KEYS[1],
+        "ALIBABA_CLOUD_SECURITY_TOKEN": "",
+    }
     d.cli("grants", "apply", "--target", "shanghai-dr", env=c_env)
     d.cli("grants", "apply", "--target", "shanghai-dr", "--yes", env=c_env, check=True)
     d.cli("grants", "verify", "--target", "shanghai-dr")
@@ -336,8 +353,10 @@ def compliance(d: Demo) -> None:
     html = WORK / "compliance.html"
     d.cli("check", "--output", "html", "--out", str(html))
     d.cli("report", "show", "latest")
-    console.print(f"[bold]compliance report (HTML): {html}[/bold] (team-a/web:v1.1.0 was pushed before acrsync "
-                  "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)")
+    console.print(
+        f"[bold]compliance report (HTML): {html}[/bold] (team-a/web:v1.1.0 was pushed before acrsync "
+        "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)"
+    )
 
 
 def backfill(d: Demo) -> None:
@@ -361,7 +380,11 @@ STEPS: list[tuple[str, Callable[[Demo], None]]] = [
 
 def try_lines(cfg_path: Path) -> str:
     """Commands that work as typed from the repository root once the demo is over."""
-    exe = "acrsync" if shutil.which("acrsync") else os.path.relpath(Path(sys.executable).parent / "acrsync", ROOT)
+    exe = (
+        "acrsync"
+        if shutil.which("acrsync")
+        else os.path.relpath(Path(sys.executable).parent / "acrsync", ROOT)
+    )
     cfg = os.path.relpath(cfg_path, ROOT)
     return (f"  {exe} grants print --target shanghai-dr --config {cfg}\n"
             f"  {exe} emulator --scenario scenarios/demo.yaml --port 8765 --config {cfg}\n"
@@ -418,7 +441,8 @@ def main() -> int:
 
 
 def start(cloud: LocalCloudProcess, cfg_path: Path) -> Demo:
-    """Who is who: the functions run as the role acrsync-fc (FC hands them its keys), the CLI as a RAM user."""
+    """Who is who: the functions run as the role acrsync-fc (FC hands them its keys), the CLI as a RAM
+    user."""
     os.environ.update({"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(cfg_path),
                        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
     console.print(f"the functions run as role {FC_ROLE_ARN} (FC hands them its temporary keys); the CLI runs "

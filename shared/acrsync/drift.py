@@ -19,7 +19,8 @@ API (stable)::
     target_repos(acr, instance_id, limiter, namespaces=None) -> dict[str, str]    one ListRepository pass
     compare_repo(pair, *, source_acr, source_instance, target_acr, target_instance, tag_regex, override,
                  in_flight, source_limiter, target_limiter) -> Iterator[TagDrift]
-    QpsLimiter(qps).acquire()     at most ``qps`` calls per second across threads; Limiters(qps).for_account(id)
+    QpsLimiter(qps).acquire()     at most ``qps`` calls per second across threads;
+                                  Limiters(qps).for_account(id)
 
 How ``compare_repo`` reads: first every page of the target repository into a ``TargetIndex`` (tag ->
 digest, nothing else), then the source repository page by page, classifying each page and yielding its
@@ -213,8 +214,14 @@ def classify_page(tags: Iterable[TagInfo | SourceTag], index: TargetIndex, *, ta
         target_digest = index.take(src.tag)
         if tag_regex.fullmatch(src.tag) is None:
             continue
-        out.append(classify(src, target_digest, override=override,
-                            in_flight=in_flight(src.tag, src.digest) if target_digest != src.digest else None))
+        out.append(
+            classify(
+                src,
+                target_digest,
+                override=override,
+                in_flight=in_flight(src.tag, src.digest) if target_digest != src.digest else None,
+            )
+        )
     return out
 
 

@@ -175,10 +175,15 @@ def advise(config: Config, target: Target, *, source_repos: list[RepoInfo], rule
                                         "with automatic repository creation), then plan again"))
                 continue
             if (trepo.type, trepo.tag_immutability) != (r.type, r.tag_immutability):
-                plan.unmet.append(Unmet(r.path, f"{tns}/{r.name} on the target is {trepo.type}, tag immutability "
-                                                f"{trepo.tag_immutability}; the source is {r.type}, "
-                                                f"{r.tag_immutability}",
-                                        "configure the target repository like the source one"))
+                plan.unmet.append(
+                    Unmet(
+                        r.path,
+                        f"{tns}/{r.name} on the target is {trepo.type}, tag immutability "
+                        f"{trepo.tag_immutability}; the source is {r.type}, "
+                        f"{r.tag_immutability}",
+                        "configure the target repository like the source one",
+                    )
+                )
                 continue
             candidates.append(Proposal(
                 name=rule_name(config.rules.name_prefix, target.name, ns, r.name), scope="REPO", namespace=ns,

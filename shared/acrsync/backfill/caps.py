@@ -230,7 +230,9 @@ class Caps:
         update(self.store, self.slots_row, zero)
 
 
-def guard_tripped(finished: Finished, config: BackfillConfig, max_failures: float | None = None) -> str | None:
+def guard_tripped(
+    finished: Finished, config: BackfillConfig, max_failures: float | None = None
+) -> str | None:
     """The guard rail: at least ``max_failures`` of at least ``max_failures_min_finished`` finished tasks
     failed (the rule AWS ECR's replication uses for its backfill). Returns why, or None."""
     ratio = config.max_failures if max_failures is None else max_failures

@@ -47,7 +47,9 @@ class Shard(BaseModel):
 
 
 def payload(job: Job, shard: Shard | None = None) -> bytes:
-    return json.dumps({KEY: {"job": job.model_dump(), "shard": shard.model_dump() if shard else None}}).encode()
+    return json.dumps(
+        {KEY: {"job": job.model_dump(), "shard": shard.model_dump() if shard else None}}
+    ).encode()
 
 
 def job_of(event: Any) -> dict | None:
@@ -104,16 +106,31 @@ def _root(app, bf, job: Job, fc, name: str) -> dict:
         mine = resuming and ck.get("run") == job.run_id
         if mine and ck.get("done"):
             continue
-        fc.invoke_function(name, payload(job, Shard(namespace=repo.namespace, repo=repo.name, repo_id=repo.repo_id,
-                                                    page=ck.get("page", 1) if mine else 1)), async_=True)
+        fc.invoke_function(
+            name,
+            payload(
+                job,
+                Shard(
+                    namespace=repo.namespace,
+                    repo=repo.name,
+                    repo_id=repo.repo_id,
+                    page=ck.get("page", 1) if mine else 1,
+                ),
+            ),
+            async_=True,
+        )
         shards += 1
     log_decision(log, decision="backfill_fanout", run=job.run_id, target=job.target, shards=shards)
     return {"status": "running", "shards": shards}
 
 
 def _shard(app, bf, job: Job, shard: Shard, fc, name: str) -> dict:
-    repo = RepoInfo(instance_id=app.config.source.instance_id, repo_id=shard.repo_id, namespace=shard.namespace,
-                    name=shard.repo)
+    repo = RepoInfo(
+        instance_id=app.config.source.instance_id,
+        repo_id=shard.repo_id,
+        namespace=shard.namespace,
+        name=shard.repo,
+    )
     try:
         next_page, done = bf.run_repo(job, repo, start_page=shard.page, one_page=True)
     except GuardTripped as e:
@@ -128,4 +145,8 @@ def _shard(app, bf, job: Job, shard: Shard, fc, name: str) -> dict:
         return {"status": "stopped", "reason": str(e)}
     if not done:
         fc.invoke_function(name, payload(job, shard.model_copy(update={"page": next_page})), async_=True)
-    return {"status": "done" if done else "next_page", "repository": repo.path, "outcomes": dict(bf.tally.outcomes)}
+    return {
+        "status": "done" if done else "next_page",
+        "repository": repo.path,
+        "outcomes": dict(bf.tally.outcomes),
+    }

@@ -42,9 +42,15 @@ class Progress:
     eta_seconds: float | None
 
     def to_dict(self) -> dict:
-        return {"created": self.created, "done": self.done, "failed": self.failed, "in_flight": self.in_flight,
-                "planned": self.planned, "rate": round(self.rate, 2),
-                "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1)}
+        return {
+            "created": self.created,
+            "done": self.done,
+            "failed": self.failed,
+            "in_flight": self.in_flight,
+            "planned": self.planned,
+            "rate": round(self.rate, 2),
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+        }
 
 
 def progress_of(bf: Backfill, planned: int) -> Progress:
@@ -53,8 +59,15 @@ def progress_of(bf: Backfill, planned: int) -> Progress:
     rate = created / elapsed
     finished = bf.caps.finished()
     left = max(0, planned - created)
-    return Progress(created=created, done=finished.done, failed=finished.failed, in_flight=bf.caps.in_flight(),
-                    planned=planned, rate=rate, eta_seconds=(left / rate) if rate > 0 else None)
+    return Progress(
+        created=created,
+        done=finished.done,
+        failed=finished.failed,
+        in_flight=bf.caps.in_flight(),
+        planned=planned,
+        rate=rate,
+        eta_seconds=(left / rate) if rate > 0 else None,
+    )
 
 
 @dataclass

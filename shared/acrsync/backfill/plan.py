@@ -164,7 +164,9 @@ class OssRoute:
 def oss_route(total_bytes: int, est: Estimate, config: BackfillConfig) -> OssRoute | None:
     reasons = []
     if total_bytes >= config.oss_threshold_bytes:
-        reasons.append(f"{human_bytes(total_bytes)} to move (threshold {human_bytes(config.oss_threshold_bytes)})")
+        reasons.append(
+            f"{human_bytes(total_bytes)} to move (threshold {human_bytes(config.oss_threshold_bytes)})"
+        )
     if est.tasks >= config.oss_threshold_tags:
         reasons.append(f"{est.tasks} sync tasks (threshold {config.oss_threshold_tags})")
     if not reasons:

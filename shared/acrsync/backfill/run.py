@@ -154,8 +154,10 @@ class Backfill:
         info = self._read(lambda: self.target_acr.get_repository(self.target.instance_id, tns, trepo))
         index = TargetIndex()
         if info is not None:
-            for page in drift.pages(lambda n: self.target_acr.list_repo_tag_page(self.target.instance_id,
-                                                                                  info.repo_id, n), self.limiter):
+            for page in drift.pages(
+                lambda n: self.target_acr.list_repo_tag_page(self.target.instance_id, info.repo_id, n),
+                self.limiter,
+            ):
                 for t in page:
                     index.add(t.tag, t.digest)
         return index
@@ -164,7 +166,9 @@ class Backfill:
         """Source ListRepoTag pages from ``start`` (the checkpoint's cursor): (page, tags, more)."""
         page, seen = start, (start - 1) * drift.PAGE_SIZE
         while True:
-            tags, total = self._read(lambda p=page: self.d.acr.list_repo_tag_page(self.source_id, repo.repo_id, p))
+            tags, total = self._read(
+                lambda p=page: self.d.acr.list_repo_tag_page(self.source_id, repo.repo_id, p)
+            )
             seen += len(tags)
             more = more_pages(seen, len(tags), drift.PAGE_SIZE, total if total >= 0 else None)
             yield page, tags, more
@@ -174,9 +178,13 @@ class Backfill:
 
     def classify(self, repo: RepoInfo, tags: list[TagInfo], index: TargetIndex,
                  known: dict[str, Record]) -> list[TagDrift]:
-        return drift.classify_page(tags, index, tag_regex=self.target.tag_regex, override=self.target.override,
-                                   in_flight=in_flight_of(known, self.target.name, self.source_id,
-                                                          repo.namespace, repo.name))
+        return drift.classify_page(
+            tags,
+            index,
+            tag_regex=self.target.tag_regex,
+            override=self.target.override,
+            in_flight=in_flight_of(known, self.target.name, self.source_id, repo.namespace, repo.name),
+        )
 
     def grants_finding(self) -> dict | None:
         verdict = self.d.grants.verdict(self.target, self.d.session)
@@ -186,7 +194,11 @@ class Backfill:
             d = f.model_dump(mode="json") if hasattr(f, "model_dump") else dict(f)
             if d.get("severity", "error") == "error":
                 return d
-        return {"code": "GrantsNotClean", "message": "the grant check is not clean", "fix": "acrsync grants check"}
+        return {
+            "code": "GrantsNotClean",
+            "message": "the grant check is not clean",
+            "fix": "acrsync grants check",
+        }
 
     def _known(self, repo: RepoInfo) -> dict[str, Record]:
         return {r.key: r for r in self.d.ledger.records_for(self.source_id, repo.namespace, repo.name)
@@ -210,7 +222,9 @@ class Backfill:
                 ctx = self._ctx(job, blocked=False)
                 for _, tags, _ in self.pages(repo):
                     listed += len(tags)
-                    plan_page(rp, self.target, repo, len(tags), self.classify(repo, tags, index, known), **ctx)
+                    plan_page(
+                        rp, self.target, repo, len(tags), self.classify(repo, tags, index, known), **ctx
+                    )
                 plans.append(rp)
         tasks = sum(len(p.to_create) for p in plans)
         est = estimate(tasks, listed, len(plans), self.d.config.backfill)
@@ -237,7 +251,9 @@ class Backfill:
                              **self._ctx(job, blocked=False))
             for tag in todo:
                 self.one(job, repo, tag, known)
-            self.d.ledger.set_checkpoint(name, json.dumps({"run": job.run_id, "page": page + 1, "done": not more}))
+            self.d.ledger.set_checkpoint(
+                name, json.dumps({"run": job.run_id, "page": page + 1, "done": not more})
+            )
             if not more or one_page:
                 return page + 1, not more
         return start_page, True
@@ -283,8 +299,15 @@ class Backfill:
             if lifecycle.matches_orphan(rec, task, self.target.instance_id) and \
                     self.d.ledger.get_by_task(task.task_id) is None:
                 try:
-                    self.d.ledger.update(rec.model_copy(update={**lifecycle.adopt(rec, task),
-                                                                "status": Status(task.status), "updated_at": now}))
+                    self.d.ledger.update(
+                        rec.model_copy(
+                            update={
+                                **lifecycle.adopt(rec, task),
+                                "status": Status(task.status),
+                                "updated_at": now,
+                            }
+                        )
+                    )
                 except VersionConflict:
                     return "duplicate"
                 log_decision(log, decision="adopted", key=rec.key, task_id=task.task_id)
@@ -301,8 +324,10 @@ class Backfill:
             streak = self._streak
         if streak >= TRANSIENT_STREAK:
             self.stop.set()
-            raise Resumable(f"ACR kept failing ({streak} images in a row left for a retry: throttling or server "
-                            "errors); the checkpoint is saved, run again later with --resume")
+            raise Resumable(
+                f"ACR kept failing ({streak} images in a row left for a retry: throttling or server "
+                "errors); the checkpoint is saved, run again later with --resume"
+            )
         reason = guard_tripped(self.caps.finished(), self.d.config.backfill, job.max_failures)
         if reason:
             self.stop.set()
@@ -320,7 +345,9 @@ class Backfill:
         missing = [r for r in records if r.task_id not in by_id]
         for rec in missing[:3]:
             try:
-                by_id[rec.task_id] = self._read(lambda r=rec: self.d.acr.get_repo_sync_task(self.source_id, r.task_id))
+                by_id[rec.task_id] = self._read(
+                    lambda r=rec: self.d.acr.get_repo_sync_task(self.source_id, r.task_id)
+                )
             except CloudError:
                 break
         for rec in records:
@@ -328,8 +355,15 @@ class Backfill:
             if task is None or task.status == rec.status.value:
                 continue
             try:
-                self.d.ledger.update(rec.model_copy(update={"status": Status(task.status), "task_issue": task.issue,
-                                                            "updated_at": self.d.clock.now()}))
+                self.d.ledger.update(
+                    rec.model_copy(
+                        update={
+                            "status": Status(task.status),
+                            "task_issue": task.issue,
+                            "updated_at": self.d.clock.now(),
+                        }
+                    )
+                )
             except (VersionConflict, ValueError):
                 continue
 

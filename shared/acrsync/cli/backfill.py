@@ -39,8 +39,10 @@ def _target(cfg: Config, name: str | None) -> Target:
     try:
         t = cfg.target(name)
     except KeyError:
-        raise _usage(f"--target: no target named {name!r}; use one of: "
-                     f"{', '.join(t.name for t in cfg.targets)} (or add it under targets: in the config)") from None
+        raise _usage(
+            f"--target: no target named {name!r}; use one of: "
+            f"{', '.join(t.name for t in cfg.targets)} (or add it under targets: in the config)"
+        ) from None
     if not t.enabled:
         raise _usage(f"--target: {name!r} is disabled in the config; set enabled: true to backfill it")
     return t
@@ -82,18 +84,21 @@ def _app(config: Path | None):
 
 
 @app.callback()
-def backfill(ctx: typer.Context,
-             target: str = typer.Option(None, "--target", "-t", help="target name from the config"),
-             repo: list[str] = typer.Option([], "--repo", "-r", help="'namespace/repo' glob (repeatable)"),
-             since: str = typer.Option(None, "--since", help="only images pushed since this date (YYYY-MM-DD)"),
-             dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and change nothing"),
-             max_tasks: int = typer.Option(None, "--max-tasks", min=1, help="stop after this many tasks"),
-             yes: bool = typer.Option(False, "--yes", "-y", help="run the plan (without it: only print it)"),
-             resume: bool = typer.Option(False, "--resume", help="continue the target's stopped run"),
-             max_failures: float = typer.Option(None, "--max-failures",
-                                                help="stop when this share of >= 100 finished tasks failed "
-                                                     "(default 0.5)"),
-             output: Output = OutputOpt, config: Path | None = ConfigOpt) -> None:
+def backfill(
+    ctx: typer.Context,
+    target: str = typer.Option(None, "--target", "-t", help="target name from the config"),
+    repo: list[str] = typer.Option([], "--repo", "-r", help="'namespace/repo' glob (repeatable)"),
+    since: str = typer.Option(None, "--since", help="only images pushed since this date (YYYY-MM-DD)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and change nothing"),
+    max_tasks: int = typer.Option(None, "--max-tasks", min=1, help="stop after this many tasks"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="run the plan (without it: only print it)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the target's stopped run"),
+    max_failures: float = typer.Option(
+        None, "--max-failures", help="stop when this share of >= 100 finished tasks failed (default 0.5)"
+    ),
+    output: Output = OutputOpt,
+    config: Path | None = ConfigOpt,
+) -> None:
     """Plan (default) or run (--yes) the backfill of one target."""
     if ctx.invoked_subcommand is not None:
         return
@@ -190,8 +195,15 @@ def _reporter(bf, planned: int, output: Output):
     if sys.stderr.isatty() and output is not Output.json:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("backfill"), BarColumn(), TextColumn("{task.completed}/{task.total} created"),
-                       TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=err, transient=False)
+        bar = Progress(
+            TextColumn("backfill"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} created"),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
         task = bar.add_task("backfill", total=max(planned, 1), info="")
         bar.start()
 
@@ -263,13 +275,24 @@ def status(target: str = typer.Option(None, "--target", "-t", help="target name 
         if ck.get("run") == job.run_id and ck.get("done"):
             done += 1
         else:
-            pending.append({"repository": path, "next_page": ck.get("page", 1) if ck.get("run") == job.run_id else 1})
+            pending.append(
+                {"repository": path, "next_page": ck.get("page", 1) if ck.get("run") == job.run_id else 1}
+            )
     bf = L.for_app(a, t)
     finished = bf.caps.finished()
-    doc = {"run": job.run_id, "target": t.name, "status": state.get("status"), "reason": state.get("reason", ""),
-           "repositories": len(repos), "repositories_done": done, "pending": pending[:20],
-           "in_flight": bf.caps.in_flight(), "tasks_done": finished.done, "tasks_failed": finished.failed,
-           "outcomes": state.get("outcomes", {})}
+    doc = {
+        "run": job.run_id,
+        "target": t.name,
+        "status": state.get("status"),
+        "reason": state.get("reason", ""),
+        "repositories": len(repos),
+        "repositories_done": done,
+        "pending": pending[:20],
+        "in_flight": bf.caps.in_flight(),
+        "tasks_done": finished.done,
+        "tasks_failed": finished.failed,
+        "outcomes": state.get("outcomes", {}),
+    }
     if output is Output.json:
         typer.echo(json.dumps(doc, sort_keys=True))
         return

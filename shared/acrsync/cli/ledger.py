@@ -92,14 +92,19 @@ def _fail(e: BaseException, cfg: Config) -> typer.Exit:
         msg = (f"the ledger {p} is corrupt ({why}); acrsync left it untouched. Fix: move it aside "
                f"(mv {p} {p}.corrupt) and run `acrsync ledger init` again, or restore a backup")
     elif found is Cause.PERMISSION:
-        msg = (f"cannot write the ledger {_where(cfg)} ({why}). Fix: give this user write access to the file "
-               "and its directory (an immutable file shows an 'i' in `lsattr`), or point ledger.path elsewhere"
-               if cfg.ledger.backend == "sqlite" else
-               f"cannot write the ledger {_where(cfg)} ({why}). Fix: grant these keys write access to the "
-               "Tablestore instance (`acrsync permissions`)")
+        msg = (
+            f"cannot write the ledger {_where(cfg)} ({why}). Fix: give this user write access to the file "
+            "and its directory (an immutable file shows an 'i' in `lsattr`), or point ledger.path elsewhere"
+            if cfg.ledger.backend == "sqlite"
+            else f"cannot write the ledger {_where(cfg)} ({why}). Fix: grant these keys write access to the "
+            "Tablestore instance (`acrsync permissions`)"
+        )
     elif found is Cause.CREDENTIALS:
-        typer.echo(f"acrsync: the ledger {_where(cfg)} refused these keys ({why}). Fix: use a valid AccessKey "
-                   "pair of a RAM user (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or --profile)", err=True)
+        typer.echo(
+            f"acrsync: the ledger {_where(cfg)} refused these keys ({why}). Fix: use a valid AccessKey "
+            "pair of a RAM user (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or --profile)",
+            err=True,
+        )
         return typer.Exit(EXIT_USAGE)
     else:
         msg = f"ledger {_where(cfg)} failed: {why}"
@@ -183,7 +188,8 @@ def _hex(digest: str) -> str:
 
 
 def resolve(ledger: Ledger, cfg: Config, text: str) -> list[Record]:
-    """Every record ``text`` can mean: the exact key, else the records a short key or digest prefix matches."""
+    """Every record ``text`` can mean: the exact key, else the records a short key or digest prefix
+    matches."""
     exact = ledger.get(text)
     if exact is not None:
         return [exact]
@@ -317,11 +323,19 @@ def list_(status: Status | None = typer.Option(None, "--status", "-s", case_sens
     rows = []
     for r in records:
         mark = " (gave up)" if r.gave_up else " (stuck)" if r.stuck else ""
-        note = (r.finding.code if r.finding else None) or r.task_issue or (r.last_error.code if r.last_error else "")
+        note = (
+            (r.finding.code if r.finding else None)
+            or r.task_issue
+            or (r.last_error.code if r.last_error else "")
+        )
         rows.append([short_key(r), r.status.value + mark, str(r.attempts), r.task_id or "", r.origin.value,
                      _when(r.created_at), _when(r.next_retry_at), note or ""])
-    table = fit_table(["key", "status", "tries", "task", "origin", "created", "next retry", "issue / finding"],
-                      rows, console.width, drop=("origin", "next retry", "created", "task", "issue / finding", "tries"))
+    table = fit_table(
+        ["key", "status", "tries", "task", "origin", "created", "next retry", "issue / finding"],
+        rows,
+        console.width,
+        drop=("origin", "next retry", "created", "task", "issue / finding", "tries"),
+    )
     if records:
         console.print(table)
     shown = f"{len(records):,} of {total:,} record(s)"

@@ -49,7 +49,16 @@ TIMEOUTS = {"on_push": 120, "reconcile": 600, "compliance": 900}
 DEPLOYED_NAMES = {"on_push": "acrsync-on-push", "reconcile": "acrsync-reconcile",   # s.yaml functionName
                   "compliance": "acrsync-compliance"}
 # Outcomes of a push that a user must hear about, with the reason the handler logged.
-NOTEWORTHY = ("rejected", "failed", "error", "repo_missing", "tag_missing", "blocked", "queued", "out_of_scope")
+NOTEWORTHY = (
+    "rejected",
+    "failed",
+    "error",
+    "repo_missing",
+    "tag_missing",
+    "blocked",
+    "queued",
+    "out_of_scope",
+)
 FAILING_STATUSES = ("ERROR", "BLOCKED")
 
 
@@ -68,7 +77,8 @@ def _config_path(config_path: Path | None) -> Path | None:
 
 
 def _app(config_path: Path | None, flags: CloudFlags):
-    """The functions' App with the CLI's session, once one call showed the cloud answers and takes the keys."""
+    """The functions' App with the CLI's session, once one call showed the cloud answers and takes the
+    keys."""
     from acrsync.app import App
     from acrsync.cloud.probe import probe
 
@@ -146,9 +156,21 @@ def _items(lines: list[dict]) -> list[dict]:
         d = line.get("decision")
         if d not in NOTEWORTHY:
             continue
-        what = line.get("image") or (short_key(line["key"]) if line.get("key") else "") or line.get("event_id") or ""
-        out.append({"outcome": d, "target": line.get("target"), "image": what, "event_id": line.get("event_id"),
-                    "why": _why(line)})
+        what = (
+            line.get("image")
+            or (short_key(line["key"]) if line.get("key") else "")
+            or line.get("event_id")
+            or ""
+        )
+        out.append(
+            {
+                "outcome": d,
+                "target": line.get("target"),
+                "image": what,
+                "event_id": line.get("event_id"),
+                "why": _why(line),
+            }
+        )
     return out
 
 
@@ -235,7 +257,9 @@ def _render_push(result: dict) -> None:
     for f in result.get("delivery_failed", []):
         typer.echo(f"not recorded (the platform would deliver it again): {f}")
     if result.get("rejected"):
-        typer.echo(f"{result['rejected']} event(s) rejected: `acrsync ledger rejected` shows them with the reason")
+        typer.echo(
+            f"{result['rejected']} event(s) rejected: `acrsync ledger rejected` shows them with the reason"
+        )
 
 
 # ---- reconcile ------------------------------------------------------------------------------------
@@ -299,8 +323,11 @@ def _render_reconcile(summary: dict, dry_run: bool) -> None:
             typer.echo(f"  {_action(p)}: {what}{why}")
         return
     done = [f"{label} {summary[k]}" for k, label in SUMMARY_KEYS if summary.get(k)]
-    typer.echo("reconcile: " + (", ".join(done) or "nothing to do")
-               + ("" if summary.get("complete", True) else " (stopped at the time budget; the next run resumes)"))
+    typer.echo(
+        "reconcile: "
+        + (", ".join(done) or "nothing to do")
+        + ("" if summary.get("complete", True) else " (stopped at the time budget; the next run resumes)")
+    )
     counts = summary.get("counts") or {}
     if counts:
         typer.echo("ledger now: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -338,7 +365,8 @@ def _invoke_remote(function: str, payload: bytes, *, flags: CloudFlags, config: 
     from acrsync.cloud.errors import CloudError, is_credentials_problem
 
     where = _remote_region(flags.region, config)
-    # A sync call waits for the function: read up to its timeout (plus a margin), never retried (not idempotent).
+    # A sync call waits for the function: read up to its timeout (plus a margin), never retried
+    # (not idempotent).
     session = flags.session(region=where, timeouts=Timeouts(read=TIMEOUTS[function] + 30.0))
     try:
         reply = session.fc(where).invoke_function(name, payload, async_=async_)
@@ -348,7 +376,9 @@ def _invoke_remote(function: str, payload: bytes, *, flags: CloudFlags, config: 
         if not e.code.startswith("FunctionError."):
             typer.echo(f"acrsync: {one_line(e)}", err=True)
             return EXIT_FINDINGS
-        typer.echo(f"{name} failed ({e.code.removeprefix('FunctionError.')}), request id {e.request_id}:", err=True)
+        typer.echo(
+            f"{name} failed ({e.code.removeprefix('FunctionError.')}), request id {e.request_id}:", err=True
+        )
         typer.echo(_pretty(e.message.encode("utf-8")), err=True)
         return EXIT_FINDINGS
     if async_:
@@ -392,7 +422,8 @@ def _show(function: str, result: Any, output: Output, *, dry_run: bool) -> int:
 
 
 def _compliance_exit(result: dict) -> int:
-    """0 compliant; 1 findings, a rejected event, or a run that could not finish (the error is in the result)."""
+    """0 compliant; 1 findings, a rejected event, or a run that could not finish (the error is in the
+    result)."""
     if result.get("error") or result.get("rejected") or result.get("report_id") is None:
         return EXIT_FINDINGS
     return EXIT_CLEAN if result.get("verdict") == "compliant" else EXIT_FINDINGS
@@ -402,7 +433,9 @@ def _render_compliance(result: dict) -> None:
     if result.get("error"):
         typer.echo(f"compliance run failed: {result['error']}")
     if result.get("rejected"):
-        typer.echo(f"{result['rejected']} event(s) rejected: `acrsync ledger rejected` shows them with the reason")
+        typer.echo(
+            f"{result['rejected']} event(s) rejected: `acrsync ledger rejected` shows them with the reason"
+        )
     if result.get("report_id"):
         counts = ", ".join(f"{k} {v}" for k, v in sorted((result.get("counts") or {}).items()))
         typer.echo(f"verdict: {result.get('verdict')}" + (f" ({counts})" if counts else "")
@@ -413,23 +446,35 @@ def register(app: typer.Typer) -> None:
     """Add `invoke` and `reconcile`."""
 
     @app.command()
-    def invoke(function: str = typer.Argument(..., metavar="FUNCTION", help="on_push, reconcile or compliance"),
-               event: list[Path] = typer.Option(..., "--event", "-e", exists=True, dir_okay=False, metavar="FILE",
-                                                help="event file (see events/); repeat it, or give a file "
-                                                     "holding a JSON array, for many events"),
-               output: Output = OutputOpt,
-               config: Path | None = ConfigOpt,
-               remote: bool = typer.Option(False, "--remote",
-                                           help="invoke the deployed function through the FC 3.0 API instead"),
-               async_: bool = typer.Option(False, "--async", help="with --remote: queue it (FC replies at once)"),
-               function_name: str | None = typer.Option(None, "--function-name", metavar="NAME",
-                                                        help="with --remote: the FC function (default: s.yaml's)"),
-               profile: str | None = ProfileOpt,
-               region: str | None = typer.Option(None, "--region",
-                                                 help="region id (as ALIBABA_CLOUD_REGION_ID); with --remote the "
-                                                      "function's (default: the config's source region)"),
-               endpoint: str | None = EndpointOpt,
-               ) -> None:
+    def invoke(
+        function: str = typer.Argument(..., metavar="FUNCTION", help="on_push, reconcile or compliance"),
+        event: list[Path] = typer.Option(
+            ...,
+            "--event",
+            "-e",
+            exists=True,
+            dir_okay=False,
+            metavar="FILE",
+            help="event file (see events/); repeat it, or give a file holding a JSON array, for many events",
+        ),
+        output: Output = OutputOpt,
+        config: Path | None = ConfigOpt,
+        remote: bool = typer.Option(
+            False, "--remote", help="invoke the deployed function through the FC 3.0 API instead"
+        ),
+        async_: bool = typer.Option(False, "--async", help="with --remote: queue it (FC replies at once)"),
+        function_name: str | None = typer.Option(
+            None, "--function-name", metavar="NAME", help="with --remote: the FC function (default: s.yaml's)"
+        ),
+        profile: str | None = ProfileOpt,
+        region: str | None = typer.Option(
+            None,
+            "--region",
+            help="region id (as ALIBABA_CLOUD_REGION_ID); with --remote the "
+            "function's (default: the config's source region)",
+        ),
+        endpoint: str | None = EndpointOpt,
+    ) -> None:
         """Run a function's handler locally on event files, as Function Compute would, or (--remote)
         invoke the deployed function with them. Each rejected or failed item is printed with its reason."""
         if function not in FUNCTIONS:
@@ -446,7 +491,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(max(codes))
         application = _app(config, flags)
         if function == "compliance":
-            result = application.handle_compliance(json.loads(event[0].read_bytes()), local_context("compliance"))
+            result = application.handle_compliance(
+                json.loads(event[0].read_bytes()), local_context("compliance")
+            )
             raise typer.Exit(_show(function, result, output, dry_run=False))
         if function == "reconcile":
             result = application.handle_reconcile(event[0].read_bytes(), local_context("reconcile"))
@@ -457,17 +504,26 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(_show(function, result, output, dry_run=False))
 
     @app.command(name="reconcile")
-    def reconcile_cmd(once: bool = typer.Option(False, "--once", help="one pass, then exit (the default)"),
-                      watch: bool = typer.Option(False, "--watch",
-                                                 help="a pass every --interval seconds until Ctrl-C, one JSON "
-                                                      "object per pass on its own line (JSON Lines)"),
-                      dry_run: bool = typer.Option(False, "--dry-run",
-                                                   help="show what would change (counts first); change nothing"),
-                      interval: float = typer.Option(600, "--interval", min=1, metavar="SECONDS",
-                                                     help="with --watch: seconds between passes"),
-                      output: Output = OutputOpt,
-                      config: Path | None = ConfigOpt, profile: str | None = ProfileOpt,
-                      region: str | None = RegionOpt, endpoint: str | None = EndpointOpt) -> None:
+    def reconcile_cmd(
+        once: bool = typer.Option(False, "--once", help="one pass, then exit (the default)"),
+        watch: bool = typer.Option(
+            False,
+            "--watch",
+            help="a pass every --interval seconds until Ctrl-C, one JSON "
+            "object per pass on its own line (JSON Lines)",
+        ),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="show what would change (counts first); change nothing"
+        ),
+        interval: float = typer.Option(
+            600, "--interval", min=1, metavar="SECONDS", help="with --watch: seconds between passes"
+        ),
+        output: Output = OutputOpt,
+        config: Path | None = ConfigOpt,
+        profile: str | None = ProfileOpt,
+        region: str | None = RegionOpt,
+        endpoint: str | None = EndpointOpt,
+    ) -> None:
         """Reconcile the ledger with ACR: task status, retries, stuck tasks, rule-made tasks."""
         if watch and (once or dry_run):
             typer.echo("--watch runs pass after pass; it does not combine with --once or --dry-run", err=True)

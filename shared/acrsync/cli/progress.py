@@ -49,7 +49,9 @@ class _JsonLines:
         now = time.monotonic()
         if force or now - self._last >= 0.5:
             self._last = now
-            sys.stderr.write(json.dumps({"progress": self.label, "done": self.done, "total": self.total}) + "\n")
+            sys.stderr.write(
+                json.dumps({"progress": self.label, "done": self.done, "total": self.total}) + "\n"
+            )
             sys.stderr.flush()
 
     def advance(self, n: int = 1) -> None:

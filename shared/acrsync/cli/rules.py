@@ -58,7 +58,9 @@ def _show(plan, output: Output) -> None:
     for p in plan.proposals:
         src = p.namespace + (f"/{p.repo}" if p.repo else "")
         dst = p.target_namespace + (f"/{p.target_repo}" if p.target_repo else "")
-        table.add_row(p.name, p.scope, src, p.repo_filter or "(all)", p.tag_filter, dst, str(len(p.repositories)))
+        table.add_row(
+            p.name, p.scope, src, p.repo_filter or "(all)", p.tag_filter, dst, str(len(p.repositories))
+        )
     out.print(table)
     for u in plan.unmet:
         out.print(f"[yellow]not proposed: {u.what}: {u.reason}; fix: {u.fix}[/yellow]")
@@ -66,9 +68,15 @@ def _show(plan, output: Output) -> None:
         out.print(f"already covered by existing rules: {', '.join(plan.already_covered)}")
     out.print(f"rules on the source instance: {plan.rules_now} (limit {plan.rule_limit}, "
               "rules.max_rules_per_instance: no public number)")
-    out.print("note: sync rules replicate only images pushed after they exist; "
-              + (f"{plan.backfill_remaining} existing image(s) still need `acrsync backfill --target "
-                 f"{plan.target}`" if plan.backfill_remaining is not None else "run acrsync backfill for the rest"))
+    out.print(
+        "note: sync rules replicate only images pushed after they exist; "
+        + (
+            f"{plan.backfill_remaining} existing image(s) still need `acrsync backfill --target "
+            f"{plan.target}`"
+            if plan.backfill_remaining is not None
+            else "run acrsync backfill for the rest"
+        )
+    )
 
 
 @app.command("plan")
@@ -135,6 +143,8 @@ def _report(created: list[dict], plan, output: Output) -> None:
         typer.echo(json.dumps({"created": created, "already_covered": covered}, sort_keys=True))
         return
     for c in created:
-        typer.echo(f"created {c['scope']} rule {c['name']} ({c['rule_id']}) for {', '.join(c['repositories'])}")
+        typer.echo(
+            f"created {c['scope']} rule {c['name']} ({c['rule_id']}) for {', '.join(c['repositories'])}"
+        )
     typer.echo(f"{len(created)} rule(s) created; {len(covered)} repositories were already covered by rules; "
                "on_push counts covered repositories (after rules_cache_ttl_seconds)")

@@ -85,7 +85,9 @@ def options_from(item: events.TimerTick | None, config: Any) -> Options:
                    trigger="timer" if item is not None else "invoke")
 
 
-def handle(app: Any, event: Any, budget: Budget, *, context: Any = None, request_id: str | None = None) -> dict:
+def handle(
+    app: Any, event: Any, budget: Budget, *, context: Any = None, request_id: str | None = None
+) -> dict:
     """The FC handler's work. Never raises for a cloud error or bad input: both end up in the result.
 
     The dispatch point: work other than a compliance run that this function carries is recognised here by
@@ -107,9 +109,12 @@ def handle(app: Any, event: Any, budget: Budget, *, context: Any = None, request
             tick = tick or item
             continue
         if not isinstance(item, events.Rejected):
-            item = events.Rejected(reason=f"the compliance function runs on its timer; a {item.kind} event is "
-                                          "not for it (check the trigger)",
-                                   payload=str(getattr(item, "raw", "") or item.kind), source="timer")
+            item = events.Rejected(
+                reason=f"the compliance function runs on its timer; a {item.kind} event is "
+                "not for it (check the trigger)",
+                payload=str(getattr(item, "raw", "") or item.kind),
+                source="timer",
+            )
         app.ledger.put_rejected(item.to_rejected_event(app.clock.now(), request_id))
         rejected += 1
         log_decision(log, decision="rejected", reason=item.reason)

@@ -48,11 +48,14 @@ def signed_url(url: str, timestamp_ms: int) -> str:
 def message(report: ComplianceReport, previous: str | None) -> dict:
     """The robot's markdown message: the verdict, the change, counts per target and code."""
     title = f"acrsync compliance: {report.verdict}"
-    lines = [f"### {title}", "",
-             f"- verdict: **{report.verdict}** (was {previous or 'unknown'})",
-             f"- report: {report.id} (`acrsync report show {report.id}`)",
-             f"- source: {report.scope.source_instance}; repositories checked: {report.scope.repos_checked} of "
-             f"{report.scope.repos_total}" + ("" if report.complete else " (partial; the next run resumes)")]
+    lines = [
+        f"### {title}",
+        "",
+        f"- verdict: **{report.verdict}** (was {previous or 'unknown'})",
+        f"- report: {report.id} (`acrsync report show {report.id}`)",
+        f"- source: {report.scope.source_instance}; repositories checked: {report.scope.repos_checked} of "
+        f"{report.scope.repos_total}" + ("" if report.complete else " (partial; the next run resumes)"),
+    ]
     for target, codes in report.counts().items():
         lines.append(f"- {target}: " + ", ".join(f"{code} {n}" for code, n in codes.items()))
     return {"msgtype": "markdown", "markdown": {"title": title, "text": "\n".join(lines)}}

@@ -33,13 +33,19 @@ def as_text(report: ComplianceReport, *, width: int = 120) -> str:
     s = report.scope
     console.print(f"compliance {report.id}: {report.verdict.upper()}"
                   f"{'' if report.complete else ' (partial: stopped at ' + str(s.stopped_at) + ')'}")
-    console.print(f"source {s.source_instance} ({s.source_region}); repositories checked {s.repos_checked} of "
-                  f"{s.repos_total}; pipeline {s.pipeline}; tasks created {report.tasks_created}")
+    console.print(
+        f"source {s.source_instance} ({s.source_region}); repositories checked {s.repos_checked} of "
+        f"{s.repos_total}; pipeline {s.pipeline}; tasks created {report.tasks_created}"
+    )
     table = Table("target", "status", "ok", "missing", "digest differs", "in flight", "extra", "remediation")
     for t in report.targets:
         c = t.counts
-        table.add_row(t.name, t.status, *(str(c.get(k, 0)) for k in
-                                          ("OK", "MISSING", "DIGEST_DIFFERS", "IN_FLIGHT", "EXTRA")), t.remediation)
+        table.add_row(
+            t.name,
+            t.status,
+            *(str(c.get(k, 0)) for k in ("OK", "MISSING", "DIGEST_DIFFERS", "IN_FLIGHT", "EXTRA")),
+            t.remediation,
+        )
     console.print(table)
     shown = [f for f in report.findings if f.severity != "info"]
     if shown:
@@ -81,7 +87,10 @@ def as_markdown(report: ComplianceReport) -> str:
     lines += ["", f"## Coverage: {len(problems)} repositories need attention "
                   f"({len(report.rows) - len(problems)} fully OK not listed)", ""]
     if problems:
-        lines += ["| repository | " + " | ".join(_md(n) for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [
+            "| repository | " + " | ".join(_md(n) for n in names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
         for r in problems:
             lines.append(f"| {_md(r.path)} | " + " | ".join(
                 _md(r.cells[n].label) if n in r.cells else "" for n in names) + " |")
@@ -126,8 +135,16 @@ def as_html(report: ComplianceReport) -> str:
     namespaces = []
     for ns, rows in sorted(groups.items()):
         bad = [r for r in rows if not r["ok"]]
-        namespaces.append({"name": ns, "id": "ns-" + _slug(ns), "rows": bad, "ok_rows": [r for r in rows if r["ok"]],
-                           "problems": len(bad), "total": len(rows)})
+        namespaces.append(
+            {
+                "name": ns,
+                "id": "ns-" + _slug(ns),
+                "rows": bad,
+                "ok_rows": [r for r in rows if r["ok"]],
+                "problems": len(bad),
+                "total": len(rows),
+            }
+        )
     sev = {"error": 0, "warning": 0, "info": 0}
     for f in report.findings:
         sev[f.severity] += 1

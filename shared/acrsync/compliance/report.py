@@ -153,11 +153,16 @@ def to_stored(report: ComplianceReport) -> Report:
     setting ``truncated``: three evidence lines per finding, then the fully-OK matrix rows (their counts
     stay in the targets' totals), then one evidence line and no matrix at all."""
     steps = [
-        lambda r: r.model_copy(update={"findings": [f.model_copy(update={"evidence": f.evidence[:3]})
-                                                    for f in r.findings]}),
+        lambda r: r.model_copy(
+            update={"findings": [f.model_copy(update={"evidence": f.evidence[:3]}) for f in r.findings]}
+        ),
         lambda r: r.model_copy(update={"rows": [row for row in r.rows if not row.healthy]}),
-        lambda r: r.model_copy(update={"rows": [], "findings": [f.model_copy(update={"evidence": f.evidence[:1]})
-                                                                for f in r.findings]}),
+        lambda r: r.model_copy(
+            update={
+                "rows": [],
+                "findings": [f.model_copy(update={"evidence": f.evidence[:1]}) for f in r.findings],
+            }
+        ),
     ]
     stored = report
     for step in steps:
