@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -32,6 +32,12 @@ from acrsync.backfill.run import (
 from acrsync.cloud.errors import CloudError
 from acrsync.jsonlog import log_decision
 from acrsync.model import RepoInfo
+
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.backfill.run import Backfill
+    from acrsync.cloud.fc import Fc
+    from acrsync.cloud.retry import Budget
 
 log = logging.getLogger("acrsync.backfill")
 
@@ -52,19 +58,21 @@ def payload(job: Job, shard: Shard | None = None) -> bytes:
     ).encode()
 
 
-def job_of(event: Any) -> dict | None:
+def job_of(event: Any) -> dict[str, Any] | None:
     """The backfill part of an event (bytes or parsed), or None when it is not a backfill job."""
     if isinstance(event, (bytes, bytearray, str)):
         try:
             event = json.loads(event)
         except ValueError:
             return None
-    if isinstance(event, dict) and isinstance(event.get(KEY), dict):
-        return event[KEY]
+    if isinstance(event, dict):
+        body = event.get(KEY)
+        if isinstance(body, dict):
+            return body
     return None
 
 
-def handle(app, body: dict, context: Any, budget) -> dict:
+def handle(app: App, body: dict[str, Any], context: Any, budget: Budget) -> dict[str, Any]:
     """One invocation's part of a fanned-out backfill. Never raises for a stopped shard: FC would retry
     an async invocation that failed, and the checkpoint already says where to continue."""
     job = Job.model_validate(body["job"])
@@ -88,7 +96,7 @@ def handle(app, body: dict, context: Any, budget) -> dict:
         app.session.set_pace("cr", None)
 
 
-def _root(app, bf, job: Job, fc, name: str) -> dict:
+def _root(app: App, bf: Backfill, job: Job, fc: Fc, name: str) -> dict[str, Any]:
     finding = bf.grants_finding()
     if finding is not None:
         save_run(app.ledger, job, status="blocked", reason=str(Blocked(finding)), mode="fanout")
@@ -124,7 +132,7 @@ def _root(app, bf, job: Job, fc, name: str) -> dict:
     return {"status": "running", "shards": shards}
 
 
-def _shard(app, bf, job: Job, shard: Shard, fc, name: str) -> dict:
+def _shard(app: App, bf: Backfill, job: Job, shard: Shard, fc: Fc, name: str) -> dict[str, Any]:
     repo = RepoInfo(
         instance_id=app.config.source.instance_id,
         repo_id=shard.repo_id,
