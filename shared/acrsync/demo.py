@@ -55,7 +55,7 @@ FC_ROLE_ARN = f"acs:ram::{ACCOUNT_A}:role/acrsync-fc"
 console = Console(highlight=False, width=max(110, Console().width))
 
 
-def config_doc() -> dict:
+def config_doc() -> dict[str, Any]:
     """examples/localcloud.acrsync.yaml, with the demo's short waits (back-off, blocked re-check)."""
     doc = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     doc["grants"] = {**doc.get("grants", {}), "blocked_ttl_seconds": 0}
@@ -80,7 +80,7 @@ class LocalCloudProcess:
         self.url = line.rsplit(" ", 1)[1]
         self.port = int(self.url.rsplit(":", 1)[1])
 
-    def control(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
+    def control(self, path: str, body: dict[str, Any] | None = None, method: str = "POST") -> dict[str, Any]:
         data = None if method == "GET" else json.dumps(body or {}).encode()
         req = urllib.request.Request(f"{self.url}/_localcloud/{path}", data=data,
                                      headers={"Content-Type": "application/json"}, method=method)
@@ -133,7 +133,7 @@ def _environ(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def decisions(logs: list[str]) -> list[dict]:
+def decisions(logs: list[str]) -> list[dict[str, Any]]:
     """The decision lines (JSON) in a function's log lines."""
     out = []
     for line in logs:
@@ -149,7 +149,7 @@ def decisions(logs: list[str]) -> list[dict]:
     return out
 
 
-def because(d: dict) -> str:
+def because(d: dict[str, Any]) -> str:
     """One decision, with its reason, in words."""
     kind = d["decision"]
     if kind == "created":
@@ -197,7 +197,7 @@ class Demo:
         return code
 
     # ---- the cloud side -----------------------------------------------------------------------------
-    def settle(self) -> list[dict]:
+    def settle(self) -> list[dict[str, Any]]:
         """Wait for the functions the event rule started; return the on_push runs not shown yet."""
         runs = self.cloud.control("fc/wait", {"timeout": 120})["invocations"]
         new = [r for r in runs if r["function"] == "acrsync-on-push" and r["request_id"] not in self.seen]
@@ -232,7 +232,7 @@ class Demo:
             self._app = App.for_cli(load_config(self.cfg_path), session)
         return self._app
 
-    def reconcile(self) -> dict:
+    def reconcile(self) -> dict[str, Any]:
         """One reconcile run, as its timer starts it; what it did, with why, per record it changed."""
         from acrsync.cli.ops import collect_decisions, local_context
         from acrsync.ledger import Record

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+import click
 import typer
 
 from acrsync.cli import backfill, check, emulator, grants, ledger, ops, permissions, rules
@@ -57,7 +58,7 @@ def _debug_wanted(argv: Sequence[str]) -> bool:
     return _debug or "--debug" in argv or os.environ.get("ACRSYNC_DEBUG", "").lower() in ("1", "true", "yes")
 
 
-def _tidy(command) -> None:
+def _tidy(command: click.Command) -> None:
     """Help with plain names: ``--event FILE`` and ``FUNCTION``, no ``<bool>``/``<str>``/``{name}`` marks."""
     for param in getattr(command, "params", []):
         name = (param.name or "value").upper()
@@ -75,7 +76,7 @@ def _tidy(command) -> None:
         _tidy(sub)
 
 
-def command():
+def command() -> click.Command:
     """The click command behind ``app``, with the help tidied (built once per process)."""
     cmd = typer.main.get_command(app)
     _tidy(cmd)

@@ -12,7 +12,9 @@ import json
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +22,14 @@ from rich.table import Table
 
 from acrsync.cli.common import ConfigOpt, Output, OutputOpt, load
 from acrsync.config import Config, Target
+
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.backfill.plan import BackfillPlan
+    from acrsync.backfill.run import Backfill, Job
+    from acrsync.model import RepoInfo
+
+JobArgs = tuple[list[str], str | None, int | None, float | None]     # --repo, --since, --max-tasks, --max-failures
 
 app = typer.Typer(add_completion=False, invoke_without_command=True,
                   help="replicate existing images (pushed before replication was set up), resumably")
@@ -75,7 +85,7 @@ def _max_failures(value: float | None) -> float | None:
     return ratio
 
 
-def _app(config: Path | None):
+def _app(config: Path | None) -> App:
     from acrsync.app import App
     from acrsync.app import config_path as default_path
 
@@ -117,7 +127,7 @@ def backfill(
         raise typer.Exit(1) from None
 
 
-def _backfill(a, t, bf, *, job_args, resume: bool, yes: bool, dry_run: bool, output: Output) -> None:
+def _backfill(a: App, t: Target, bf: Backfill, *, job_args: JobArgs, resume: bool, yes: bool, dry_run: bool, output: Output) -> None:
     from acrsync.backfill import Blocked, Job
     from acrsync.backfill.run import load_job
 
@@ -160,7 +170,7 @@ def _backfill(a, t, bf, *, job_args, resume: bool, yes: bool, dry_run: bool, out
     _execute(bf, job, repos, plan.to_create, output)
 
 
-def _execute(bf, job, repos, planned: int, output: Output) -> None:
+def _execute(bf: Backfill, job: Job, repos: list[RepoInfo], planned: int, output: Output) -> None:
     from acrsync.backfill import local as L
 
     done = threading.Event()
@@ -182,13 +192,13 @@ def _execute(bf, job, repos, planned: int, output: Output) -> None:
         raise typer.Exit(1)
 
 
-def _summary_text(s: dict) -> str:
+def _summary_text(s: dict[str, Any]) -> str:
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items())) or "nothing to do"
     return f"backfill {s['run']} of {s['target']}: {s['status']} ({outcomes}); done {s['done']}, " \
            f"failed {s['failed']}, in flight {s['in_flight']}"
 
 
-def _reporter(bf, planned: int, output: Output):
+def _reporter(bf: Backfill, planned: int, output: Output) -> Callable[[], None]:
     """Progress: a rich bar on a terminal, else one JSON line per interval on stderr."""
     from acrsync.backfill import local as L
 
@@ -220,7 +230,7 @@ def _reporter(bf, planned: int, output: Output):
     return emit_json
 
 
-def _show_plan(plan, output: Output) -> None:
+def _show_plan(plan: BackfillPlan, output: Output) -> None:
     from acrsync.backfill.plan import human_bytes, human_seconds
 
     if output is Output.json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -27,6 +27,9 @@ from acrsync.cli.common import load as _config
 from acrsync.config import Config, Target
 from acrsync.grants import Finding, execute, fixes, has_errors, plan, session_checker
 from acrsync.grants.findings import Fix
+
+if TYPE_CHECKING:
+    from acrsync.cloud.clients import CloudSession
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="check and set up the RAM grant ACR needs in each target account")
@@ -51,7 +54,7 @@ def print_(target: str = typer.Option(..., "--target", "-t", help="target name f
     """Print the role, policy and trust policy to create in the target account, and the commands."""
     cfg = _config(config)
     t = _targets(cfg, target)[0]
-    doc = {"target": t.name, "account_id": t.account_id, "role_name": P.SYNC_ROLE_NAME,
+    doc: dict[str, Any] = {"target": t.name, "account_id": t.account_id, "role_name": P.SYNC_ROLE_NAME,
            "policy_name": fixes.sync_policy_name(t), "policy": fixes.sync_policy(t),
            "trust_policy": fixes.trust_policy(cfg.source), "commands": fixes.setup_commands(cfg.source, t)}
     if output is Output.json:
@@ -107,13 +110,14 @@ def _indent(text: str, n: int) -> str:
     return "\n".join(" " * n + line for line in text.splitlines())
 
 
-def _preflight(session, cfg: Config) -> tuple[Finding, int] | None:
+def _preflight(session: CloudSession, cfg: Config) -> tuple[Finding, int] | None:
     """One GetCallerIdentity first: an unreachable cloud or refused keys is one finding, not a cascade."""
     from acrsync.cloud.probe import Problem, probe
 
     found = probe(session, cfg.source.region, expected_account=cfg.source.account_id)
     if found.ok:
         return None
+    assert found.problem is not None, "a failed probe names its problem"
     # Not a finding about a target (grants.CODES): the check never started, so it is built here.
     f = Finding(code=found.problem.value, severity="error", target="all targets",
                 message=f"{found.message}; no check ran", fix=Fix(summary=found.fix))

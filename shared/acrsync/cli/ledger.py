@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -137,7 +138,7 @@ def short_key(r: Record) -> str:
     return f"{r.image.repo_path}:{r.image.tag}@{digest}#{r.target}"
 
 
-def _record_json(r: Record) -> dict:
+def _record_json(r: Record) -> dict[str, Any]:
     return {"key": r.key, "short_key": short_key(r), **r.model_dump(mode="json")}
 
 
@@ -410,8 +411,9 @@ def rejected(limit: int = typer.Option(20, "--limit", "-n", min=1, help="at most
     table = Table("received", "source", "id", "reason", "payload", box=None, pad_edge=False, show_edge=False)
     for name in ("received", "source", "id"):
         table.columns[[c.header for c in table.columns].index(name)].no_wrap = True
-    for e in events:
-        table.add_row(_when(e.received_at), e.source, e.id, e.reason, middle(" ".join(e.payload.split()), 40))
+    for ev in events:
+        table.add_row(_when(ev.received_at), ev.source, ev.id, ev.reason,
+                      middle(" ".join(ev.payload.split()), 40))
     if events:
         console.print(table)
     typer.echo(f"{len(events)} event(s)")

@@ -16,11 +16,11 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
@@ -43,6 +43,10 @@ from acrsync.cli.common import (
 from acrsync.cli.progress import Progress, progress
 from acrsync.errors import AcrsyncError
 from acrsync.jsonlog import JsonFormatter
+
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.ledger import Ledger, Page
 
 FUNCTIONS = ("on_push", "reconcile", "compliance")
 TIMEOUTS = {"on_push": 120, "reconcile": 600, "compliance": 900}
@@ -76,7 +80,7 @@ def _config_path(config_path: Path | None) -> Path | None:
     return Path(found) if found else None
 
 
-def _app(config_path: Path | None, flags: CloudFlags):
+def _app(config_path: Path | None, flags: CloudFlags) -> App:
     """The functions' App with the CLI's session, once one call showed the cloud answers and takes the
     keys."""
     from acrsync.app import App
@@ -95,10 +99,10 @@ def _app(config_path: Path | None, flags: CloudFlags):
 class _Decisions(logging.Handler):
     """Collects acrsync's decision lines (``jsonlog.log_decision``) while a handler runs, printing none."""
 
-    def __init__(self, on_line=None) -> None:
+    def __init__(self, on_line: Callable[[dict[str, Any]], None] | None = None) -> None:
         super().__init__(logging.INFO)
         self.setFormatter(JsonFormatter())      # the same line FC's log gets, built from the record's fields
-        self.lines: list[dict] = []
+        self.lines: list[dict[str, Any]] = []
         self._on_line = on_line
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -113,7 +117,7 @@ class _Decisions(logging.Handler):
 
 
 @contextmanager
-def collect_decisions(on_line=None) -> Iterator[_Decisions]:
+def collect_decisions(on_line: Callable[[dict[str, Any]], None] | None = None) -> Iterator[_Decisions]:
     logger = logging.getLogger("acrsync")
     handler = _Decisions(on_line)
     saved = (logger.level, logger.propagate)
@@ -128,7 +132,7 @@ def collect_decisions(on_line=None) -> Iterator[_Decisions]:
         logger.propagate = saved[1]
 
 
-def _why(line: dict) -> str:
+def _why(line: dict[str, Any]) -> str:
     """The reason a decision line gives, in words, with the service's code when there is one."""
     words = [str(line[k]) for k in ("reason", "why", "error") if line.get(k)]
     codes = [str(line[k]) for k in ("finding", "code") if line.get(k)]
@@ -149,7 +153,7 @@ def short_key(key: str) -> str:
     return f"{m['name']}@{m['digest'].removeprefix('sha256:')[:12]}#{m['target']}"
 
 
-def _items(lines: list[dict]) -> list[dict]:
+def _items(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The noteworthy outcomes (see NOTEWORTHY), one per image and target, with why."""
     out = []
     for line in lines:
@@ -193,7 +197,7 @@ def _events(files: list[Path]) -> list[bytes]:
     return out
 
 
-def _merge(total: dict, one: dict) -> None:
+def _merge(total: dict[str, Any], one: dict[str, Any]) -> None:
     for name, counts in one.get("targets", {}).items():
         mine = total.setdefault("targets", {}).setdefault(name, {})
         for k, v in counts.items():
@@ -202,7 +206,7 @@ def _merge(total: dict, one: dict) -> None:
         total[k] = total.get(k, 0) + int(one.get(k, 0) or 0)
 
 
-def _push_exit(result: dict) -> int:
+def _push_exit(result: dict[str, Any]) -> int:
     """1 when an event was rejected or failed, an image blocked, or the webhook reply was an error."""
     if int(result.get("statusCode", 200) or 200) >= 400:
         return EXIT_FINDINGS
@@ -213,7 +217,7 @@ def _push_exit(result: dict) -> int:
     return EXIT_CLEAN
 
 
-def _on_push_local(application, payloads: list[bytes], bar: Progress) -> dict:
+def _on_push_local(application: App, payloads: list[bytes], bar: Progress) -> dict[str, Any]:
     from acrsync.push import DeliveryFailed
 
     total: dict[str, Any] = {"targets": {}, "rejected": 0, "sync_updates": 0, "timers": 0}
@@ -245,7 +249,7 @@ def _on_push_local(application, payloads: list[bytes], bar: Progress) -> dict:
     return total
 
 
-def _render_push(result: dict) -> None:
+def _render_push(result: dict[str, Any]) -> None:
     for name, counts in sorted(result.get("targets", {}).items()):
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if v]
         typer.echo(f"target {name}: " + (", ".join(parts) or "nothing to do"))
@@ -267,10 +271,10 @@ def _render_push(result: dict) -> None:
 class _CountingLedger:
     """The app's ledger, advancing a progress bar by the open records reconcile reads."""
 
-    def __init__(self, inner, bar: Progress):
+    def __init__(self, inner: Ledger, bar: Progress):
         self._inner, self._bar = inner, bar
 
-    def open_records(self, *args: Any, **kw: Any):
+    def open_records(self, *args: Any, **kw: Any) -> Page:
         page = self._inner.open_records(*args, **kw)
         self._bar.advance(len(page.records))
         return page
@@ -279,21 +283,22 @@ class _CountingLedger:
         return getattr(self._inner, name)
 
 
-def _reconcile_once(application, dry_run: bool) -> dict:
+def _reconcile_once(application: App, dry_run: bool) -> dict[str, Any]:
     from acrsync.ledger import OPEN_STATUSES
 
     ledger = application.ledger
     counts = ledger.counts_by_status()
     open_now = sum(v for k, v in counts.items() if k in {s.value for s in OPEN_STATUSES})
     with progress("reconcile", total=open_now) as bar:
-        application.ledger = _CountingLedger(ledger, bar)
+        # a delegating proxy (__getattr__): a Ledger in all but its class
+        application.ledger = cast("Ledger", _CountingLedger(ledger, bar))
         try:
             return application.handle_reconcile(None, local_context("reconcile"), dry_run=dry_run)
         finally:
             application.ledger = ledger
 
 
-def _reconcile_exit(summary: dict) -> int:
+def _reconcile_exit(summary: dict[str, Any]) -> int:
     counts = summary.get("counts") or {}
     bad = any(counts.get(s) for s in FAILING_STATUSES) or summary.get("stuck_found") or summary.get("gave_up")
     return EXIT_FINDINGS if bad else EXIT_CLEAN
@@ -305,13 +310,13 @@ SUMMARY_KEYS = (("records_seen", "records checked"), ("updated", "updated"), ("c
                 ("cancelled", "cancelled"), ("gave_up", "gave up"), ("conflicts", "write conflicts"))
 
 
-def _action(p: dict) -> str:
+def _action(p: dict[str, Any]) -> str:
     """A planned step's action as a user reads it: lifecycle's "none" with changes is a record update."""
     a = str(p.get("action") or "?")
     return "update" if a == "none" else a
 
 
-def _render_reconcile(summary: dict, dry_run: bool) -> None:
+def _render_reconcile(summary: dict[str, Any], dry_run: bool) -> None:
     planned = summary.get("planned") or []
     if dry_run:
         by_action = Counter(_action(p) for p in planned)
@@ -336,7 +341,7 @@ def _render_reconcile(summary: dict, dry_run: bool) -> None:
         typer.echo("see them: " + "; ".join(f"acrsync ledger list --status {s.lower()}" for s in failing))
 
 
-def _dry_run_json(summary: dict) -> dict:
+def _dry_run_json(summary: dict[str, Any]) -> dict[str, Any]:
     """--dry-run as JSON: the counts by action first, then the details."""
     planned = summary.get("planned") or []
     return {"dry_run": True, "would": dict(sorted(Counter(_action(p) for p in planned).items())),
@@ -421,7 +426,7 @@ def _show(function: str, result: Any, output: Output, *, dry_run: bool) -> int:
     return code
 
 
-def _compliance_exit(result: dict) -> int:
+def _compliance_exit(result: dict[str, Any]) -> int:
     """0 compliant; 1 findings, a rejected event, or a run that could not finish (the error is in the
     result)."""
     if result.get("error") or result.get("rejected") or result.get("report_id") is None:
@@ -429,7 +434,7 @@ def _compliance_exit(result: dict) -> int:
     return EXIT_CLEAN if result.get("verdict") == "compliant" else EXIT_FINDINGS
 
 
-def _render_compliance(result: dict) -> None:
+def _render_compliance(result: dict[str, Any]) -> None:
     if result.get("error"):
         typer.echo(f"compliance run failed: {result['error']}")
     if result.get("rejected"):

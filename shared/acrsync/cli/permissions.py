@@ -80,7 +80,9 @@ def apply_commands(doc: PolicyDocument, path: Path, settings: DeploySettings) ->
                 f"\"$(cat {path.parent / TRUST_FILE})\" --Description 'acrsync functions'", create,
                 f"aliyun ram AttachPolicyToRole --PolicyType Custom --PolicyName {name} --RoleName {role}"]
     if doc.principal is Principal.READER:
-        role = re.search(r":role/([^\s)]+)", doc.attach_to).group(1)
+        found = re.search(r":role/([^\s)]+)", doc.attach_to)
+        assert found is not None, "a reader policy is attached to a role"
+        role = found.group(1)
         return [
             create,
             f"aliyun ram AttachPolicyToRole --PolicyType Custom --PolicyName {name} --RoleName {role}",

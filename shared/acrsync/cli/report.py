@@ -17,7 +17,7 @@ from rich.table import Table
 from acrsync.cli.check import ReportFormat, emit
 from acrsync.cli.common import ConfigOpt
 from acrsync.cli.common import load as _config
-from acrsync.ledger import LedgerError, open_ledger
+from acrsync.ledger import Ledger, LedgerError, open_ledger
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="read the compliance reports stored in the ledger")
@@ -28,7 +28,7 @@ class ListFormat(str, Enum):
     json = "json"
 
 
-def _ledger(config: Path | None):
+def _ledger(config: Path | None) -> Ledger:
     try:
         return open_ledger(_config(config).ledger)
     except (LedgerError, ValueError) as e:

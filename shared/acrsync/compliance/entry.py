@@ -87,7 +87,7 @@ def options_from(item: events.TimerTick | None, config: Any) -> Options:
 
 def handle(
     app: Any, event: Any, budget: Budget, *, context: Any = None, request_id: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """The FC handler's work. Never raises for a cloud error or bad input: both end up in the result.
 
     The dispatch point: work other than a compliance run that this function carries is recognised here by

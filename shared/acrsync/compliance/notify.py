@@ -19,6 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 from acrsync.compliance.report import ComplianceReport
 
@@ -45,7 +46,7 @@ def signed_url(url: str, timestamp_ms: int) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, text, ""))
 
 
-def message(report: ComplianceReport, previous: str | None) -> dict:
+def message(report: ComplianceReport, previous: str | None) -> dict[str, Any]:
     """The robot's markdown message: the verdict, the change, counts per target and code."""
     title = f"acrsync compliance: {report.verdict}"
     lines = [
@@ -69,7 +70,7 @@ def changed(previous: str | None, report: ComplianceReport) -> bool:
     return report.complete or report.verdict == "findings"
 
 
-def send(url: str, body: dict, *, now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+def send(url: str, body: dict[str, Any], *, now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
          timeout: float = TIMEOUT_SECONDS) -> bool:
     """POST the message; False (logged, never raised) when it could not be delivered."""
     req = urllib.request.Request(signed_url(url, now_ms()), data=json.dumps(body).encode("utf-8"),

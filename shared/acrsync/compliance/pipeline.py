@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from acrsync.cloud.errors import CloudError, NotFound
 from acrsync.compliance.findings import Finding, finding
@@ -27,8 +27,8 @@ PUSH_TYPE = "cr:Artifact:PushCompleted"
 
 
 class FcReader(Protocol):
-    def get_function(self, name: str) -> dict: ...
-    def list_triggers(self, function_name: str) -> list[dict]: ...
+    def get_function(self, name: str) -> dict[str, Any]: ...
+    def list_triggers(self, function_name: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,11 @@ class FunctionState:
     """What FC said about one function: None when it does not exist."""
 
     name: str
-    function: dict | None
-    triggers: list[dict]
+    function: dict[str, Any] | None
+    triggers: list[dict[str, Any]]
 
 
-def _config(trigger: dict) -> dict:
+def _config(trigger: dict[str, Any]) -> dict[str, Any]:
     raw = trigger.get("triggerConfig")
     if isinstance(raw, dict):
         return raw
@@ -51,7 +51,7 @@ def _config(trigger: dict) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def _pattern(cfg: dict) -> dict:
+def _pattern(cfg: dict[str, Any]) -> dict[str, Any]:
     raw = cfg.get("eventRuleFilterPattern")
     if isinstance(raw, dict):
         return raw
@@ -62,7 +62,7 @@ def _pattern(cfg: dict) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def _lets_pushes_through(pattern: dict) -> bool:
+def _lets_pushes_through(pattern: dict[str, Any]) -> bool:
     """Exact-value patterns: ``source`` must allow acs.cr and ``type`` PushCompleted (absent key: any)."""
     for key, want in (("source", PUSH_SOURCE), ("type", PUSH_TYPE)):
         values = pattern.get(key)
@@ -73,7 +73,7 @@ def _lets_pushes_through(pattern: dict) -> bool:
     return True
 
 
-def _enabled(cfg: dict, key: str) -> bool:
+def _enabled(cfg: dict[str, Any], key: str) -> bool:
     value = cfg.get(key, True)           # both documents give true as the default
     return value is True or str(value).lower() == "true"
 
@@ -190,7 +190,7 @@ def check(config: Config, fc: FcReader | None, *, why_not: str = "") -> tuple[li
     names = config.compliance.functions
     if names.check == "never":
         return [], "not checked: compliance.functions.check is never"
-    severity = "error" if names.check == "always" else "info"
+    severity: Severity = "error" if names.check == "always" else "info"
     if fc is None:
         why = why_not or "no FC client"
         return [_not_checked(why, severity)], f"not checked: {why}"

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from io import StringIO
+from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 from rich.console import Console
@@ -111,7 +112,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "ns"
 
 
-def _row_view(r: RepoRow, names: list[str]) -> dict:
+def _row_view(r: RepoRow, names: list[str]) -> dict[str, Any]:
     cells = [r.cells.get(n) for n in names]
     flags = {"missing": any(c and c.missing for c in cells), "drift": any(c and c.differs for c in cells),
              "unreadable": any(c and c.mode.value in ("unreadable", "not_checked") for c in cells),
@@ -129,7 +130,7 @@ def _template():
 def as_html(report: ComplianceReport) -> str:
     """One self-contained page: no external assets; every value autoescaped."""
     names = [t.name for t in report.targets]
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in report.rows:
         groups.setdefault(r.namespace, []).append(_row_view(r, names))
     namespaces = []

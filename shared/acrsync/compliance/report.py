@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -134,7 +134,7 @@ class ComplianceReport(BaseModel):
             out.setdefault(f.target, Counter())[f.code] += f.count
         return {t: dict(sorted(c.items())) for t, c in sorted(out.items())}
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "complete": self.complete, "counts": self.counts(),
                 "repos_checked": self.scope.repos_checked, "repos_total": self.scope.repos_total,
                 "tasks_created": self.tasks_created, "stopped_at": self.scope.stopped_at}
