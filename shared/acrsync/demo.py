@@ -33,11 +33,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Console
 from rich.panel import Panel
+
+if TYPE_CHECKING:
+    from acrsync.app import App
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".acrsync" / "demo"
@@ -57,7 +60,7 @@ console = Console(highlight=False, width=max(110, Console().width))
 
 def config_doc() -> dict[str, Any]:
     """examples/localcloud.acrsync.yaml, with the demo's short waits (back-off, blocked re-check)."""
-    doc = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    doc: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     doc["grants"] = {**doc.get("grants", {}), "blocked_ttl_seconds": 0}
     doc["reconcile"] = {**doc.get("reconcile", {}), "backoff_base_seconds": 1, "backoff_max_seconds": 1,
                         "max_attempts": 3}
@@ -73,6 +76,7 @@ class LocalCloudProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--scenario", str(scenario),
                                       "--clock", "wall"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                      env={**os.environ, "PYTHONPATH": _pythonpath()}, start_new_session=True)
+        assert self.proc.stdout is not None          # stdout=PIPE
         line = self.proc.stdout.readline().strip()
         if not line.startswith("localcloud listening on "):
             self.stop()
@@ -85,7 +89,8 @@ class LocalCloudProcess:
         req = urllib.request.Request(f"{self.url}/_localcloud/{path}", data=data,
                                      headers={"Content-Type": "application/json"}, method=method)
         with urllib.request.urlopen(req, timeout=120) as resp:
-            return json.loads(resp.read())
+            reply: dict[str, Any] = json.loads(resp.read())
+        return reply
 
     def stop(self) -> None:
         if self.proc.poll() is not None:
@@ -173,7 +178,7 @@ class Demo:
     cfg_path: Path
     cli_env: dict[str, str]                 # the CLI's keys: the RAM user acrsync-cli of account A
     seen: set[str] = field(default_factory=set)
-    _app: Any = None
+    _app: App | None = None
 
     # ---- the CLI, as the user would type it ---------------------------------------------------------
     def cli(self, *args: str, env: dict[str, str] | None = None, check: bool = False) -> int:
@@ -220,7 +225,7 @@ class Demo:
         self.cloud.control("clock", {"advance_seconds": seconds})
         console.print(f"[dim](localcloud clock advanced {seconds} s: sync tasks move on)[/dim]")
 
-    def app(self):
+    def app(self) -> App:
         """The reconcile function's code (built once, as a warm instance), here with the CLI user's keys: in
         the cloud its timer runs it as the role acrsync-fc, which only Function Compute may assume."""
         if self._app is None:
@@ -239,7 +244,7 @@ class Demo:
 
         self.settle()
         with collect_decisions() as seen:
-            s = self.app().handle_reconcile(None, local_context("reconcile"))
+            s: dict[str, Any] = self.app().handle_reconcile(None, local_context("reconcile"))
         done = [f"{label} {s[k]}" for k, label in (
             ("records_seen", "open records checked"), ("created", "tasks created"), ("retried", "retried"),
             ("rule_tasks_imported", "rule tasks attached"), ("blocked", "blocked"), ("stuck_found", "stuck"),

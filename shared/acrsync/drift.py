@@ -44,6 +44,7 @@ replace it), MISSING. Digests compare without the ``sha256:`` prefix.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -337,7 +338,7 @@ def target_repos(acr: RepoPager, instance_id: str, limiter: QpsLimiter,
     """``{"ns/repo": repo_id}`` of an instance: one ListRepository paging pass (per namespace if given)."""
     out: dict[str, str] = {}
     for ns in (list(namespaces) if namespaces is not None else [None]):
-        for page in pages(lambda n, ns=ns: acr.list_repository_page(instance_id, n, namespace=ns), limiter):
+        for page in pages(functools.partial(acr.list_repository_page, instance_id, namespace=ns), limiter):
             for r in page:
                 out[r.path] = r.repo_id
     return out
@@ -349,7 +350,7 @@ def compare_repo(pair: RepoPair, *, source_acr: TagPager, source_instance: str, 
     """Every in-scope source tag of ``pair`` classified, then the target-only tags (EXTRA); streamed."""
     index = TargetIndex()
     if pair.target_repo_id is not None:
-        for page in pages(lambda n: target_acr.list_repo_tag_page(target_instance, pair.target_repo_id, n),
+        for page in pages(functools.partial(target_acr.list_repo_tag_page, target_instance, pair.target_repo_id),
                           target_limiter):
             for t in page:
                 index.add(t.tag, t.digest)

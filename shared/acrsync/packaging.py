@@ -198,7 +198,7 @@ def _string_array(text: str, i: int, source: Path) -> list[str]:
     raise PackagingError(f"{source}: [project].dependencies is not a closed list")
 
 
-def resolve_config(config: str | os.PathLike | None, region: str | None = None) -> Path:
+def resolve_config(config: str | os.PathLike[str] | None, region: str | None = None) -> Path:
     """The config file to package: ``--config``, else ``$ACRSYNC_CONFIG``; validated for use on FC and, with
     ``region`` (s.yaml's vars.region), for that region."""
     raw = config or os.environ.get(CONFIG_ENV)
@@ -423,7 +423,7 @@ def build_function(name: str, out: Path, config: Path, *, root: Path = REPO_ROOT
     return Artifact(name, dest, out / f"{name}.zip", total, files)
 
 
-def build(out: Path, *, config: str | os.PathLike | None = None, root: Path = REPO_ROOT,
+def build(out: Path, *, config: str | os.PathLike[str] | None = None, root: Path = REPO_ROOT,
           functions: list[str] | None = None, with_deps: bool = True, compile_bytecode: bool = True,
           region: str | None = None, expected_layer: str | None = None) -> BuildResult:
     """Build the layer and every requested function (default: all under functions/) into ``out``.

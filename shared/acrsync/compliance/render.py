@@ -10,7 +10,7 @@ from importlib import resources
 from io import StringIO
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, StrictUndefined, Template
 from rich.console import Console
 from rich.table import Table
 
@@ -80,8 +80,8 @@ def as_markdown(report: ComplianceReport) -> str:
              "| target | status | ok | missing | digest differs | in flight | extra | remediation |",
              "|---|---|---|---|---|---|---|---|"]
     for t in report.targets:
-        c = t.counts
-        lines.append(f"| {_md(t.name)} | {t.status} | " + " | ".join(str(c.get(k, 0)) for k in (
+        counts = t.counts
+        lines.append(f"| {_md(t.name)} | {t.status} | " + " | ".join(str(counts.get(k, 0)) for k in (
             "OK", "MISSING", "DIGEST_DIFFERS", "IN_FLIGHT", "EXTRA")) + f" | {t.remediation} |")
     problems = [r for r in report.rows if not r.healthy]
     names = [t.name for t in report.targets]
@@ -114,15 +114,16 @@ def _slug(text: str) -> str:
 
 def _row_view(r: RepoRow, names: list[str]) -> dict[str, Any]:
     cells = [r.cells.get(n) for n in names]
-    flags = {"missing": any(c and c.missing for c in cells), "drift": any(c and c.differs for c in cells),
-             "unreadable": any(c and c.mode.value in ("unreadable", "not_checked") for c in cells),
-             "rule": any(c and c.mode.value == "rule" for c in cells)}
+    flags = {"missing": any(c is not None and c.missing for c in cells),
+             "drift": any(c is not None and c.differs for c in cells),
+             "unreadable": any(c is not None and c.mode.value in ("unreadable", "not_checked") for c in cells),
+             "rule": any(c is not None and c.mode.value == "rule" for c in cells)}
     return {"path": r.path, "repo": r.repo, "tags": r.tags, "cells": cells, "ok": r.healthy,
             "classes": " ".join(k for k, v in flags.items() if v)}
 
 
 @lru_cache(maxsize=1)
-def _template():
+def _template() -> Template:
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(resources.files("acrsync").joinpath(TEMPLATE).read_text(encoding="utf-8"))
 

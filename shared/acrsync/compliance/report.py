@@ -5,6 +5,7 @@ findings. Stored in the ledger (``Report`` kind ``compliance``), read back by `a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, Literal
 
@@ -129,7 +130,7 @@ class ComplianceReport(BaseModel):
 
     def counts(self) -> dict[str, dict[str, int]]:
         """target -> finding code -> count (a finding's ``count`` tags or items)."""
-        out: dict[str, Counter] = {}
+        out: dict[str, Counter[str]] = {}
         for f in self.findings:
             out.setdefault(f.target, Counter())[f.code] += f.count
         return {t: dict(sorted(c.items())) for t, c in sorted(out.items())}
@@ -152,7 +153,7 @@ def to_stored(report: ComplianceReport) -> Report:
     """The ledger's Report. When the body is too big for one Tablestore cell it is trimmed in steps, each
     setting ``truncated``: three evidence lines per finding, then the fully-OK matrix rows (their counts
     stay in the targets' totals), then one evidence line and no matrix at all."""
-    steps = [
+    steps: list[Callable[[ComplianceReport], ComplianceReport]] = [
         lambda r: r.model_copy(
             update={"findings": [f.model_copy(update={"evidence": f.evidence[:3]}) for f in r.findings]}
         ),

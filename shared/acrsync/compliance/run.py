@@ -16,6 +16,7 @@ did not check as the cursor (checkpoint ``compliance.cursor``), and the next run
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -26,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING
 
 from acrsync import coverage, drift
 from acrsync.clock import SYSTEM, Clock
@@ -52,6 +53,9 @@ from acrsync.ledger import Ledger, Record, Status
 from acrsync.lifecycle import Flag, TaskPhase
 from acrsync.model import RepoInfo, SyncRule
 
+if TYPE_CHECKING:
+    from acrsync.cloud.acr import Acr
+
 log = logging.getLogger("acrsync.compliance")
 
 SAFETY_SECONDS = 10.0
@@ -67,16 +71,16 @@ class Deps:
 
     config: Config
     ledger: Ledger
-    source_acr: Any                                   # acrsync.cloud.acr.Acr, source region, own keys
-    target_acr: Callable[[Target], Any]               # the target's Acr through its reader role
+    source_acr: Acr                                   # source region, own keys
+    target_acr: Callable[[Target], Acr]               # the target's Acr through its reader role
     grants: Callable[[Target], list[GrantFinding]]
-    fc: Any = None                                    # pipeline.FcReader or None
+    fc: pipeline.FcReader | None = None
     fc_why_not: str = ""
     remediator: Remediator | None = None
     clock: Clock = SYSTEM                             # domain time (push times, the ledger)
     now: Callable[[], float] = time.time              # wall time, for the deadline (as FC's is)
     limiters: drift.Limiters | None = None
-    calls: Counter | None = None                      # the session's call counter (reported)
+    calls: Counter[str] | None = None                      # the session's call counter (reported)
 
 
 @dataclass
@@ -137,14 +141,14 @@ class Tally:
     """One (repository, target): counts per state and the first ``keep`` tags of each problem state."""
 
     keep: int
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[drift.TagDrift]] = field(default_factory=dict)
     rule_missing: int = 0                              # MISSING/DIFFERS tags a sync rule covers
     rule_id: str | None = None
     rule_examples: list[drift.TagDrift] = field(default_factory=list)
     unseen: list[drift.TagDrift] = field(default_factory=list)
     unseen_count: int = 0
-    remediated: Counter = field(default_factory=Counter)
+    remediated: Counter[str] = field(default_factory=Counter)
     error: CloudError | None = None
     first_tag: str | None = None
 
@@ -326,7 +330,7 @@ class Run:
         workers = self.cfg.compliance.workers
         rows: list[RepoRow] = []
         stopped: str | None = None
-        window: list[tuple[RepoInfo, Future]] = []
+        window: list[tuple[RepoInfo, Future[RepoOutcome | None]]] = []
         it: Iterator[RepoInfo] = iter(repos)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acrsync-compliance") as pool:
             def fill() -> None:
@@ -394,8 +398,8 @@ class Run:
             try:
                 if pair.target_repo_id is not None:
                     acr = self.deps.target_acr(t)
-                    for page in drift.pages(lambda n, a=acr, p=pair, t=t: a.list_repo_tag_page(
-                            t.instance_id, p.target_repo_id, n), self.limiters.for_account(t.account_id)):
+                    fetch = functools.partial(acr.list_repo_tag_page, t.instance_id, pair.target_repo_id)
+                    for page in drift.pages(fetch, self.limiters.for_account(t.account_id)):
                         for tag in page:
                             index.add(tag.tag, tag.digest)
             except CloudError as e:
@@ -417,7 +421,7 @@ class Run:
                 for t, index, _pair in live:
                     fl = flights.get(t.name, {})
                     for d in drift.classify_page(page, index, tag_regex=t.tag_regex, override=t.override,
-                                                 in_flight=lambda tag, dg, fl=fl: fl.get((tag, dg))):
+                                                 in_flight=functools.partial(_flight, fl)):
                         self._tag(repo, t, d, tallies[t.name], seen.get(t.name, set()))
         except CloudError as e:
             # The source side of this repository failed after retries: every target's cell says so.
@@ -593,7 +597,14 @@ class Run:
         return finalize(report)
 
 
-def _ledger_view(records: list[Record]) -> tuple[dict[str, dict[tuple[str, str], str]], dict[str, set]]:
+def _flight(flights: dict[tuple[str, str], str], tag: str, digest: str) -> str | None:
+    """drift's ``in_flight(tag, digest)`` over one target's open records."""
+    return flights.get((tag, digest))
+
+
+def _ledger_view(
+    records: list[Record],
+) -> tuple[dict[str, dict[tuple[str, str], str]], dict[str, set[tuple[str, str]]]]:
     """Per target: open records bringing (tag, digest) in, and every (tag, digest) the ledger has seen."""
     flights: dict[str, dict[tuple[str, str], str]] = {}
     seen: dict[str, set[tuple[str, str]]] = {}
