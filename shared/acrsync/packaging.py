@@ -144,14 +144,14 @@ def read_dependencies(pyproject: Path) -> list[str]:
         text = pyproject.read_text(encoding="utf-8")
     except OSError as e:
         raise PackagingError(f"cannot read {pyproject}: {e.strerror}") from None
-    try:
-        import tomllib  # Python 3.11+
-    except ModuleNotFoundError:
-        deps = _project_dependencies(text, pyproject)
-    else:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
         deps = tomllib.loads(text).get("project", {}).get("dependencies")
         if deps is None:
             raise PackagingError(f"{pyproject} has no [project].dependencies list")
+    else:
+        deps = _project_dependencies(text, pyproject)
     return list(deps)
 
 
