@@ -350,8 +350,8 @@ def compare_repo(pair: RepoPair, *, source_acr: TagPager, source_instance: str, 
     """Every in-scope source tag of ``pair`` classified, then the target-only tags (EXTRA); streamed."""
     index = TargetIndex()
     if pair.target_repo_id is not None:
-        for page in pages(functools.partial(target_acr.list_repo_tag_page, target_instance, pair.target_repo_id),
-                          target_limiter):
+        fetch = functools.partial(target_acr.list_repo_tag_page, target_instance, pair.target_repo_id)
+        for page in pages(fetch, target_limiter):
             for t in page:
                 index.add(t.tag, t.digest)
     for page in pages(lambda n: source_acr.list_repo_tag_page(source_instance, pair.source.repo_id, n),

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from acrsync.backfill.run import Backfill, Job
     from acrsync.model import RepoInfo
 
-JobArgs = tuple[list[str], str | None, int | None, float | None]     # --repo, --since, --max-tasks, --max-failures
+# --repo, --since, --max-tasks, --max-failures
+JobArgs = tuple[list[str], str | None, int | None, float | None]
 
 app = typer.Typer(add_completion=False, invoke_without_command=True,
                   help="replicate existing images (pushed before replication was set up), resumably")
@@ -127,7 +128,8 @@ def backfill(
         raise typer.Exit(1) from None
 
 
-def _backfill(a: App, t: Target, bf: Backfill, *, job_args: JobArgs, resume: bool, yes: bool, dry_run: bool, output: Output) -> None:
+def _backfill(a: App, t: Target, bf: Backfill, *, job_args: JobArgs, resume: bool, yes: bool, dry_run: bool,
+              output: Output) -> None:
     from acrsync.backfill import Blocked, Job
     from acrsync.backfill.run import load_job
 

@@ -116,7 +116,8 @@ def _row_view(r: RepoRow, names: list[str]) -> dict[str, Any]:
     cells = [r.cells.get(n) for n in names]
     flags = {"missing": any(c is not None and c.missing for c in cells),
              "drift": any(c is not None and c.differs for c in cells),
-             "unreadable": any(c is not None and c.mode.value in ("unreadable", "not_checked") for c in cells),
+             "unreadable": any(c is not None and c.mode.value in ("unreadable", "not_checked")
+                               for c in cells),
              "rule": any(c is not None and c.mode.value == "rule" for c in cells)}
     return {"path": r.path, "repo": r.repo, "tags": r.tags, "cells": cells, "ok": r.healthy,
             "classes": " ".join(k for k, v in flags.items() if v)}
