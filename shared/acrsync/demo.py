@@ -33,6 +33,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -313,6 +314,7 @@ def acr_without_grant(d: Demo) -> None:
 
     acr = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou").acr("cn-hangzhou")
     repo = acr.get_repository("cri-demosource01", "team-a", "web")
+    assert repo is not None, "scenarios/demo.yaml has team-a/web"
     task_id = acr.create_repo_sync_task(
         "cri-demosource01",
         repo.repo_id,
@@ -399,7 +401,7 @@ def try_lines(cfg_path: Path) -> str:
 _stopping = False
 
 
-def _interrupt(signum: int, frame: Any) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM and Ctrl-C end the demo (the CLI step running at that moment is cut short first)."""
     global _stopping
     _stopping = True

@@ -274,8 +274,8 @@ class _CountingLedger:
     def __init__(self, inner: Ledger, bar: Progress):
         self._inner, self._bar = inner, bar
 
-    def open_records(self, *args: Any, **kw: Any) -> Page:
-        page = self._inner.open_records(*args, **kw)
+    def open_records(self, limit: int = 100, cursor: str | None = None) -> Page:
+        page = self._inner.open_records(limit, cursor)
         self._bar.advance(len(page.records))
         return page
 
