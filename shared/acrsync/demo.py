@@ -33,11 +33,15 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Console
 from rich.panel import Panel
+
+if TYPE_CHECKING:
+    from acrsync.app import App
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".acrsync" / "demo"
@@ -55,9 +59,9 @@ FC_ROLE_ARN = f"acs:ram::{ACCOUNT_A}:role/acrsync-fc"
 console = Console(highlight=False, width=max(110, Console().width))
 
 
-def config_doc() -> dict:
+def config_doc() -> dict[str, Any]:
     """examples/localcloud.acrsync.yaml, with the demo's short waits (back-off, blocked re-check)."""
-    doc = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    doc: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     doc["grants"] = {**doc.get("grants", {}), "blocked_ttl_seconds": 0}
     doc["reconcile"] = {**doc.get("reconcile", {}), "backoff_base_seconds": 1, "backoff_max_seconds": 1,
                         "max_attempts": 3}
@@ -73,6 +77,7 @@ class LocalCloudProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--scenario", str(scenario),
                                       "--clock", "wall"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                      env={**os.environ, "PYTHONPATH": _pythonpath()}, start_new_session=True)
+        assert self.proc.stdout is not None          # stdout=PIPE
         line = self.proc.stdout.readline().strip()
         if not line.startswith("localcloud listening on "):
             self.stop()
@@ -80,12 +85,13 @@ class LocalCloudProcess:
         self.url = line.rsplit(" ", 1)[1]
         self.port = int(self.url.rsplit(":", 1)[1])
 
-    def control(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
+    def control(self, path: str, body: dict[str, Any] | None = None, method: str = "POST") -> dict[str, Any]:
         data = None if method == "GET" else json.dumps(body or {}).encode()
         req = urllib.request.Request(f"{self.url}/_localcloud/{path}", data=data,
                                      headers={"Content-Type": "application/json"}, method=method)
         with urllib.request.urlopen(req, timeout=120) as resp:
-            return json.loads(resp.read())
+            reply: dict[str, Any] = json.loads(resp.read())
+        return reply
 
     def stop(self) -> None:
         if self.proc.poll() is not None:
@@ -133,7 +139,7 @@ def _environ(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def decisions(logs: list[str]) -> list[dict]:
+def decisions(logs: list[str]) -> list[dict[str, Any]]:
     """The decision lines (JSON) in a function's log lines."""
     out = []
     for line in logs:
@@ -149,7 +155,7 @@ def decisions(logs: list[str]) -> list[dict]:
     return out
 
 
-def because(d: dict) -> str:
+def because(d: dict[str, Any]) -> str:
     """One decision, with its reason, in words."""
     kind = d["decision"]
     if kind == "created":
@@ -173,7 +179,7 @@ class Demo:
     cfg_path: Path
     cli_env: dict[str, str]                 # the CLI's keys: the RAM user acrsync-cli of account A
     seen: set[str] = field(default_factory=set)
-    _app: Any = None
+    _app: App | None = None
 
     # ---- the CLI, as the user would type it ---------------------------------------------------------
     def cli(self, *args: str, env: dict[str, str] | None = None, check: bool = False) -> int:
@@ -197,7 +203,7 @@ class Demo:
         return code
 
     # ---- the cloud side -----------------------------------------------------------------------------
-    def settle(self) -> list[dict]:
+    def settle(self) -> list[dict[str, Any]]:
         """Wait for the functions the event rule started; return the on_push runs not shown yet."""
         runs = self.cloud.control("fc/wait", {"timeout": 120})["invocations"]
         new = [r for r in runs if r["function"] == "acrsync-on-push" and r["request_id"] not in self.seen]
@@ -220,7 +226,7 @@ class Demo:
         self.cloud.control("clock", {"advance_seconds": seconds})
         console.print(f"[dim](localcloud clock advanced {seconds} s: sync tasks move on)[/dim]")
 
-    def app(self):
+    def app(self) -> App:
         """The reconcile function's code (built once, as a warm instance), here with the CLI user's keys: in
         the cloud its timer runs it as the role acrsync-fc, which only Function Compute may assume."""
         if self._app is None:
@@ -232,14 +238,14 @@ class Demo:
             self._app = App.for_cli(load_config(self.cfg_path), session)
         return self._app
 
-    def reconcile(self) -> dict:
+    def reconcile(self) -> dict[str, Any]:
         """One reconcile run, as its timer starts it; what it did, with why, per record it changed."""
         from acrsync.cli.ops import collect_decisions, local_context
         from acrsync.ledger import Record
 
         self.settle()
         with collect_decisions() as seen:
-            s = self.app().handle_reconcile(None, local_context("reconcile"))
+            s: dict[str, Any] = self.app().handle_reconcile(None, local_context("reconcile"))
         done = [f"{label} {s[k]}" for k, label in (
             ("records_seen", "open records checked"), ("created", "tasks created"), ("retried", "retried"),
             ("rule_tasks_imported", "rule tasks attached"), ("blocked", "blocked"), ("stuck_found", "stuck"),
@@ -254,7 +260,9 @@ class Demo:
             rec = self.app().ledger.get(key)
             status = rec.status.value if isinstance(rec, Record) else "?"
             console.print(f"  {_short(key)}: now {status} ({'; '.join(w for w in why if w)})")
-        console.print("  ledger: " + ", ".join(f"{k} {v}" for k, v in sorted((s.get("counts") or {}).items())))
+        console.print(
+            "  ledger: " + ", ".join(f"{k} {v}" for k, v in sorted((s.get("counts") or {}).items()))
+        )
         return s
 
 
@@ -284,8 +292,12 @@ def first_reconcile(d: Demo) -> None:
 
 
 def retry(d: Demo) -> None:
-    d.cloud.control("acr/task-faults", {"repo": "api", "tag": "v2.0.0", "fail_next": 1, "issue": "NETWORK_ERROR"})
-    console.print("[dim](localcloud: the next sync task for team-a/api:v2.0.0 will fail with NETWORK_ERROR)[/dim]")
+    d.cloud.control(
+        "acr/task-faults", {"repo": "api", "tag": "v2.0.0", "fail_next": 1, "issue": "NETWORK_ERROR"}
+    )
+    console.print(
+        "[dim](localcloud: the next sync task for team-a/api:v2.0.0 will fail with NETWORK_ERROR)[/dim]"
+    )
     d.push("team-a", "api", "v2.0.0")
     d.advance(10)
     d.reconcile()
@@ -302,9 +314,18 @@ def acr_without_grant(d: Demo) -> None:
 
     acr = CloudSession.from_keys(*CLI_KEYS, region="cn-hangzhou").acr("cn-hangzhou")
     repo = acr.get_repository("cri-demosource01", "team-a", "web")
-    task_id = acr.create_repo_sync_task("cri-demosource01", repo.repo_id, "v1.2.0", target_region="cn-shanghai",
-                                        target_instance_id="cri-demodrsite01", target_namespace="team-a",
-                                        target_repo="web", target_tag="v1.2.0", target_user_id=ACCOUNT_C)
+    assert repo is not None, "scenarios/demo.yaml has team-a/web"
+    task_id = acr.create_repo_sync_task(
+        "cri-demosource01",
+        repo.repo_id,
+        "v1.2.0",
+        target_region="cn-shanghai",
+        target_instance_id="cri-demodrsite01",
+        target_namespace="team-a",
+        target_repo="web",
+        target_tag="v1.2.0",
+        target_user_id=ACCOUNT_C,
+    )
     console.print(f"a manual CreateRepoSyncTask into account C, bypassing acrsync: accepted as {task_id}")
     d.advance(10)
     task = acr.get_repo_sync_task("cri-demosource01", task_id)
@@ -313,8 +334,11 @@ def acr_without_grant(d: Demo) -> None:
 
 
 def fix_grant(d: Demo) -> None:
-    c_env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": C_ADMIN_KEYS[0], "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_ADMIN_KEYS[1],
-             "ALIBABA_CLOUD_SECURITY_TOKEN": ""}
+    c_env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": C_ADMIN_KEYS[0],
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": C_ADMIN_KEYS[1],
+        "ALIBABA_CLOUD_SECURITY_TOKEN": "",
+    }
     d.cli("grants", "apply", "--target", "shanghai-dr", env=c_env)
     d.cli("grants", "apply", "--target", "shanghai-dr", "--yes", env=c_env, check=True)
     d.cli("grants", "verify", "--target", "shanghai-dr")
@@ -336,8 +360,10 @@ def compliance(d: Demo) -> None:
     html = WORK / "compliance.html"
     d.cli("check", "--output", "html", "--out", str(html))
     d.cli("report", "show", "latest")
-    console.print(f"[bold]compliance report (HTML): {html}[/bold] (team-a/web:v1.1.0 was pushed before acrsync "
-                  "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)")
+    console.print(
+        f"[bold]compliance report (HTML): {html}[/bold] (team-a/web:v1.1.0 was pushed before acrsync "
+        "was deployed: MISSING on both targets; `acrsync check --remediate` replicates it)"
+    )
 
 
 def backfill(d: Demo) -> None:
@@ -361,7 +387,11 @@ STEPS: list[tuple[str, Callable[[Demo], None]]] = [
 
 def try_lines(cfg_path: Path) -> str:
     """Commands that work as typed from the repository root once the demo is over."""
-    exe = "acrsync" if shutil.which("acrsync") else os.path.relpath(Path(sys.executable).parent / "acrsync", ROOT)
+    exe = (
+        "acrsync"
+        if shutil.which("acrsync")
+        else os.path.relpath(Path(sys.executable).parent / "acrsync", ROOT)
+    )
     cfg = os.path.relpath(cfg_path, ROOT)
     return (f"  {exe} grants print --target shanghai-dr --config {cfg}\n"
             f"  {exe} emulator --scenario scenarios/demo.yaml --port 8765 --config {cfg}\n"
@@ -371,7 +401,7 @@ def try_lines(cfg_path: Path) -> str:
 _stopping = False
 
 
-def _interrupt(signum: int, frame: Any) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM and Ctrl-C end the demo (the CLI step running at that moment is cut short first)."""
     global _stopping
     _stopping = True
@@ -418,7 +448,8 @@ def main() -> int:
 
 
 def start(cloud: LocalCloudProcess, cfg_path: Path) -> Demo:
-    """Who is who: the functions run as the role acrsync-fc (FC hands them its keys), the CLI as a RAM user."""
+    """Who is who: the functions run as the role acrsync-fc (FC hands them its keys), the CLI as a RAM
+    user."""
     os.environ.update({"ACRSYNC_ENDPOINT": cloud.url, "ACRSYNC_CONFIG": str(cfg_path),
                        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
     console.print(f"the functions run as role {FC_ROLE_ARN} (FC hands them its temporary keys); the CLI runs "

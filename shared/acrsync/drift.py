@@ -19,7 +19,8 @@ API (stable)::
     target_repos(acr, instance_id, limiter, namespaces=None) -> dict[str, str]    one ListRepository pass
     compare_repo(pair, *, source_acr, source_instance, target_acr, target_instance, tag_regex, override,
                  in_flight, source_limiter, target_limiter) -> Iterator[TagDrift]
-    QpsLimiter(qps).acquire()     at most ``qps`` calls per second across threads; Limiters(qps).for_account(id)
+    QpsLimiter(qps).acquire()     at most ``qps`` calls per second across threads;
+                                  Limiters(qps).for_account(id)
 
 How ``compare_repo`` reads: first every page of the target repository into a ``TargetIndex`` (tag ->
 digest, nothing else), then the source repository page by page, classifying each page and yielding its
@@ -43,6 +44,7 @@ replace it), MISSING. Digests compare without the ``sha256:`` prefix.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -213,8 +215,14 @@ def classify_page(tags: Iterable[TagInfo | SourceTag], index: TargetIndex, *, ta
         target_digest = index.take(src.tag)
         if tag_regex.fullmatch(src.tag) is None:
             continue
-        out.append(classify(src, target_digest, override=override,
-                            in_flight=in_flight(src.tag, src.digest) if target_digest != src.digest else None))
+        out.append(
+            classify(
+                src,
+                target_digest,
+                override=override,
+                in_flight=in_flight(src.tag, src.digest) if target_digest != src.digest else None,
+            )
+        )
     return out
 
 
@@ -330,7 +338,7 @@ def target_repos(acr: RepoPager, instance_id: str, limiter: QpsLimiter,
     """``{"ns/repo": repo_id}`` of an instance: one ListRepository paging pass (per namespace if given)."""
     out: dict[str, str] = {}
     for ns in (list(namespaces) if namespaces is not None else [None]):
-        for page in pages(lambda n, ns=ns: acr.list_repository_page(instance_id, n, namespace=ns), limiter):
+        for page in pages(functools.partial(acr.list_repository_page, instance_id, namespace=ns), limiter):
             for r in page:
                 out[r.path] = r.repo_id
     return out
@@ -342,8 +350,8 @@ def compare_repo(pair: RepoPair, *, source_acr: TagPager, source_instance: str, 
     """Every in-scope source tag of ``pair`` classified, then the target-only tags (EXTRA); streamed."""
     index = TargetIndex()
     if pair.target_repo_id is not None:
-        for page in pages(lambda n: target_acr.list_repo_tag_page(target_instance, pair.target_repo_id, n),
-                          target_limiter):
+        fetch = functools.partial(target_acr.list_repo_tag_page, target_instance, pair.target_repo_id)
+        for page in pages(fetch, target_limiter):
             for t in page:
                 index.add(t.tag, t.digest)
     for page in pages(lambda n: source_acr.list_repo_tag_page(source_instance, pair.source.repo_id, n),

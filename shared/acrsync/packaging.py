@@ -6,12 +6,13 @@ It writes, reproducibly (the same inputs give the same bytes, so fc3 skips an un
 
 - ``build/fc/layer.zip`` (and ``build/fc/layer/``): the pinned runtime dependencies under ``python/``,
   installed for the FC runtime (python3.10, manylinux x86_64). FC unpacks a layer into /opt and puts
-  /opt/python on the import path (https://www.alibabacloud.com/help/en/functioncompute/create-a-custom-layer).
-  The layer's name, ``acrsync-deps-py310-<hash>``, is derived from the pins, so a new set of pins is a new layer.
+  /opt/python on the import path
+  (https://www.alibabacloud.com/help/en/functioncompute/create-a-custom-layer). The layer's name,
+  ``acrsync-deps-py310-<hash>``, is derived from the pins, so a new set of pins is a new layer.
   Only what the functions import is kept: no CLI-only libraries (typer, rich and theirs), no numpy (see
   ``PRUNED``), no test folders, no binaries that cannot load on the runtime.
-- ``build/fc/<function>.zip`` (and ``build/fc/<function>/``): ``index.py`` at the root, the ``acrsync`` package
-  without its CLI, and the replication config as ``acrsync.yaml``; bytecode precompiled for 3.10.
+- ``build/fc/<function>.zip`` (and ``build/fc/<function>/``): ``index.py`` at the root, the ``acrsync``
+  package without its CLI, and the replication config as ``acrsync.yaml``; bytecode precompiled for 3.10.
 
 The emulator (``localcloud``) is never deployed: a package that contains it is refused. The config must
 use the Tablestore ledger and the region s.yaml deploys to (``--region``, from vars.region).
@@ -143,14 +144,14 @@ def read_dependencies(pyproject: Path) -> list[str]:
         text = pyproject.read_text(encoding="utf-8")
     except OSError as e:
         raise PackagingError(f"cannot read {pyproject}: {e.strerror}") from None
-    try:
-        import tomllib  # Python 3.11+
-    except ModuleNotFoundError:
-        deps = _project_dependencies(text, pyproject)
-    else:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
         deps = tomllib.loads(text).get("project", {}).get("dependencies")
         if deps is None:
             raise PackagingError(f"{pyproject} has no [project].dependencies list")
+    else:
+        deps = _project_dependencies(text, pyproject)
     return list(deps)
 
 
@@ -197,7 +198,7 @@ def _string_array(text: str, i: int, source: Path) -> list[str]:
     raise PackagingError(f"{source}: [project].dependencies is not a closed list")
 
 
-def resolve_config(config: str | os.PathLike | None, region: str | None = None) -> Path:
+def resolve_config(config: str | os.PathLike[str] | None, region: str | None = None) -> Path:
     """The config file to package: ``--config``, else ``$ACRSYNC_CONFIG``; validated for use on FC and, with
     ``region`` (s.yaml's vars.region), for that region."""
     raw = config or os.environ.get(CONFIG_ENV)
@@ -225,9 +226,10 @@ def check_config(path: Path, region: str | None = None) -> None:
         raise PackagingError(str(e)) from None
     if cfg.ledger.backend != "tablestore":
         raise PackagingError(
-            f"{path}: ledger.backend is {cfg.ledger.backend!r}, but a function's disk is read-only (/code) or "
-            "private to one instance (/tmp), so the exactly-once gate would not hold across instances; set "
-            "ledger.backend: tablestore with ledger.endpoint and ledger.instance (docs/DEPLOY.md)")
+            f"{path}: ledger.backend is {cfg.ledger.backend!r}, but a function's disk is read-only (/code) "
+            "or private to one instance (/tmp), so the exactly-once gate would not hold across instances; "
+            "set ledger.backend: tablestore with ledger.endpoint and ledger.instance (docs/DEPLOY.md)"
+        )
     problems = region_mismatches(cfg, region)
     if problems:
         raise PackagingError(f"{path}: " + "; ".join(problems))
@@ -267,16 +269,22 @@ def runtime_python() -> list[str]:
                        for v in reversed(listed.stdout.split()) if v == want or v.startswith(want + ".")]
     candidates.append([f"python{want}"])
     for cmd in candidates:
-        probe = subprocess.run([*cmd, "-c", f"import sys; assert sys.version_info[:2] == {RUNTIME_VERSION!r}"],
-                               capture_output=True, check=False)
+        probe = subprocess.run(
+            [*cmd, "-c", f"import sys; assert sys.version_info[:2] == {RUNTIME_VERSION!r}"],
+            capture_output=True,
+            check=False,
+        )
         if probe.returncode == 0:
             return cmd
-    raise PackagingError(f"the dependencies must be installed by a Python {want} (the FC runtime's), and none "
-                         f"runs here; install Python {want} (e.g. `pyenv install {want}`) or build under it")
+    raise PackagingError(
+        f"the dependencies must be installed by a Python {want} (the FC runtime's), and none "
+        f"runs here; install Python {want} (e.g. `pyenv install {want}`) or build under it"
+    )
 
 
 def install_dependencies(requirements: list[str], target: Path) -> None:
-    """pip-install ``requirements`` for the FC platform into ``target``; reused while the inputs are unchanged."""
+    """pip-install ``requirements`` for the FC platform into ``target``; reused while the inputs are
+    unchanged."""
     stamp = {"requirements": requirements, "platform": list(PLATFORM_ARGS),
              "markers_for": ".".join(map(str, RUNTIME_VERSION))}   # pip ran under the runtime's Python
     stamp_file = target / DEPS_STAMP
@@ -292,7 +300,9 @@ def install_dependencies(requirements: list[str], target: Path) -> None:
     target.mkdir(parents=True)
     cmd = [*runtime_python(), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
            "--no-compile", "--target", str(target), *PLATFORM_ARGS, *requirements]
-    print(f"dependencies: pip install {len(requirements)} pinned requirements for python3.10 manylinux x86_64")
+    print(
+        f"dependencies: pip install {len(requirements)} pinned requirements for python3.10 manylinux x86_64"
+    )
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
         shutil.rmtree(target, ignore_errors=True)
@@ -305,11 +315,16 @@ def install_dependencies(requirements: list[str], target: Path) -> None:
 
 def assert_no_localcloud(path: Path) -> None:
     """The emulator is test tooling and never deployed; refuse a package that carries it."""
-    found = [p for p in path.rglob(f"{FORBIDDEN}*") if p.name == FORBIDDEN or p.name.startswith(FORBIDDEN + ".")
-             or p.name.startswith(FORBIDDEN + "-")]
+    found = [
+        p
+        for p in path.rglob(f"{FORBIDDEN}*")
+        if p.name == FORBIDDEN or p.name.startswith(FORBIDDEN + ".") or p.name.startswith(FORBIDDEN + "-")
+    ]
     if found:
-        raise PackagingError(f"{path} contains {found[0]}: {FORBIDDEN} (the emulator) must never be deployed; "
-                             "remove it from shared/ and from the project's dependencies")
+        raise PackagingError(
+            f"{path} contains {found[0]}: {FORBIDDEN} (the emulator) must never be deployed; "
+            "remove it from shared/ and from the project's dependencies"
+        )
 
 
 def _pruned(rel: str) -> bool:
@@ -332,7 +347,8 @@ def compile_for_runtime(path: Path, deployed_at: str) -> None:
     depend on the build directory."""
     cmd = [*runtime_python(), "-m", "compileall", "-q", "-j", "1", "--invalidation-mode", "checked-hash",
            "-s", str(path), "-p", deployed_at, str(path)]
-    # A fixed hash seed: sets of strings in constants are marshalled in hash order, which would differ per run.
+    # A fixed hash seed: sets of strings in constants are marshalled in hash order, which would differ
+    # per run.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
@@ -407,7 +423,7 @@ def build_function(name: str, out: Path, config: Path, *, root: Path = REPO_ROOT
     return Artifact(name, dest, out / f"{name}.zip", total, files)
 
 
-def build(out: Path, *, config: str | os.PathLike | None = None, root: Path = REPO_ROOT,
+def build(out: Path, *, config: str | os.PathLike[str] | None = None, root: Path = REPO_ROOT,
           functions: list[str] | None = None, with_deps: bool = True, compile_bytecode: bool = True,
           region: str | None = None, expected_layer: str | None = None) -> BuildResult:
     """Build the layer and every requested function (default: all under functions/) into ``out``.
@@ -459,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", type=Path, help="where to write the zips (s.yaml expects build/fc)")
     parser.add_argument("--config", help=f"replication config to package (default: ${CONFIG_ENV})")
     parser.add_argument("--region", help="the region s.yaml deploys to (vars.region); must be the config's")
-    parser.add_argument("--layer-name", help="the layer name s.yaml uses (vars.layerName); must match the pins")
+    parser.add_argument(
+        "--layer-name", help="the layer name s.yaml uses (vars.layerName); must match the pins"
+    )
     parser.add_argument("--no-deps", action="store_true", help="skip pip and the layer (tests)")
     parser.add_argument("--no-compile", action="store_true", help="do not precompile bytecode")
     parser.add_argument("--function", action="append", dest="functions", metavar="NAME",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from acrsync import scope
 from acrsync.config import Config, Target
@@ -45,7 +46,7 @@ class Proposal:
     target_user_id: str | None
     repositories: tuple[str, ...]       # 'ns/repo' it takes over
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "scope": self.scope, "namespace": self.namespace, "repo": self.repo,
                 "repo_filter": self.repo_filter, "tag_filter": self.tag_filter,
                 "target_namespace": self.target_namespace, "target_repo": self.target_repo,
@@ -68,12 +69,12 @@ class RulePlan:
     proposals: list[Proposal] = field(default_factory=list)
     unmet: list[Unmet] = field(default_factory=list)
     already_covered: list[str] = field(default_factory=list)
-    blocked_by: dict | None = None
+    blocked_by: dict[str, Any] | None = None
     rules_now: int = 0
     rule_limit: int = 0
     backfill_remaining: int | None = None       # tags a backfill still has to copy (rules never do)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "proposals": [p.to_dict() for p in self.proposals],
                 "unmet": [u.__dict__ for u in self.unmet], "already_covered": self.already_covered,
                 "blocked_by": self.blocked_by, "rules_now": self.rules_now, "rule_limit": self.rule_limit,
@@ -122,7 +123,7 @@ def _full(pattern: str | None, value: str) -> bool:
 
 def advise(config: Config, target: Target, *, source_repos: list[RepoInfo], rules: list[SyncRule],
            target_namespaces: dict[str, NamespaceInfo], target_repos: dict[str, RepoInfo],
-           grant_finding: dict | None) -> RulePlan:
+           grant_finding: dict[str, Any] | None) -> RulePlan:
     """Propose rules for ``target``'s in-scope repositories (``source_repos``: every source repository).
 
     Per namespace: one NAMESPACE rule when the target namespace exists with automatic repository creation
@@ -175,10 +176,15 @@ def advise(config: Config, target: Target, *, source_repos: list[RepoInfo], rule
                                         "with automatic repository creation), then plan again"))
                 continue
             if (trepo.type, trepo.tag_immutability) != (r.type, r.tag_immutability):
-                plan.unmet.append(Unmet(r.path, f"{tns}/{r.name} on the target is {trepo.type}, tag immutability "
-                                                f"{trepo.tag_immutability}; the source is {r.type}, "
-                                                f"{r.tag_immutability}",
-                                        "configure the target repository like the source one"))
+                plan.unmet.append(
+                    Unmet(
+                        r.path,
+                        f"{tns}/{r.name} on the target is {trepo.type}, tag immutability "
+                        f"{trepo.tag_immutability}; the source is {r.type}, "
+                        f"{r.tag_immutability}",
+                        "configure the target repository like the source one",
+                    )
+                )
                 continue
             candidates.append(Proposal(
                 name=rule_name(config.rules.name_prefix, target.name, ns, r.name), scope="REPO", namespace=ns,

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from acrsync.config import BackfillConfig
 from acrsync.ledger import Ledger, Record, Status
@@ -58,7 +58,8 @@ def cap_store_for(ledger: Ledger) -> CapStore:
     return LedgerCapStore(ledger)
 
 
-def update(store: CapStore, name: str, change: Callable[[dict], dict | None]) -> tuple[dict, bool]:
+def update(store: CapStore, name: str,
+           change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> tuple[dict[str, Any], bool]:
     """Read-modify-write with compare-and-set until it sticks. ``change`` returns the new row, or None
     to leave it alone. Returns (row as stored, changed)."""
     while True:
@@ -127,7 +128,7 @@ class Caps:
         while not self.stop.is_set():
             wait = 0.0
 
-            def spend(row: dict) -> dict | None:
+            def spend(row: dict[str, Any]) -> dict[str, Any] | None:
                 nonlocal wait
                 now = self.now()
                 tokens = min(burst, row.get("tokens", burst) + max(0.0, now - row.get("at", now)) * rate)
@@ -148,7 +149,7 @@ class Caps:
         cap = self.config.max_in_flight
         last_refresh = 0.0
         while not self.stop.is_set():
-            def add(row: dict) -> dict | None:
+            def add(row: dict[str, Any]) -> dict[str, Any] | None:
                 keys = row.setdefault("keys", {})
                 if key in keys or len(keys) >= cap:
                     return None
@@ -171,7 +172,7 @@ class Caps:
 
     def release(self, key: str) -> None:
         """Give a slot back without counting a finished task (nothing was created for it)."""
-        def drop(row: dict) -> dict | None:
+        def drop(row: dict[str, Any]) -> dict[str, Any] | None:
             if key not in row.get("keys", {}):
                 return None
             del row["keys"][key]
@@ -192,7 +193,7 @@ class Caps:
         if not gone:
             return 0
 
-        def free(row: dict) -> dict | None:
+        def free(row: dict[str, Any]) -> dict[str, Any] | None:
             held = row.get("keys", {})
             freed = [k for k in gone if k in held]
             if not freed:
@@ -223,14 +224,16 @@ class Caps:
 
     def reset_counts(self) -> None:
         """A new run starts its guard rail from zero (slots still held stay held)."""
-        def zero(row: dict) -> dict:
+        def zero(row: dict[str, Any]) -> dict[str, Any]:
             row["done"], row["failed"] = 0, 0
             return row
 
         update(self.store, self.slots_row, zero)
 
 
-def guard_tripped(finished: Finished, config: BackfillConfig, max_failures: float | None = None) -> str | None:
+def guard_tripped(
+    finished: Finished, config: BackfillConfig, max_failures: float | None = None
+) -> str | None:
     """The guard rail: at least ``max_failures`` of at least ``max_failures_min_finished`` finished tasks
     failed (the rule AWS ECR's replication uses for its backfill). Returns why, or None."""
     ratio = config.max_failures if max_failures is None else max_failures

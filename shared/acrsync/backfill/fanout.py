@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -33,6 +33,12 @@ from acrsync.cloud.errors import CloudError
 from acrsync.jsonlog import log_decision
 from acrsync.model import RepoInfo
 
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.backfill.run import Backfill
+    from acrsync.cloud.fc import Fc
+    from acrsync.cloud.retry import Budget
+
 log = logging.getLogger("acrsync.backfill")
 
 KEY = "backfill"
@@ -47,22 +53,26 @@ class Shard(BaseModel):
 
 
 def payload(job: Job, shard: Shard | None = None) -> bytes:
-    return json.dumps({KEY: {"job": job.model_dump(), "shard": shard.model_dump() if shard else None}}).encode()
+    return json.dumps(
+        {KEY: {"job": job.model_dump(), "shard": shard.model_dump() if shard else None}}
+    ).encode()
 
 
-def job_of(event: Any) -> dict | None:
+def job_of(event: Any) -> dict[str, Any] | None:
     """The backfill part of an event (bytes or parsed), or None when it is not a backfill job."""
     if isinstance(event, (bytes, bytearray, str)):
         try:
             event = json.loads(event)
         except ValueError:
             return None
-    if isinstance(event, dict) and isinstance(event.get(KEY), dict):
-        return event[KEY]
+    if isinstance(event, dict):
+        body = event.get(KEY)
+        if isinstance(body, dict):
+            return body
     return None
 
 
-def handle(app, body: dict, context: Any, budget) -> dict:
+def handle(app: App, body: dict[str, Any], context: Any, budget: Budget) -> dict[str, Any]:
     """One invocation's part of a fanned-out backfill. Never raises for a stopped shard: FC would retry
     an async invocation that failed, and the checkpoint already says where to continue."""
     job = Job.model_validate(body["job"])
@@ -86,7 +96,7 @@ def handle(app, body: dict, context: Any, budget) -> dict:
         app.session.set_pace("cr", None)
 
 
-def _root(app, bf, job: Job, fc, name: str) -> dict:
+def _root(app: App, bf: Backfill, job: Job, fc: Fc, name: str) -> dict[str, Any]:
     finding = bf.grants_finding()
     if finding is not None:
         save_run(app.ledger, job, status="blocked", reason=str(Blocked(finding)), mode="fanout")
@@ -104,16 +114,31 @@ def _root(app, bf, job: Job, fc, name: str) -> dict:
         mine = resuming and ck.get("run") == job.run_id
         if mine and ck.get("done"):
             continue
-        fc.invoke_function(name, payload(job, Shard(namespace=repo.namespace, repo=repo.name, repo_id=repo.repo_id,
-                                                    page=ck.get("page", 1) if mine else 1)), async_=True)
+        fc.invoke_function(
+            name,
+            payload(
+                job,
+                Shard(
+                    namespace=repo.namespace,
+                    repo=repo.name,
+                    repo_id=repo.repo_id,
+                    page=ck.get("page", 1) if mine else 1,
+                ),
+            ),
+            async_=True,
+        )
         shards += 1
     log_decision(log, decision="backfill_fanout", run=job.run_id, target=job.target, shards=shards)
     return {"status": "running", "shards": shards}
 
 
-def _shard(app, bf, job: Job, shard: Shard, fc, name: str) -> dict:
-    repo = RepoInfo(instance_id=app.config.source.instance_id, repo_id=shard.repo_id, namespace=shard.namespace,
-                    name=shard.repo)
+def _shard(app: App, bf: Backfill, job: Job, shard: Shard, fc: Fc, name: str) -> dict[str, Any]:
+    repo = RepoInfo(
+        instance_id=app.config.source.instance_id,
+        repo_id=shard.repo_id,
+        namespace=shard.namespace,
+        name=shard.repo,
+    )
     try:
         next_page, done = bf.run_repo(job, repo, start_page=shard.page, one_page=True)
     except GuardTripped as e:
@@ -128,4 +153,8 @@ def _shard(app, bf, job: Job, shard: Shard, fc, name: str) -> dict:
         return {"status": "stopped", "reason": str(e)}
     if not done:
         fc.invoke_function(name, payload(job, shard.model_copy(update={"page": next_page})), async_=True)
-    return {"status": "done" if done else "next_page", "repository": repo.path, "outcomes": dict(bf.tally.outcomes)}
+    return {
+        "status": "done" if done else "next_page",
+        "repository": repo.path,
+        "outcomes": dict(bf.tally.outcomes),
+    }

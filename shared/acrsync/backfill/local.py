@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from acrsync.backfill.caps import Caps, cap_store_for
 from acrsync.backfill.run import Backfill, GuardTripped, Job, Resumable, save_run
@@ -15,10 +16,15 @@ from acrsync.cloud.errors import CloudError
 from acrsync.config import Target
 from acrsync.model import RepoInfo
 
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.cloud.retry import Budget
+
 WORKERS = 4
 
 
-def for_app(app, target: Target, *, budget=None, stop: threading.Event | None = None) -> Backfill:
+def for_app(app: App, target: Target, *, budget: Budget | None = None,
+            stop: threading.Event | None = None) -> Backfill:
     """A Backfill wired to an ``acrsync.app.App``: its adapters, its ledger and the shared caps."""
     deps = app.deps(budget)
     session = app.session
@@ -41,10 +47,16 @@ class Progress:
     rate: float          # tasks created per second
     eta_seconds: float | None
 
-    def to_dict(self) -> dict:
-        return {"created": self.created, "done": self.done, "failed": self.failed, "in_flight": self.in_flight,
-                "planned": self.planned, "rate": round(self.rate, 2),
-                "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1)}
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "done": self.done,
+            "failed": self.failed,
+            "in_flight": self.in_flight,
+            "planned": self.planned,
+            "rate": round(self.rate, 2),
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+        }
 
 
 def progress_of(bf: Backfill, planned: int) -> Progress:
@@ -53,8 +65,15 @@ def progress_of(bf: Backfill, planned: int) -> Progress:
     rate = created / elapsed
     finished = bf.caps.finished()
     left = max(0, planned - created)
-    return Progress(created=created, done=finished.done, failed=finished.failed, in_flight=bf.caps.in_flight(),
-                    planned=planned, rate=rate, eta_seconds=(left / rate) if rate > 0 else None)
+    return Progress(
+        created=created,
+        done=finished.done,
+        failed=finished.failed,
+        in_flight=bf.caps.in_flight(),
+        planned=planned,
+        rate=rate,
+        eta_seconds=(left / rate) if rate > 0 else None,
+    )
 
 
 @dataclass

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from acrsync import coverage
 from acrsync.config import BackfillConfig, Target
@@ -40,14 +42,14 @@ class RepoPlan:
     in_scope: int = 0
     on_target: int = 0
     to_create: list[SourceTag] = field(default_factory=list)
-    skipped: Counter = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)     # Skip (a str) or a reason
     bytes: int = 0
 
     @property
     def path(self) -> str:
         return f"{self.namespace}/{self.repo}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"repository": self.path, "in_scope": self.in_scope, "on_target": self.on_target,
                 "to_create": len(self.to_create), "skipped": {k.value if isinstance(k, Skip) else k: v
                                                               for k, v in sorted(self.skipped.items())},
@@ -60,6 +62,7 @@ def decide(target: Target, repo: RepoInfo, drift: TagDrift, *, rules: list[SyncR
     src = drift.source
     if drift.state is TagState.OK:
         return "on_target"
+    assert src is not None, "only source tags are decided (plan_page skips the others)"
     if since_ms is not None and src.pushed_ms and src.pushed_ms < since_ms:
         return Skip.BEFORE_SINCE
     if drift.state is TagState.IN_FLIGHT:
@@ -75,8 +78,8 @@ def decide(target: Target, repo: RepoInfo, drift: TagDrift, *, rules: list[SyncR
     return "create"
 
 
-def plan_page(plan: RepoPlan, target: Target, repo: RepoInfo, listed: int, drifts: list[TagDrift],
-              **ctx) -> list[SourceTag]:
+def plan_page(plan: RepoPlan, target: Target, repo: RepoInfo, listed: int, drifts: list[TagDrift], *,
+              rules: list[SyncRule], since_ms: int | None, blocked: bool) -> list[SourceTag]:
     """Add one classified page (``listed`` source tags, ``drifts`` those in the tag filter) to ``plan``;
     return the tags of this page to create."""
     plan.skipped[Skip.EXCLUDED] += listed - len(drifts)
@@ -86,7 +89,7 @@ def plan_page(plan: RepoPlan, target: Target, repo: RepoInfo, listed: int, drift
     for drift in drifts:
         if drift.state is TagState.EXTRA or drift.source is None:
             continue
-        verdict = decide(target, repo, drift, **ctx)
+        verdict = decide(target, repo, drift, rules=rules, since_ms=since_ms, blocked=blocked)
         if verdict is Skip.BEFORE_SINCE:
             plan.skipped[verdict] += 1
             continue
@@ -102,7 +105,8 @@ def plan_page(plan: RepoPlan, target: Target, repo: RepoInfo, listed: int, drift
     return out
 
 
-def in_flight_of(known: dict[str, Record], target: str, instance_id: str, namespace: str, repo: str):
+def in_flight_of(known: dict[str, Record], target: str, instance_id: str, namespace: str,
+                 repo: str) -> Callable[[str, str], str | None]:
     """drift's ``in_flight(tag, digest)``: the ledger record that already made a task for the image."""
     def check(tag: str, digest: str) -> str | None:
         image = ImageRef(instance_id=instance_id, namespace=namespace, repo=repo, tag=tag, digest=digest)
@@ -155,16 +159,18 @@ class OssRoute:
     reasons: tuple[str, ...]
     steps: tuple[tuple[str, str | None], ...] = OSS_STEPS
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"bytes": self.bytes, "tasks": self.tasks, "seconds": round(self.seconds, 1),
                 "reasons": list(self.reasons),
                 "steps": [{"step": s, "doc": url} for s, url in self.steps]}
 
 
 def oss_route(total_bytes: int, est: Estimate, config: BackfillConfig) -> OssRoute | None:
-    reasons = []
+    reasons: list[str] = []
     if total_bytes >= config.oss_threshold_bytes:
-        reasons.append(f"{human_bytes(total_bytes)} to move (threshold {human_bytes(config.oss_threshold_bytes)})")
+        reasons.append(
+            f"{human_bytes(total_bytes)} to move (threshold {human_bytes(config.oss_threshold_bytes)})"
+        )
     if est.tasks >= config.oss_threshold_tags:
         reasons.append(f"{est.tasks} sync tasks (threshold {config.oss_threshold_tags})")
     if not reasons:
@@ -178,7 +184,7 @@ class BackfillPlan:
     repos: list[RepoPlan]
     estimate: Estimate
     oss: OssRoute | None = None
-    blocked_by: dict | None = None     # the grant finding that blocks the target
+    blocked_by: dict[str, Any] | None = None     # the grant finding that blocks the target
 
     @property
     def to_create(self) -> int:
@@ -188,15 +194,15 @@ class BackfillPlan:
     def bytes(self) -> int:
         return sum(r.bytes for r in self.repos)
 
-    def totals(self) -> dict:
-        skipped: Counter = Counter()
+    def totals(self) -> dict[str, Any]:
+        skipped: Counter[str] = Counter()
         for r in self.repos:
             skipped.update({k.value if isinstance(k, Skip) else k: v for k, v in r.skipped.items()})
         return {"repositories": len(self.repos), "in_scope": sum(r.in_scope for r in self.repos),
                 "on_target": sum(r.on_target for r in self.repos), "to_create": self.to_create,
                 "skipped": dict(sorted(skipped.items())), "bytes": self.bytes}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "totals": self.totals(),
                 "estimate": {"tasks": self.estimate.tasks, "calls": self.estimate.calls,
                              "seconds": round(self.estimate.seconds, 1), "bound_by": self.estimate.bound_by},

@@ -12,6 +12,7 @@ compare-and-set and created.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import logging
 import threading
@@ -19,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -32,9 +34,14 @@ from acrsync.deps import Deps
 from acrsync.drift import SourceTag, TagDrift, TargetIndex
 from acrsync.errors import AcrsyncError
 from acrsync.jsonlog import log_decision
-from acrsync.ledger import ImageRef, Origin, Record, Status, VersionConflict, record_key
+from acrsync.ledger import ImageRef, Ledger, Origin, Record, Status, VersionConflict, record_key
 from acrsync.model import RepoInfo, TagInfo
 from acrsync.push import create_task, replicate
+
+if TYPE_CHECKING:
+    from acrsync.cloud.acr import Acr
+
+T = TypeVar("T")
 
 log = logging.getLogger("acrsync.backfill")
 
@@ -52,7 +59,7 @@ class GuardTripped(AcrsyncError):
 class Blocked(AcrsyncError):
     """The target's grants are not clean: nothing is planned; ``finding`` says what blocks it."""
 
-    def __init__(self, finding: dict | None):
+    def __init__(self, finding: dict[str, Any] | None):
         self.finding = finding or {}
         code = self.finding.get("code", "grants")
         super().__init__(f"target grants are blocked by {code}: {self.finding.get('message', '')} "
@@ -82,7 +89,7 @@ def repo_name(target: str, namespace: str, repo: str) -> str:
 class Tally:
     """What a run did, for progress lines and the final summary."""
 
-    outcomes: Counter = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -112,13 +119,13 @@ class Tally:
 class Backfill:
     """One target's backfill over one process's adapters; CLI threads and FC invocations share the caps."""
 
-    def __init__(self, deps: Deps, target: Target, target_acr, caps: Caps, *,
-                 calls: Counter | None = None, stop: threading.Event | None = None):
+    def __init__(self, deps: Deps, target: Target, target_acr: Acr, caps: Caps, *,
+                 calls: Counter[str] | None = None, stop: threading.Event | None = None):
         self.d = deps
         self.target = target
         self.target_acr = target_acr
         self.caps = caps
-        self.calls = calls if calls is not None else Counter()
+        self.calls: Counter[str] = calls if calls is not None else Counter()
         self.stop = stop or caps.stop
         self.tally = Tally()
         self._streak = 0
@@ -133,7 +140,7 @@ class Backfill:
 
     # ---- reads (every ACR call waits for the shared QPS cap: CloudSession.set_pace) -----------------
     @staticmethod
-    def _read(fn: Callable):
+    def _read(fn: Callable[[], T]) -> T:
         return fn()
 
     def repositories(self, globs: list[str]) -> list[RepoInfo]:
@@ -154,8 +161,10 @@ class Backfill:
         info = self._read(lambda: self.target_acr.get_repository(self.target.instance_id, tns, trepo))
         index = TargetIndex()
         if info is not None:
-            for page in drift.pages(lambda n: self.target_acr.list_repo_tag_page(self.target.instance_id,
-                                                                                  info.repo_id, n), self.limiter):
+            for page in drift.pages(
+                lambda n: self.target_acr.list_repo_tag_page(self.target.instance_id, info.repo_id, n),
+                self.limiter,
+            ):
                 for t in page:
                     index.add(t.tag, t.digest)
         return index
@@ -164,7 +173,9 @@ class Backfill:
         """Source ListRepoTag pages from ``start`` (the checkpoint's cursor): (page, tags, more)."""
         page, seen = start, (start - 1) * drift.PAGE_SIZE
         while True:
-            tags, total = self._read(lambda p=page: self.d.acr.list_repo_tag_page(self.source_id, repo.repo_id, p))
+            tags, total = self._read(
+                functools.partial(self.d.acr.list_repo_tag_page, self.source_id, repo.repo_id, page)
+            )
             seen += len(tags)
             more = more_pages(seen, len(tags), drift.PAGE_SIZE, total if total >= 0 else None)
             yield page, tags, more
@@ -174,11 +185,15 @@ class Backfill:
 
     def classify(self, repo: RepoInfo, tags: list[TagInfo], index: TargetIndex,
                  known: dict[str, Record]) -> list[TagDrift]:
-        return drift.classify_page(tags, index, tag_regex=self.target.tag_regex, override=self.target.override,
-                                   in_flight=in_flight_of(known, self.target.name, self.source_id,
-                                                          repo.namespace, repo.name))
+        return drift.classify_page(
+            tags,
+            index,
+            tag_regex=self.target.tag_regex,
+            override=self.target.override,
+            in_flight=in_flight_of(known, self.target.name, self.source_id, repo.namespace, repo.name),
+        )
 
-    def grants_finding(self) -> dict | None:
+    def grants_finding(self) -> dict[str, Any] | None:
         verdict = self.d.grants.verdict(self.target, self.d.session)
         if verdict.clean:
             return None
@@ -186,13 +201,17 @@ class Backfill:
             d = f.model_dump(mode="json") if hasattr(f, "model_dump") else dict(f)
             if d.get("severity", "error") == "error":
                 return d
-        return {"code": "GrantsNotClean", "message": "the grant check is not clean", "fix": "acrsync grants check"}
+        return {
+            "code": "GrantsNotClean",
+            "message": "the grant check is not clean",
+            "fix": "acrsync grants check",
+        }
 
     def _known(self, repo: RepoInfo) -> dict[str, Record]:
         return {r.key: r for r in self.d.ledger.records_for(self.source_id, repo.namespace, repo.name)
                 if r.target == self.target.name}
 
-    def _ctx(self, job: Job, blocked: bool) -> dict:
+    def _ctx(self, job: Job, blocked: bool) -> dict[str, Any]:
         return {"rules": self.d.rules.rules(self.d.acr), "since_ms": job.since_ms, "blocked": blocked}
 
     # ---- plan ----------------------------------------------------------------------------------------
@@ -210,7 +229,9 @@ class Backfill:
                 ctx = self._ctx(job, blocked=False)
                 for _, tags, _ in self.pages(repo):
                     listed += len(tags)
-                    plan_page(rp, self.target, repo, len(tags), self.classify(repo, tags, index, known), **ctx)
+                    plan_page(
+                        rp, self.target, repo, len(tags), self.classify(repo, tags, index, known), **ctx
+                    )
                 plans.append(rp)
         tasks = sum(len(p.to_create) for p in plans)
         est = estimate(tasks, listed, len(plans), self.d.config.backfill)
@@ -237,7 +258,9 @@ class Backfill:
                              **self._ctx(job, blocked=False))
             for tag in todo:
                 self.one(job, repo, tag, known)
-            self.d.ledger.set_checkpoint(name, json.dumps({"run": job.run_id, "page": page + 1, "done": not more}))
+            self.d.ledger.set_checkpoint(
+                name, json.dumps({"run": job.run_id, "page": page + 1, "done": not more})
+            )
             if not more or one_page:
                 return page + 1, not more
         return start_page, True
@@ -283,8 +306,7 @@ class Backfill:
             if lifecycle.matches_orphan(rec, task, self.target.instance_id) and \
                     self.d.ledger.get_by_task(task.task_id) is None:
                 try:
-                    self.d.ledger.update(rec.model_copy(update={**lifecycle.adopt(rec, task),
-                                                                "status": Status(task.status), "updated_at": now}))
+                    self.d.ledger.update(lifecycle.adopt(rec, task).apply(rec, now=now))
                 except VersionConflict:
                     return "duplicate"
                 log_decision(log, decision="adopted", key=rec.key, task_id=task.task_id)
@@ -301,8 +323,10 @@ class Backfill:
             streak = self._streak
         if streak >= TRANSIENT_STREAK:
             self.stop.set()
-            raise Resumable(f"ACR kept failing ({streak} images in a row left for a retry: throttling or server "
-                            "errors); the checkpoint is saved, run again later with --resume")
+            raise Resumable(
+                f"ACR kept failing ({streak} images in a row left for a retry: throttling or server "
+                "errors); the checkpoint is saved, run again later with --resume"
+            )
         reason = guard_tripped(self.caps.finished(), self.d.config.backfill, job.max_failures)
         if reason:
             self.stop.set()
@@ -319,36 +343,48 @@ class Backfill:
         by_id = {t.task_id: t for t in newest}
         missing = [r for r in records if r.task_id not in by_id]
         for rec in missing[:3]:
+            task_id = rec.task_id
+            if task_id is None:         # callers pass records that have a task
+                continue
             try:
-                by_id[rec.task_id] = self._read(lambda r=rec: self.d.acr.get_repo_sync_task(self.source_id, r.task_id))
+                by_id[task_id] = self._read(
+                    functools.partial(self.d.acr.get_repo_sync_task, self.source_id, task_id)
+                )
             except CloudError:
                 break
         for rec in records:
-            task = by_id.get(rec.task_id)
+            task = by_id.get(rec.task_id) if rec.task_id is not None else None
             if task is None or task.status == rec.status.value:
                 continue
             try:
-                self.d.ledger.update(rec.model_copy(update={"status": Status(task.status), "task_issue": task.issue,
-                                                            "updated_at": self.d.clock.now()}))
+                self.d.ledger.update(
+                    rec.model_copy(
+                        update={
+                            "status": Status(task.status),
+                            "task_issue": task.issue,
+                            "updated_at": self.d.clock.now(),
+                        }
+                    )
+                )
             except (VersionConflict, ValueError):
                 continue
 
 
-def load_doc(raw: str | None) -> dict:
+def load_doc(raw: str | None) -> dict[str, Any]:
     try:
         return json.loads(raw) if raw else {}
     except ValueError:
         return {}
 
 
-def load_job(ledger, target: str) -> tuple[Job | None, dict]:
+def load_job(ledger: Ledger, target: str) -> tuple[Job | None, dict[str, Any]]:
     """The stored run of ``target`` (for --resume, status and shards) and its state."""
     state = load_doc(ledger.get_checkpoint(run_name(target)))
     job = state.get("job")
     return (Job.model_validate(job) if job else None), state
 
 
-def save_run(ledger, job: Job, **state) -> None:
+def save_run(ledger: Ledger, job: Job, **state: Any) -> None:
     current = load_doc(ledger.get_checkpoint(run_name(job.target)))
     if current.get("job", {}).get("run_id") != job.run_id:
         current = {}

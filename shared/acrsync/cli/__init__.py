@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import typer
 
 from acrsync.cli import backfill, check, emulator, grants, ledger, ops, permissions, rules
 from acrsync.cli import report as report_cli
 from acrsync.cli.common import EXIT_USAGE, report
+
+if TYPE_CHECKING:
+    from typer._click import Command  # typer vendors click: what typer.main.get_command returns
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]},
@@ -57,7 +61,7 @@ def _debug_wanted(argv: Sequence[str]) -> bool:
     return _debug or "--debug" in argv or os.environ.get("ACRSYNC_DEBUG", "").lower() in ("1", "true", "yes")
 
 
-def _tidy(command) -> None:
+def _tidy(command: Command) -> None:
     """Help with plain names: ``--event FILE`` and ``FUNCTION``, no ``<bool>``/``<str>``/``{name}`` marks."""
     for param in getattr(command, "params", []):
         name = (param.name or "value").upper()
@@ -75,7 +79,7 @@ def _tidy(command) -> None:
         _tidy(sub)
 
 
-def command():
+def command() -> Command:
     """The click command behind ``app``, with the help tidied (built once per process)."""
     cmd = typer.main.get_command(app)
     _tidy(cmd)

@@ -12,7 +12,9 @@ import json
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +22,15 @@ from rich.table import Table
 
 from acrsync.cli.common import ConfigOpt, Output, OutputOpt, load
 from acrsync.config import Config, Target
+
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.backfill.plan import BackfillPlan
+    from acrsync.backfill.run import Backfill, Job
+    from acrsync.model import RepoInfo
+
+# --repo, --since, --max-tasks, --max-failures
+JobArgs = tuple[list[str], str | None, int | None, float | None]
 
 app = typer.Typer(add_completion=False, invoke_without_command=True,
                   help="replicate existing images (pushed before replication was set up), resumably")
@@ -39,8 +50,10 @@ def _target(cfg: Config, name: str | None) -> Target:
     try:
         t = cfg.target(name)
     except KeyError:
-        raise _usage(f"--target: no target named {name!r}; use one of: "
-                     f"{', '.join(t.name for t in cfg.targets)} (or add it under targets: in the config)") from None
+        raise _usage(
+            f"--target: no target named {name!r}; use one of: "
+            f"{', '.join(t.name for t in cfg.targets)} (or add it under targets: in the config)"
+        ) from None
     if not t.enabled:
         raise _usage(f"--target: {name!r} is disabled in the config; set enabled: true to backfill it")
     return t
@@ -73,7 +86,7 @@ def _max_failures(value: float | None) -> float | None:
     return ratio
 
 
-def _app(config: Path | None):
+def _app(config: Path | None) -> App:
     from acrsync.app import App
     from acrsync.app import config_path as default_path
 
@@ -82,18 +95,21 @@ def _app(config: Path | None):
 
 
 @app.callback()
-def backfill(ctx: typer.Context,
-             target: str = typer.Option(None, "--target", "-t", help="target name from the config"),
-             repo: list[str] = typer.Option([], "--repo", "-r", help="'namespace/repo' glob (repeatable)"),
-             since: str = typer.Option(None, "--since", help="only images pushed since this date (YYYY-MM-DD)"),
-             dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and change nothing"),
-             max_tasks: int = typer.Option(None, "--max-tasks", min=1, help="stop after this many tasks"),
-             yes: bool = typer.Option(False, "--yes", "-y", help="run the plan (without it: only print it)"),
-             resume: bool = typer.Option(False, "--resume", help="continue the target's stopped run"),
-             max_failures: float = typer.Option(None, "--max-failures",
-                                                help="stop when this share of >= 100 finished tasks failed "
-                                                     "(default 0.5)"),
-             output: Output = OutputOpt, config: Path | None = ConfigOpt) -> None:
+def backfill(
+    ctx: typer.Context,
+    target: str = typer.Option(None, "--target", "-t", help="target name from the config"),
+    repo: list[str] = typer.Option([], "--repo", "-r", help="'namespace/repo' glob (repeatable)"),
+    since: str = typer.Option(None, "--since", help="only images pushed since this date (YYYY-MM-DD)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and change nothing"),
+    max_tasks: int = typer.Option(None, "--max-tasks", min=1, help="stop after this many tasks"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="run the plan (without it: only print it)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the target's stopped run"),
+    max_failures: float = typer.Option(
+        None, "--max-failures", help="stop when this share of >= 100 finished tasks failed (default 0.5)"
+    ),
+    output: Output = OutputOpt,
+    config: Path | None = ConfigOpt,
+) -> None:
     """Plan (default) or run (--yes) the backfill of one target."""
     if ctx.invoked_subcommand is not None:
         return
@@ -112,7 +128,8 @@ def backfill(ctx: typer.Context,
         raise typer.Exit(1) from None
 
 
-def _backfill(a, t, bf, *, job_args, resume: bool, yes: bool, dry_run: bool, output: Output) -> None:
+def _backfill(a: App, t: Target, bf: Backfill, *, job_args: JobArgs, resume: bool, yes: bool, dry_run: bool,
+              output: Output) -> None:
     from acrsync.backfill import Blocked, Job
     from acrsync.backfill.run import load_job
 
@@ -155,7 +172,7 @@ def _backfill(a, t, bf, *, job_args, resume: bool, yes: bool, dry_run: bool, out
     _execute(bf, job, repos, plan.to_create, output)
 
 
-def _execute(bf, job, repos, planned: int, output: Output) -> None:
+def _execute(bf: Backfill, job: Job, repos: list[RepoInfo], planned: int, output: Output) -> None:
     from acrsync.backfill import local as L
 
     done = threading.Event()
@@ -177,21 +194,28 @@ def _execute(bf, job, repos, planned: int, output: Output) -> None:
         raise typer.Exit(1)
 
 
-def _summary_text(s: dict) -> str:
+def _summary_text(s: dict[str, Any]) -> str:
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items())) or "nothing to do"
     return f"backfill {s['run']} of {s['target']}: {s['status']} ({outcomes}); done {s['done']}, " \
            f"failed {s['failed']}, in flight {s['in_flight']}"
 
 
-def _reporter(bf, planned: int, output: Output):
+def _reporter(bf: Backfill, planned: int, output: Output) -> Callable[[], None]:
     """Progress: a rich bar on a terminal, else one JSON line per interval on stderr."""
     from acrsync.backfill import local as L
 
     if sys.stderr.isatty() and output is not Output.json:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("backfill"), BarColumn(), TextColumn("{task.completed}/{task.total} created"),
-                       TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=err, transient=False)
+        bar = Progress(
+            TextColumn("backfill"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} created"),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
         task = bar.add_task("backfill", total=max(planned, 1), info="")
         bar.start()
 
@@ -208,7 +232,7 @@ def _reporter(bf, planned: int, output: Output):
     return emit_json
 
 
-def _show_plan(plan, output: Output) -> None:
+def _show_plan(plan: BackfillPlan, output: Output) -> None:
     from acrsync.backfill.plan import human_bytes, human_seconds
 
     if output is Output.json:
@@ -263,13 +287,24 @@ def status(target: str = typer.Option(None, "--target", "-t", help="target name 
         if ck.get("run") == job.run_id and ck.get("done"):
             done += 1
         else:
-            pending.append({"repository": path, "next_page": ck.get("page", 1) if ck.get("run") == job.run_id else 1})
+            pending.append(
+                {"repository": path, "next_page": ck.get("page", 1) if ck.get("run") == job.run_id else 1}
+            )
     bf = L.for_app(a, t)
     finished = bf.caps.finished()
-    doc = {"run": job.run_id, "target": t.name, "status": state.get("status"), "reason": state.get("reason", ""),
-           "repositories": len(repos), "repositories_done": done, "pending": pending[:20],
-           "in_flight": bf.caps.in_flight(), "tasks_done": finished.done, "tasks_failed": finished.failed,
-           "outcomes": state.get("outcomes", {})}
+    doc = {
+        "run": job.run_id,
+        "target": t.name,
+        "status": state.get("status"),
+        "reason": state.get("reason", ""),
+        "repositories": len(repos),
+        "repositories_done": done,
+        "pending": pending[:20],
+        "in_flight": bf.caps.in_flight(),
+        "tasks_done": finished.done,
+        "tasks_failed": finished.failed,
+        "outcomes": state.get("outcomes", {}),
+    }
     if output is Output.json:
         typer.echo(json.dumps(doc, sort_keys=True))
         return

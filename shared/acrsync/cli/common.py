@@ -10,12 +10,15 @@ import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from acrsync.config import Config, ConfigError, load_config, with_env_overrides
 from acrsync.errors import AcrsyncError
+
+if TYPE_CHECKING:
+    from acrsync.cloud.clients import CloudSession
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -73,7 +76,7 @@ class CloudFlags:
             os.environ["ALIBABA_CLOUD_REGION_ID"] = self.region
         return self
 
-    def session(self, *, region: str | None = None, **kw: Any):
+    def session(self, *, region: str | None = None, **kw: Any) -> CloudSession:
         """A CloudSession signing with --profile's keys, else ALIBABA_CLOUD_* keys or the default chain."""
         from acrsync.cloud.clients import CloudSession, Endpoints
         from acrsync.cloud.credentials import ProfileCredentials

@@ -27,15 +27,29 @@ def register(app: typer.Typer) -> None:
 
     @app.command("emulator")
     def emulator(
-        scenario: Path = typer.Option(..., "--scenario", exists=True, dir_okay=False, readable=True,
-                                      help="Scenario YAML (accounts, roles, instances), e.g. scenarios/demo.yaml"),
+        scenario: Path = typer.Option(
+            ...,
+            "--scenario",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="Scenario YAML (accounts, roles, instances), e.g. scenarios/demo.yaml",
+        ),
         port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)"),
-        clock: str = typer.Option("wall", "--clock", help="wall (real time) or manual (moves only when told)"),
-        ots_state_file: Path = typer.Option(None, "--ots-state-file",
-                                            help="Keep Tablestore tables in this file across restarts"),
-        config: Path = typer.Option(None, "--config", "-c", exists=True, dir_okay=False,
-                                    help="the config the emulated functions use (default: $ACRSYNC_CONFIG, "
-                                         "else the scenario's own)"),
+        clock: str = typer.Option(
+            "wall", "--clock", help="wall (real time) or manual (moves only when told)"
+        ),
+        ots_state_file: Path = typer.Option(
+            None, "--ots-state-file", help="Keep Tablestore tables in this file across restarts"
+        ),
+        config: Path = typer.Option(
+            None,
+            "--config",
+            "-c",
+            exists=True,
+            dir_okay=False,
+            help="the config the emulated functions use (default: $ACRSYNC_CONFIG, else the scenario's own)",
+        ),
     ) -> None:
         """Serve localcloud on 127.0.0.1 until Ctrl-C/SIGTERM. Point clients at it with
         ACRSYNC_ENDPOINT=http://127.0.0.1:PORT. It has no real security: never expose it beyond 127.0.0.1."""

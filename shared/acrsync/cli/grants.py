@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -27,6 +27,9 @@ from acrsync.cli.common import load as _config
 from acrsync.config import Config, Target
 from acrsync.grants import Finding, execute, fixes, has_errors, plan, session_checker
 from acrsync.grants.findings import Fix
+
+if TYPE_CHECKING:
+    from acrsync.cloud.clients import CloudSession
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="check and set up the RAM grant ACR needs in each target account")
@@ -51,7 +54,7 @@ def print_(target: str = typer.Option(..., "--target", "-t", help="target name f
     """Print the role, policy and trust policy to create in the target account, and the commands."""
     cfg = _config(config)
     t = _targets(cfg, target)[0]
-    doc = {"target": t.name, "account_id": t.account_id, "role_name": P.SYNC_ROLE_NAME,
+    doc: dict[str, Any] = {"target": t.name, "account_id": t.account_id, "role_name": P.SYNC_ROLE_NAME,
            "policy_name": fixes.sync_policy_name(t), "policy": fixes.sync_policy(t),
            "trust_policy": fixes.trust_policy(cfg.source), "commands": fixes.setup_commands(cfg.source, t)}
     if output is Output.json:
@@ -81,7 +84,10 @@ def _render(findings: list[Finding]) -> str:
             detail = f": {detail}" if detail and len(detail) <= 400 else ""
             lines.append(f"    evidence: {e.source}{at}{detail}")
         if f.fix is not None:
-            lines.append(f"    fix: {f.fix.summary}" + (" (`acrsync grants apply` does this)" if f.fix.automatic else ""))
+            lines.append(
+                f"    fix: {f.fix.summary}"
+                + (" (`acrsync grants apply` does this)" if f.fix.automatic else "")
+            )
             if f.fix.policy_json and f.code != "TRUST_MISSING_PRINCIPAL":
                 lines.append("    policy:\n" + _indent(f.fix.policy_json, 6))
             if f.fix.trust_json:
@@ -104,13 +110,14 @@ def _indent(text: str, n: int) -> str:
     return "\n".join(" " * n + line for line in text.splitlines())
 
 
-def _preflight(session, cfg: Config) -> tuple[Finding, int] | None:
+def _preflight(session: CloudSession, cfg: Config) -> tuple[Finding, int] | None:
     """One GetCallerIdentity first: an unreachable cloud or refused keys is one finding, not a cascade."""
     from acrsync.cloud.probe import Problem, probe
 
     found = probe(session, cfg.source.region, expected_account=cfg.source.account_id)
     if found.ok:
         return None
+    assert found.problem is not None, "a failed probe names its problem"
     # Not a finding about a target (grants.CODES): the check never started, so it is built here.
     f = Finding(code=found.problem.value, severity="error", target="all targets",
                 message=f"{found.message}; no check ran", fix=Fix(summary=found.fix))
@@ -118,9 +125,14 @@ def _preflight(session, cfg: Config) -> tuple[Finding, int] | None:
 
 
 @app.command()
-def verify(target: str | None = typer.Option(None, "--target", "-t", help="one target (default: all enabled)"),
-           output: Output = OutputOpt, config: Path | None = ConfigOpt, profile: str | None = ProfileOpt,
-           region: str | None = RegionOpt, endpoint: str | None = EndpointOpt) -> None:
+def verify(
+    target: str | None = typer.Option(None, "--target", "-t", help="one target (default: all enabled)"),
+    output: Output = OutputOpt,
+    config: Path | None = ConfigOpt,
+    profile: str | None = ProfileOpt,
+    region: str | None = RegionOpt,
+    endpoint: str | None = EndpointOpt,
+) -> None:
     """Check grants and prerequisites of each target; exit 1 when an error finding is found (2 when the
     keys are missing or refused)."""
     flags = cloud_flags(profile, region, endpoint)
@@ -157,16 +169,25 @@ def verify(target: str | None = typer.Option(None, "--target", "-t", help="one t
 # ---- apply ---------------------------------------------------------------------------------------
 
 @app.command()
-def apply(target: str = typer.Option(..., "--target", "-t", help="target name from the config"),
-          yes: bool = typer.Option(False, "--yes", "-y", help="make the changes (default: print the plan only)"),
-          detach_conflicting: bool = typer.Option(
-              False, "--detach-conflicting",
-              help=f"detach policies whose Deny blocks ACR's sync from {P.SYNC_ROLE_NAME} (the policies are kept)"),
-          output: Output = OutputOpt, config: Path | None = ConfigOpt,
-          profile: str | None = typer.Option(None, "--profile",
-                                             help="aliyun CLI profile of account B's administrator "
-                                                  "(default: ALIBABA_CLOUD_* keys or the default chain)"),
-          region: str | None = RegionOpt, endpoint: str | None = EndpointOpt) -> None:
+def apply(
+    target: str = typer.Option(..., "--target", "-t", help="target name from the config"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="make the changes (default: print the plan only)"),
+    detach_conflicting: bool = typer.Option(
+        False,
+        "--detach-conflicting",
+        help=f"detach policies whose Deny blocks ACR's sync from {P.SYNC_ROLE_NAME} (the policies are kept)",
+    ),
+    output: Output = OutputOpt,
+    config: Path | None = ConfigOpt,
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="aliyun CLI profile of account B's administrator "
+        "(default: ALIBABA_CLOUD_* keys or the default chain)",
+    ),
+    region: str | None = RegionOpt,
+    endpoint: str | None = EndpointOpt,
+) -> None:
     """Set up the sync role, the reader role and the target namespaces in the target account (idempotent)."""
     from acrsync.cloud.errors import CloudError, is_credentials_problem
 
@@ -177,9 +198,12 @@ def apply(target: str = typer.Option(..., "--target", "-t", help="target name fr
     try:
         me = session.sts().get_caller_identity()
         if me.account_id != t.account_id:
-            typer.echo(f"these credentials belong to account {me.account_id} ({me.arn}), but target {t.name} is "
-                       f"account {t.account_id}: run apply as account {t.account_id}'s administrator "
-                       "(--profile or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET of that account)", err=True)
+            typer.echo(
+                f"these credentials belong to account {me.account_id} ({me.arn}), but target {t.name} is "
+                f"account {t.account_id}: run apply as account {t.account_id}'s administrator "
+                "(--profile or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET of that account)",
+                err=True,
+            )
             raise typer.Exit(2)
         ram, acr = session.ram(), session.acr(t.region)
         the_plan = plan(cfg, t, ram, acr, detach_conflicting=detach_conflicting)

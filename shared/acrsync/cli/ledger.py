@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -92,14 +93,19 @@ def _fail(e: BaseException, cfg: Config) -> typer.Exit:
         msg = (f"the ledger {p} is corrupt ({why}); acrsync left it untouched. Fix: move it aside "
                f"(mv {p} {p}.corrupt) and run `acrsync ledger init` again, or restore a backup")
     elif found is Cause.PERMISSION:
-        msg = (f"cannot write the ledger {_where(cfg)} ({why}). Fix: give this user write access to the file "
-               "and its directory (an immutable file shows an 'i' in `lsattr`), or point ledger.path elsewhere"
-               if cfg.ledger.backend == "sqlite" else
-               f"cannot write the ledger {_where(cfg)} ({why}). Fix: grant these keys write access to the "
-               "Tablestore instance (`acrsync permissions`)")
+        msg = (
+            f"cannot write the ledger {_where(cfg)} ({why}). Fix: give this user write access to the file "
+            "and its directory (an immutable file shows an 'i' in `lsattr`), or point ledger.path elsewhere"
+            if cfg.ledger.backend == "sqlite"
+            else f"cannot write the ledger {_where(cfg)} ({why}). Fix: grant these keys write access to the "
+            "Tablestore instance (`acrsync permissions`)"
+        )
     elif found is Cause.CREDENTIALS:
-        typer.echo(f"acrsync: the ledger {_where(cfg)} refused these keys ({why}). Fix: use a valid AccessKey "
-                   "pair of a RAM user (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or --profile)", err=True)
+        typer.echo(
+            f"acrsync: the ledger {_where(cfg)} refused these keys ({why}). Fix: use a valid AccessKey "
+            "pair of a RAM user (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or --profile)",
+            err=True,
+        )
         return typer.Exit(EXIT_USAGE)
     else:
         msg = f"ledger {_where(cfg)} failed: {why}"
@@ -132,7 +138,7 @@ def short_key(r: Record) -> str:
     return f"{r.image.repo_path}:{r.image.tag}@{digest}#{r.target}"
 
 
-def _record_json(r: Record) -> dict:
+def _record_json(r: Record) -> dict[str, Any]:
     return {"key": r.key, "short_key": short_key(r), **r.model_dump(mode="json")}
 
 
@@ -183,7 +189,8 @@ def _hex(digest: str) -> str:
 
 
 def resolve(ledger: Ledger, cfg: Config, text: str) -> list[Record]:
-    """Every record ``text`` can mean: the exact key, else the records a short key or digest prefix matches."""
+    """Every record ``text`` can mean: the exact key, else the records a short key or digest prefix
+    matches."""
     exact = ledger.get(text)
     if exact is not None:
         return [exact]
@@ -317,11 +324,19 @@ def list_(status: Status | None = typer.Option(None, "--status", "-s", case_sens
     rows = []
     for r in records:
         mark = " (gave up)" if r.gave_up else " (stuck)" if r.stuck else ""
-        note = (r.finding.code if r.finding else None) or r.task_issue or (r.last_error.code if r.last_error else "")
+        note = (
+            (r.finding.code if r.finding else None)
+            or r.task_issue
+            or (r.last_error.code if r.last_error else "")
+        )
         rows.append([short_key(r), r.status.value + mark, str(r.attempts), r.task_id or "", r.origin.value,
                      _when(r.created_at), _when(r.next_retry_at), note or ""])
-    table = fit_table(["key", "status", "tries", "task", "origin", "created", "next retry", "issue / finding"],
-                      rows, console.width, drop=("origin", "next retry", "created", "task", "issue / finding", "tries"))
+    table = fit_table(
+        ["key", "status", "tries", "task", "origin", "created", "next retry", "issue / finding"],
+        rows,
+        console.width,
+        drop=("origin", "next retry", "created", "task", "issue / finding", "tries"),
+    )
     if records:
         console.print(table)
     shown = f"{len(records):,} of {total:,} record(s)"
@@ -396,8 +411,9 @@ def rejected(limit: int = typer.Option(20, "--limit", "-n", min=1, help="at most
     table = Table("received", "source", "id", "reason", "payload", box=None, pad_edge=False, show_edge=False)
     for name in ("received", "source", "id"):
         table.columns[[c.header for c in table.columns].index(name)].no_wrap = True
-    for e in events:
-        table.add_row(_when(e.received_at), e.source, e.id, e.reason, middle(" ".join(e.payload.split()), 40))
+    for ev in events:
+        table.add_row(_when(ev.received_at), ev.source, ev.id, ev.reason,
+                      middle(" ".join(ev.payload.split()), 40))
     if events:
         console.print(table)
     typer.echo(f"{len(events)} event(s)")

@@ -16,11 +16,11 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
@@ -44,12 +44,25 @@ from acrsync.cli.progress import Progress, progress
 from acrsync.errors import AcrsyncError
 from acrsync.jsonlog import JsonFormatter
 
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.ledger import Ledger, Page
+
 FUNCTIONS = ("on_push", "reconcile", "compliance")
 TIMEOUTS = {"on_push": 120, "reconcile": 600, "compliance": 900}
 DEPLOYED_NAMES = {"on_push": "acrsync-on-push", "reconcile": "acrsync-reconcile",   # s.yaml functionName
                   "compliance": "acrsync-compliance"}
 # Outcomes of a push that a user must hear about, with the reason the handler logged.
-NOTEWORTHY = ("rejected", "failed", "error", "repo_missing", "tag_missing", "blocked", "queued", "out_of_scope")
+NOTEWORTHY = (
+    "rejected",
+    "failed",
+    "error",
+    "repo_missing",
+    "tag_missing",
+    "blocked",
+    "queued",
+    "out_of_scope",
+)
 FAILING_STATUSES = ("ERROR", "BLOCKED")
 
 
@@ -67,8 +80,9 @@ def _config_path(config_path: Path | None) -> Path | None:
     return Path(found) if found else None
 
 
-def _app(config_path: Path | None, flags: CloudFlags):
-    """The functions' App with the CLI's session, once one call showed the cloud answers and takes the keys."""
+def _app(config_path: Path | None, flags: CloudFlags) -> App:
+    """The functions' App with the CLI's session, once one call showed the cloud answers and takes the
+    keys."""
     from acrsync.app import App
     from acrsync.cloud.probe import probe
 
@@ -85,10 +99,10 @@ def _app(config_path: Path | None, flags: CloudFlags):
 class _Decisions(logging.Handler):
     """Collects acrsync's decision lines (``jsonlog.log_decision``) while a handler runs, printing none."""
 
-    def __init__(self, on_line=None) -> None:
+    def __init__(self, on_line: Callable[[dict[str, Any]], None] | None = None) -> None:
         super().__init__(logging.INFO)
         self.setFormatter(JsonFormatter())      # the same line FC's log gets, built from the record's fields
-        self.lines: list[dict] = []
+        self.lines: list[dict[str, Any]] = []
         self._on_line = on_line
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -103,7 +117,7 @@ class _Decisions(logging.Handler):
 
 
 @contextmanager
-def collect_decisions(on_line=None) -> Iterator[_Decisions]:
+def collect_decisions(on_line: Callable[[dict[str, Any]], None] | None = None) -> Iterator[_Decisions]:
     logger = logging.getLogger("acrsync")
     handler = _Decisions(on_line)
     saved = (logger.level, logger.propagate)
@@ -118,7 +132,7 @@ def collect_decisions(on_line=None) -> Iterator[_Decisions]:
         logger.propagate = saved[1]
 
 
-def _why(line: dict) -> str:
+def _why(line: dict[str, Any]) -> str:
     """The reason a decision line gives, in words, with the service's code when there is one."""
     words = [str(line[k]) for k in ("reason", "why", "error") if line.get(k)]
     codes = [str(line[k]) for k in ("finding", "code") if line.get(k)]
@@ -139,16 +153,28 @@ def short_key(key: str) -> str:
     return f"{m['name']}@{m['digest'].removeprefix('sha256:')[:12]}#{m['target']}"
 
 
-def _items(lines: list[dict]) -> list[dict]:
+def _items(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The noteworthy outcomes (see NOTEWORTHY), one per image and target, with why."""
     out = []
     for line in lines:
         d = line.get("decision")
         if d not in NOTEWORTHY:
             continue
-        what = line.get("image") or (short_key(line["key"]) if line.get("key") else "") or line.get("event_id") or ""
-        out.append({"outcome": d, "target": line.get("target"), "image": what, "event_id": line.get("event_id"),
-                    "why": _why(line)})
+        what = (
+            line.get("image")
+            or (short_key(line["key"]) if line.get("key") else "")
+            or line.get("event_id")
+            or ""
+        )
+        out.append(
+            {
+                "outcome": d,
+                "target": line.get("target"),
+                "image": what,
+                "event_id": line.get("event_id"),
+                "why": _why(line),
+            }
+        )
     return out
 
 
@@ -171,7 +197,7 @@ def _events(files: list[Path]) -> list[bytes]:
     return out
 
 
-def _merge(total: dict, one: dict) -> None:
+def _merge(total: dict[str, Any], one: dict[str, Any]) -> None:
     for name, counts in one.get("targets", {}).items():
         mine = total.setdefault("targets", {}).setdefault(name, {})
         for k, v in counts.items():
@@ -180,7 +206,7 @@ def _merge(total: dict, one: dict) -> None:
         total[k] = total.get(k, 0) + int(one.get(k, 0) or 0)
 
 
-def _push_exit(result: dict) -> int:
+def _push_exit(result: dict[str, Any]) -> int:
     """1 when an event was rejected or failed, an image blocked, or the webhook reply was an error."""
     if int(result.get("statusCode", 200) or 200) >= 400:
         return EXIT_FINDINGS
@@ -191,7 +217,7 @@ def _push_exit(result: dict) -> int:
     return EXIT_CLEAN
 
 
-def _on_push_local(application, payloads: list[bytes], bar: Progress) -> dict:
+def _on_push_local(application: App, payloads: list[bytes], bar: Progress) -> dict[str, Any]:
     from acrsync.push import DeliveryFailed
 
     total: dict[str, Any] = {"targets": {}, "rejected": 0, "sync_updates": 0, "timers": 0}
@@ -223,7 +249,7 @@ def _on_push_local(application, payloads: list[bytes], bar: Progress) -> dict:
     return total
 
 
-def _render_push(result: dict) -> None:
+def _render_push(result: dict[str, Any]) -> None:
     for name, counts in sorted(result.get("targets", {}).items()):
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if v]
         typer.echo(f"target {name}: " + (", ".join(parts) or "nothing to do"))
@@ -235,7 +261,9 @@ def _render_push(result: dict) -> None:
     for f in result.get("delivery_failed", []):
         typer.echo(f"not recorded (the platform would deliver it again): {f}")
     if result.get("rejected"):
-        typer.echo(f"{result['rejected']} event(s) rejected: `acrsync ledger rejected` shows them with the reason")
+        typer.echo(
+            f"{result['rejected']} event(s) rejected: `acrsync ledger rejected` shows them with the reason"
+        )
 
 
 # ---- reconcile ------------------------------------------------------------------------------------
@@ -243,11 +271,11 @@ def _render_push(result: dict) -> None:
 class _CountingLedger:
     """The app's ledger, advancing a progress bar by the open records reconcile reads."""
 
-    def __init__(self, inner, bar: Progress):
+    def __init__(self, inner: Ledger, bar: Progress):
         self._inner, self._bar = inner, bar
 
-    def open_records(self, *args: Any, **kw: Any):
-        page = self._inner.open_records(*args, **kw)
+    def open_records(self, limit: int = 100, cursor: str | None = None) -> Page:
+        page = self._inner.open_records(limit, cursor)
         self._bar.advance(len(page.records))
         return page
 
@@ -255,21 +283,22 @@ class _CountingLedger:
         return getattr(self._inner, name)
 
 
-def _reconcile_once(application, dry_run: bool) -> dict:
+def _reconcile_once(application: App, dry_run: bool) -> dict[str, Any]:
     from acrsync.ledger import OPEN_STATUSES
 
     ledger = application.ledger
     counts = ledger.counts_by_status()
     open_now = sum(v for k, v in counts.items() if k in {s.value for s in OPEN_STATUSES})
     with progress("reconcile", total=open_now) as bar:
-        application.ledger = _CountingLedger(ledger, bar)
+        # a delegating proxy (__getattr__): a Ledger in all but its class
+        application.ledger = cast("Ledger", _CountingLedger(ledger, bar))
         try:
             return application.handle_reconcile(None, local_context("reconcile"), dry_run=dry_run)
         finally:
             application.ledger = ledger
 
 
-def _reconcile_exit(summary: dict) -> int:
+def _reconcile_exit(summary: dict[str, Any]) -> int:
     counts = summary.get("counts") or {}
     bad = any(counts.get(s) for s in FAILING_STATUSES) or summary.get("stuck_found") or summary.get("gave_up")
     return EXIT_FINDINGS if bad else EXIT_CLEAN
@@ -281,13 +310,13 @@ SUMMARY_KEYS = (("records_seen", "records checked"), ("updated", "updated"), ("c
                 ("cancelled", "cancelled"), ("gave_up", "gave up"), ("conflicts", "write conflicts"))
 
 
-def _action(p: dict) -> str:
+def _action(p: dict[str, Any]) -> str:
     """A planned step's action as a user reads it: lifecycle's "none" with changes is a record update."""
     a = str(p.get("action") or "?")
     return "update" if a == "none" else a
 
 
-def _render_reconcile(summary: dict, dry_run: bool) -> None:
+def _render_reconcile(summary: dict[str, Any], dry_run: bool) -> None:
     planned = summary.get("planned") or []
     if dry_run:
         by_action = Counter(_action(p) for p in planned)
@@ -299,8 +328,11 @@ def _render_reconcile(summary: dict, dry_run: bool) -> None:
             typer.echo(f"  {_action(p)}: {what}{why}")
         return
     done = [f"{label} {summary[k]}" for k, label in SUMMARY_KEYS if summary.get(k)]
-    typer.echo("reconcile: " + (", ".join(done) or "nothing to do")
-               + ("" if summary.get("complete", True) else " (stopped at the time budget; the next run resumes)"))
+    typer.echo(
+        "reconcile: "
+        + (", ".join(done) or "nothing to do")
+        + ("" if summary.get("complete", True) else " (stopped at the time budget; the next run resumes)")
+    )
     counts = summary.get("counts") or {}
     if counts:
         typer.echo("ledger now: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -309,7 +341,7 @@ def _render_reconcile(summary: dict, dry_run: bool) -> None:
         typer.echo("see them: " + "; ".join(f"acrsync ledger list --status {s.lower()}" for s in failing))
 
 
-def _dry_run_json(summary: dict) -> dict:
+def _dry_run_json(summary: dict[str, Any]) -> dict[str, Any]:
     """--dry-run as JSON: the counts by action first, then the details."""
     planned = summary.get("planned") or []
     return {"dry_run": True, "would": dict(sorted(Counter(_action(p) for p in planned).items())),
@@ -338,7 +370,8 @@ def _invoke_remote(function: str, payload: bytes, *, flags: CloudFlags, config: 
     from acrsync.cloud.errors import CloudError, is_credentials_problem
 
     where = _remote_region(flags.region, config)
-    # A sync call waits for the function: read up to its timeout (plus a margin), never retried (not idempotent).
+    # A sync call waits for the function: read up to its timeout (plus a margin), never retried
+    # (not idempotent).
     session = flags.session(region=where, timeouts=Timeouts(read=TIMEOUTS[function] + 30.0))
     try:
         reply = session.fc(where).invoke_function(name, payload, async_=async_)
@@ -348,7 +381,9 @@ def _invoke_remote(function: str, payload: bytes, *, flags: CloudFlags, config: 
         if not e.code.startswith("FunctionError."):
             typer.echo(f"acrsync: {one_line(e)}", err=True)
             return EXIT_FINDINGS
-        typer.echo(f"{name} failed ({e.code.removeprefix('FunctionError.')}), request id {e.request_id}:", err=True)
+        typer.echo(
+            f"{name} failed ({e.code.removeprefix('FunctionError.')}), request id {e.request_id}:", err=True
+        )
         typer.echo(_pretty(e.message.encode("utf-8")), err=True)
         return EXIT_FINDINGS
     if async_:
@@ -391,18 +426,21 @@ def _show(function: str, result: Any, output: Output, *, dry_run: bool) -> int:
     return code
 
 
-def _compliance_exit(result: dict) -> int:
-    """0 compliant; 1 findings, a rejected event, or a run that could not finish (the error is in the result)."""
+def _compliance_exit(result: dict[str, Any]) -> int:
+    """0 compliant; 1 findings, a rejected event, or a run that could not finish (the error is in the
+    result)."""
     if result.get("error") or result.get("rejected") or result.get("report_id") is None:
         return EXIT_FINDINGS
     return EXIT_CLEAN if result.get("verdict") == "compliant" else EXIT_FINDINGS
 
 
-def _render_compliance(result: dict) -> None:
+def _render_compliance(result: dict[str, Any]) -> None:
     if result.get("error"):
         typer.echo(f"compliance run failed: {result['error']}")
     if result.get("rejected"):
-        typer.echo(f"{result['rejected']} event(s) rejected: `acrsync ledger rejected` shows them with the reason")
+        typer.echo(
+            f"{result['rejected']} event(s) rejected: `acrsync ledger rejected` shows them with the reason"
+        )
     if result.get("report_id"):
         counts = ", ".join(f"{k} {v}" for k, v in sorted((result.get("counts") or {}).items()))
         typer.echo(f"verdict: {result.get('verdict')}" + (f" ({counts})" if counts else "")
@@ -413,23 +451,35 @@ def register(app: typer.Typer) -> None:
     """Add `invoke` and `reconcile`."""
 
     @app.command()
-    def invoke(function: str = typer.Argument(..., metavar="FUNCTION", help="on_push, reconcile or compliance"),
-               event: list[Path] = typer.Option(..., "--event", "-e", exists=True, dir_okay=False, metavar="FILE",
-                                                help="event file (see events/); repeat it, or give a file "
-                                                     "holding a JSON array, for many events"),
-               output: Output = OutputOpt,
-               config: Path | None = ConfigOpt,
-               remote: bool = typer.Option(False, "--remote",
-                                           help="invoke the deployed function through the FC 3.0 API instead"),
-               async_: bool = typer.Option(False, "--async", help="with --remote: queue it (FC replies at once)"),
-               function_name: str | None = typer.Option(None, "--function-name", metavar="NAME",
-                                                        help="with --remote: the FC function (default: s.yaml's)"),
-               profile: str | None = ProfileOpt,
-               region: str | None = typer.Option(None, "--region",
-                                                 help="region id (as ALIBABA_CLOUD_REGION_ID); with --remote the "
-                                                      "function's (default: the config's source region)"),
-               endpoint: str | None = EndpointOpt,
-               ) -> None:
+    def invoke(
+        function: str = typer.Argument(..., metavar="FUNCTION", help="on_push, reconcile or compliance"),
+        event: list[Path] = typer.Option(
+            ...,
+            "--event",
+            "-e",
+            exists=True,
+            dir_okay=False,
+            metavar="FILE",
+            help="event file (see events/); repeat it, or give a file holding a JSON array, for many events",
+        ),
+        output: Output = OutputOpt,
+        config: Path | None = ConfigOpt,
+        remote: bool = typer.Option(
+            False, "--remote", help="invoke the deployed function through the FC 3.0 API instead"
+        ),
+        async_: bool = typer.Option(False, "--async", help="with --remote: queue it (FC replies at once)"),
+        function_name: str | None = typer.Option(
+            None, "--function-name", metavar="NAME", help="with --remote: the FC function (default: s.yaml's)"
+        ),
+        profile: str | None = ProfileOpt,
+        region: str | None = typer.Option(
+            None,
+            "--region",
+            help="region id (as ALIBABA_CLOUD_REGION_ID); with --remote the "
+            "function's (default: the config's source region)",
+        ),
+        endpoint: str | None = EndpointOpt,
+    ) -> None:
         """Run a function's handler locally on event files, as Function Compute would, or (--remote)
         invoke the deployed function with them. Each rejected or failed item is printed with its reason."""
         if function not in FUNCTIONS:
@@ -446,7 +496,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(max(codes))
         application = _app(config, flags)
         if function == "compliance":
-            result = application.handle_compliance(json.loads(event[0].read_bytes()), local_context("compliance"))
+            result = application.handle_compliance(
+                json.loads(event[0].read_bytes()), local_context("compliance")
+            )
             raise typer.Exit(_show(function, result, output, dry_run=False))
         if function == "reconcile":
             result = application.handle_reconcile(event[0].read_bytes(), local_context("reconcile"))
@@ -457,17 +509,26 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(_show(function, result, output, dry_run=False))
 
     @app.command(name="reconcile")
-    def reconcile_cmd(once: bool = typer.Option(False, "--once", help="one pass, then exit (the default)"),
-                      watch: bool = typer.Option(False, "--watch",
-                                                 help="a pass every --interval seconds until Ctrl-C, one JSON "
-                                                      "object per pass on its own line (JSON Lines)"),
-                      dry_run: bool = typer.Option(False, "--dry-run",
-                                                   help="show what would change (counts first); change nothing"),
-                      interval: float = typer.Option(600, "--interval", min=1, metavar="SECONDS",
-                                                     help="with --watch: seconds between passes"),
-                      output: Output = OutputOpt,
-                      config: Path | None = ConfigOpt, profile: str | None = ProfileOpt,
-                      region: str | None = RegionOpt, endpoint: str | None = EndpointOpt) -> None:
+    def reconcile_cmd(
+        once: bool = typer.Option(False, "--once", help="one pass, then exit (the default)"),
+        watch: bool = typer.Option(
+            False,
+            "--watch",
+            help="a pass every --interval seconds until Ctrl-C, one JSON "
+            "object per pass on its own line (JSON Lines)",
+        ),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="show what would change (counts first); change nothing"
+        ),
+        interval: float = typer.Option(
+            600, "--interval", min=1, metavar="SECONDS", help="with --watch: seconds between passes"
+        ),
+        output: Output = OutputOpt,
+        config: Path | None = ConfigOpt,
+        profile: str | None = ProfileOpt,
+        region: str | None = RegionOpt,
+        endpoint: str | None = EndpointOpt,
+    ) -> None:
         """Reconcile the ledger with ACR: task status, retries, stuck tasks, rule-made tasks."""
         if watch and (once or dry_run):
             typer.echo("--watch runs pass after pass; it does not combine with --once or --dry-run", err=True)

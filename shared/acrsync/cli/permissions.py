@@ -80,9 +80,17 @@ def apply_commands(doc: PolicyDocument, path: Path, settings: DeploySettings) ->
                 f"\"$(cat {path.parent / TRUST_FILE})\" --Description 'acrsync functions'", create,
                 f"aliyun ram AttachPolicyToRole --PolicyType Custom --PolicyName {name} --RoleName {role}"]
     if doc.principal is Principal.READER:
-        role = re.search(r":role/([^\s)]+)", doc.attach_to).group(1)
-        return [create, f"aliyun ram AttachPolicyToRole --PolicyType Custom --PolicyName {name} --RoleName {role}"]
-    return [create, f"aliyun ram AttachPolicyToUser --PolicyType Custom --PolicyName {name} --UserName <ram user>"]
+        found = re.search(r":role/([^\s)]+)", doc.attach_to)
+        assert found is not None, "a reader policy is attached to a role"
+        role = found.group(1)
+        return [
+            create,
+            f"aliyun ram AttachPolicyToRole --PolicyType Custom --PolicyName {name} --RoleName {role}",
+        ]
+    return [
+        create,
+        f"aliyun ram AttachPolicyToUser --PolicyType Custom --PolicyName {name} --UserName <ram user>",
+    ]
 
 
 def write_documents(docs: list[PolicyDocument], out_dir: Path, settings: DeploySettings) -> list[str]:
@@ -122,8 +130,16 @@ def permissions(
         docs = [d for p in principals for d in by_principal[p]]
         commands = write_documents(docs, out_dir, settings)
         if output is Output.json:
-            typer.echo(json.dumps({"out_dir": str(out_dir), "files": sorted(f.name for f in out_dir.glob("*.json")),
-                                   "commands": [c for c in commands if not c.startswith("#")]}, indent=2))
+            typer.echo(
+                json.dumps(
+                    {
+                        "out_dir": str(out_dir),
+                        "files": sorted(f.name for f in out_dir.glob("*.json")),
+                        "commands": [c for c in commands if not c.startswith("#")],
+                    },
+                    indent=2,
+                )
+            )
         else:
             typer.echo("\n".join(commands))
         return

@@ -20,7 +20,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 
 class Progress(Protocol):
@@ -49,7 +53,9 @@ class _JsonLines:
         now = time.monotonic()
         if force or now - self._last >= 0.5:
             self._last = now
-            sys.stderr.write(json.dumps({"progress": self.label, "done": self.done, "total": self.total}) + "\n")
+            sys.stderr.write(
+                json.dumps({"progress": self.label, "done": self.done, "total": self.total}) + "\n"
+            )
             sys.stderr.flush()
 
     def advance(self, n: int = 1) -> None:
@@ -65,7 +71,7 @@ class _JsonLines:
 class _Bar:
     """A rich bar: done/total, items per second, time remaining."""
 
-    def __init__(self, bar, task):
+    def __init__(self, bar: RichProgress, task: TaskID) -> None:
         self._bar, self._task, self._started = bar, task, time.monotonic()
 
     def advance(self, n: int = 1) -> None:

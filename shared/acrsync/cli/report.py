@@ -17,7 +17,7 @@ from rich.table import Table
 from acrsync.cli.check import ReportFormat, emit
 from acrsync.cli.common import ConfigOpt
 from acrsync.cli.common import load as _config
-from acrsync.ledger import LedgerError, open_ledger
+from acrsync.ledger import Ledger, LedgerError, open_ledger
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="read the compliance reports stored in the ledger")
@@ -28,7 +28,7 @@ class ListFormat(str, Enum):
     json = "json"
 
 
-def _ledger(config: Path | None):
+def _ledger(config: Path | None) -> Ledger:
     try:
         return open_ledger(_config(config).ledger)
     except (LedgerError, ValueError) as e:
@@ -37,9 +37,11 @@ def _ledger(config: Path | None):
 
 
 @app.command("list")
-def list_(limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000, help="newest first, at most this many"),
-          output: ListFormat = typer.Option(ListFormat.table, "--output", "-o", help="table or json"),
-          config: Path | None = ConfigOpt) -> None:
+def list_(
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000, help="newest first, at most this many"),
+    output: ListFormat = typer.Option(ListFormat.table, "--output", "-o", help="table or json"),
+    config: Path | None = ConfigOpt,
+) -> None:
     """The newest compliance reports: id, verdict, repositories checked, counts."""
     from acrsync.compliance.report import KIND
 
@@ -49,24 +51,34 @@ def list_(limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000, help="
         typer.echo(str(e), err=True)
         raise typer.Exit(1) from None
     if output is ListFormat.json:
-        typer.echo(json.dumps([{"id": r.id, "created_at": r.created_at, **r.summary} for r in found], indent=2))
+        typer.echo(
+            json.dumps([{"id": r.id, "created_at": r.created_at, **r.summary} for r in found], indent=2)
+        )
         return
     table = Table("id", "time (UTC)", "verdict", "checked", "complete", "tasks", "counts")
     for r in found:
         s = r.summary
         counts = "; ".join(f"{t}: " + ", ".join(f"{c} {n}" for c, n in codes.items())
                            for t, codes in (s.get("counts") or {}).items())
-        table.add_row(r.id, dt.datetime.fromtimestamp(r.created_at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-                      str(s.get("verdict")), f"{s.get('repos_checked')}/{s.get('repos_total')}",
-                      "yes" if s.get("complete") else "no", str(s.get("tasks_created", 0)), counts)
+        table.add_row(
+            r.id,
+            dt.datetime.fromtimestamp(r.created_at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            str(s.get("verdict")),
+            f"{s.get('repos_checked')}/{s.get('repos_total')}",
+            "yes" if s.get("complete") else "no",
+            str(s.get("tasks_created", 0)),
+            counts,
+        )
     Console(width=200, soft_wrap=True).print(table)
 
 
 @app.command()
-def show(report_id: str = typer.Argument("latest", help="a report id from `acrsync report list`, or latest"),
-         output: ReportFormat = typer.Option(ReportFormat.table, "--output", "-o", help="table, json, md or html"),
-         out: Path | None = typer.Option(None, "--out", help="write the report to this file"),
-         config: Path | None = ConfigOpt) -> None:
+def show(
+    report_id: str = typer.Argument("latest", help="a report id from `acrsync report list`, or latest"),
+    output: ReportFormat = typer.Option(ReportFormat.table, "--output", "-o", help="table, json, md or html"),
+    out: Path | None = typer.Option(None, "--out", help="write the report to this file"),
+    config: Path | None = ConfigOpt,
+) -> None:
     """One stored report, in the same forms as `acrsync check` prints."""
     from acrsync.compliance import render
     from acrsync.compliance.report import load

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -18,12 +19,18 @@ from rich.table import Table
 from acrsync.cli.backfill import _app, _target
 from acrsync.cli.common import ConfigOpt, Output, OutputOpt
 
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.config import Target
+    from acrsync.model import SyncRule
+    from acrsync.rule_advisor import RulePlan
+
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="propose and create native sync rules that take over future pushes")
 err = Console(stderr=True)
 
 
-def _plan(a, t, *, with_backfill: bool = True):
+def _plan(a: App, t: Target, *, with_backfill: bool = True) -> tuple[RulePlan, list[SyncRule]]:
     from acrsync.backfill import Job
     from acrsync.backfill.local import for_app
     from acrsync.rule_advisor import advise
@@ -43,7 +50,7 @@ def _plan(a, t, *, with_backfill: bool = True):
     return plan, rules
 
 
-def _show(plan, output: Output) -> None:
+def _show(plan: RulePlan, output: Output) -> None:
     if output is Output.json:
         typer.echo(json.dumps(plan.to_dict(), sort_keys=True))
         return
@@ -58,7 +65,9 @@ def _show(plan, output: Output) -> None:
     for p in plan.proposals:
         src = p.namespace + (f"/{p.repo}" if p.repo else "")
         dst = p.target_namespace + (f"/{p.target_repo}" if p.target_repo else "")
-        table.add_row(p.name, p.scope, src, p.repo_filter or "(all)", p.tag_filter, dst, str(len(p.repositories)))
+        table.add_row(
+            p.name, p.scope, src, p.repo_filter or "(all)", p.tag_filter, dst, str(len(p.repositories))
+        )
     out.print(table)
     for u in plan.unmet:
         out.print(f"[yellow]not proposed: {u.what}: {u.reason}; fix: {u.fix}[/yellow]")
@@ -66,9 +75,15 @@ def _show(plan, output: Output) -> None:
         out.print(f"already covered by existing rules: {', '.join(plan.already_covered)}")
     out.print(f"rules on the source instance: {plan.rules_now} (limit {plan.rule_limit}, "
               "rules.max_rules_per_instance: no public number)")
-    out.print("note: sync rules replicate only images pushed after they exist; "
-              + (f"{plan.backfill_remaining} existing image(s) still need `acrsync backfill --target "
-                 f"{plan.target}`" if plan.backfill_remaining is not None else "run acrsync backfill for the rest"))
+    out.print(
+        "note: sync rules replicate only images pushed after they exist; "
+        + (
+            f"{plan.backfill_remaining} existing image(s) still need `acrsync backfill --target "
+            f"{plan.target}`"
+            if plan.backfill_remaining is not None
+            else "run acrsync backfill for the rest"
+        )
+    )
 
 
 @app.command("plan")
@@ -112,7 +127,7 @@ def apply_cmd(target: str = typer.Option(None, "--target", "-t", help="target na
         err.print(f"{len(todo)} rule(s) to create; nothing was changed: run again with --yes")
         raise typer.Exit(0)
     acr = a.session.acr(a.config.source.region)
-    created = []
+    created: list[dict[str, Any]] = []
     for p in todo:
         try:
             rule_id = acr.create_repo_sync_rule(
@@ -129,12 +144,14 @@ def apply_cmd(target: str = typer.Option(None, "--target", "-t", help="target na
     _report(created, plan, output)
 
 
-def _report(created: list[dict], plan, output: Output) -> None:
+def _report(created: list[dict[str, Any]], plan: RulePlan, output: Output) -> None:
     covered = plan.already_covered
     if output is Output.json:
         typer.echo(json.dumps({"created": created, "already_covered": covered}, sort_keys=True))
         return
     for c in created:
-        typer.echo(f"created {c['scope']} rule {c['name']} ({c['rule_id']}) for {', '.join(c['repositories'])}")
+        typer.echo(
+            f"created {c['scope']} rule {c['name']} ({c['rule_id']}) for {', '.join(c['repositories'])}"
+        )
     typer.echo(f"{len(created)} rule(s) created; {len(covered)} repositories were already covered by rules; "
                "on_push counts covered repositories (after rules_cache_ttl_seconds)")

@@ -11,7 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acrsync import drift, events
 from acrsync.cloud.retry import Budget
@@ -24,10 +24,16 @@ from acrsync.errors import AcrsyncError
 from acrsync.grants import check_target
 from acrsync.jsonlog import log_decision
 
+if TYPE_CHECKING:
+    from acrsync.app import App
+    from acrsync.cloud.acr import Acr
+    from acrsync.config import Config, Target
+    from acrsync.grants.findings import Finding as GrantFinding
+
 log = logging.getLogger("acrsync.compliance")
 
 
-def deps_for(app: Any, budget: Budget | None = None, *, remediate: bool = False,
+def deps_for(app: App, budget: Budget | None = None, *, remediate: bool = False,
              now: Callable[[], float] = time.time) -> Deps:
     """A run's dependencies from the App: the source read with the session's keys, each target through
     its reader role (same account: the session's keys), the FC API in the source region."""
@@ -35,12 +41,12 @@ def deps_for(app: Any, budget: Budget | None = None, *, remediate: bool = False,
     session = app.session.scoped(budget) if budget is not None else app.session
     source_acr = session.acr(cfg.source.region)
 
-    def target_acr(t):
+    def target_acr(t: Target) -> Acr:
         if t.account_id != cfg.source.account_id and t.reader_role_arn:
             return session.acr(t.region, role_arn=t.reader_role_arn)
         return session.acr(t.region)
 
-    def grants(t):
+    def grants(t: Target) -> list[GrantFinding]:
         cross = t.account_id != cfg.source.account_id
         ram = session.ram(role_arn=t.reader_role_arn) if cross and t.reader_role_arn else None
         target = target_acr(t) if (not cross or t.reader_role_arn) else None
@@ -52,7 +58,7 @@ def deps_for(app: Any, budget: Budget | None = None, *, remediate: bool = False,
                 limiters=drift.Limiters(cfg.compliance.qps), calls=None)
 
 
-def check(app: Any, opts: Options, *, budget: Budget | None = None, now: Callable[[], float] = time.time,
+def check(app: App, opts: Options, *, budget: Budget | None = None, now: Callable[[], float] = time.time,
           store: bool = True) -> tuple[ComplianceReport, bool]:
     """Run, store the report, notify on a verdict change. Returns (report, notified)."""
     deps = deps_for(app, budget, remediate=opts.remediate, now=now)
@@ -75,7 +81,7 @@ def check(app: Any, opts: Options, *, budget: Budget | None = None, now: Callabl
     return report, notified
 
 
-def options_from(item: events.TimerTick | None, config: Any) -> Options:
+def options_from(item: events.TimerTick | None, config: Config) -> Options:
     """Options from a timer payload: ``{"mode": "compliance", "targets": [...], "remediate": true}``."""
     payload = item.payload if item is not None and isinstance(item.payload, dict) else {}
     targets = payload.get("targets")
@@ -85,7 +91,9 @@ def options_from(item: events.TimerTick | None, config: Any) -> Options:
                    trigger="timer" if item is not None else "invoke")
 
 
-def handle(app: Any, event: Any, budget: Budget, *, context: Any = None, request_id: str | None = None) -> dict:
+def handle(
+    app: App, event: Any, budget: Budget, *, context: Any = None, request_id: str | None = None
+) -> dict[str, Any]:
     """The FC handler's work. Never raises for a cloud error or bad input: both end up in the result.
 
     The dispatch point: work other than a compliance run that this function carries is recognised here by
@@ -97,7 +105,7 @@ def handle(app: Any, event: Any, budget: Budget, *, context: Any = None, request
     if job is not None:                   # a backfill shard (docs/backfill.md)
         return fanout.handle(app, job, context, budget)
     cfg = app.config
-    items: list = []
+    items: list[events.Parsed] = []
     if event not in (None, b"", "", {}):
         items = events.detect_and_parse(event, webhook_token=None, source_instance_id=cfg.source.instance_id)
     rejected = 0
@@ -107,9 +115,12 @@ def handle(app: Any, event: Any, budget: Budget, *, context: Any = None, request
             tick = tick or item
             continue
         if not isinstance(item, events.Rejected):
-            item = events.Rejected(reason=f"the compliance function runs on its timer; a {item.kind} event is "
-                                          "not for it (check the trigger)",
-                                   payload=str(getattr(item, "raw", "") or item.kind), source="timer")
+            item = events.Rejected(
+                reason=f"the compliance function runs on its timer; a {item.kind} event is "
+                "not for it (check the trigger)",
+                payload=str(getattr(item, "raw", "") or item.kind),
+                source="timer",
+            )
         app.ledger.put_rejected(item.to_rejected_event(app.clock.now(), request_id))
         rejected += 1
         log_decision(log, decision="rejected", reason=item.reason)

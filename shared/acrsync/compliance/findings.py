@@ -14,16 +14,16 @@ from acrsync.grants.findings import Finding as GrantFinding
 
 # code -> default severity (docs/compliance.md explains each).
 CODES: dict[str, Severity] = {
-    "TAG_MISSING": "error",                  # on the source, in scope, not on the target
-    "DIGEST_DIFFERS": "error",               # same tag, another digest on the target
-    "RULE_NOT_REPLICATING": "error",         # a sync rule covers tags the target still lacks
-    "IN_FLIGHT": "info",                     # an open ledger record or task is bringing it
-    "UNKNOWN_STATUS": "warning",             # its task reports a status acrsync does not know (treated as running)
-    "EXTRA_TAGS": "info",                    # tags only the target has (acrsync never deletes)
-    "TARGET_DISABLED": "info",               # enabled: false, so nothing is replicated to it
-    "TARGET_UNREADABLE": "error",            # the target (or a repository on it) could not be listed
-    "SOURCE_UNREADABLE": "error",            # the source instance could not be listed
-    "EVENTS_NOT_ARRIVING": "error",          # in-scope pushes older than the grace the ledger never saw
+    "TAG_MISSING": "error",  # on the source, in scope, not on the target
+    "DIGEST_DIFFERS": "error",  # same tag, another digest on the target
+    "RULE_NOT_REPLICATING": "error",  # a sync rule covers tags the target still lacks
+    "IN_FLIGHT": "info",  # an open ledger record or task is bringing it
+    "UNKNOWN_STATUS": "warning",  # its task reports a status acrsync does not know (treated as running)
+    "EXTRA_TAGS": "info",  # tags only the target has (acrsync never deletes)
+    "TARGET_DISABLED": "info",  # enabled: false, so nothing is replicated to it
+    "TARGET_UNREADABLE": "error",  # the target (or a repository on it) could not be listed
+    "SOURCE_UNREADABLE": "error",  # the source instance could not be listed
+    "EVENTS_NOT_ARRIVING": "error",  # in-scope pushes older than the grace the ledger never saw
     "PIPELINE_FUNCTION_MISSING": "error",
     "PIPELINE_TRIGGER_MISSING": "error",
     "PIPELINE_TRIGGER_DISABLED": "error",
@@ -31,9 +31,9 @@ CODES: dict[str, Severity] = {
     "PIPELINE_TIMER_MISSING": "error",
     "PIPELINE_TIMER_DISABLED": "error",
     "PIPELINE_NOT_CHECKED": "info",
-    "REMEDIATION_SKIPPED": "warning",        # blocking grant findings: no tasks made for this target
-    "REMEDIATION_LIMIT": "warning",          # compliance.max_tasks_per_run reached
-    "RUN_INCOMPLETE": "warning",             # the deadline came first; the next run resumes
+    "REMEDIATION_SKIPPED": "warning",  # blocking grant findings: no tasks made for this target
+    "REMEDIATION_LIMIT": "warning",  # compliance.max_tasks_per_run reached
+    "RUN_INCOMPLETE": "warning",  # the deadline came first; the next run resumes
 }
 
 
@@ -59,7 +59,9 @@ def finding(code: str, target: str, message: str, *, repo: str | None = None,
             severity: Severity | None = None) -> Finding:
     """Build a finding with the code's default severity (an unknown code fails loudly here)."""
     if code not in CODES:
-        raise KeyError(f"unknown compliance finding code {code!r}; add it to acrsync.compliance.findings.CODES")
+        raise KeyError(
+            f"unknown compliance finding code {code!r}; add it to acrsync.compliance.findings.CODES"
+        )
     return Finding(code=code, severity=severity or CODES[code], target=target, message=message, repo=repo,
                    evidence=evidence or [], fix=fix, count=count)
 

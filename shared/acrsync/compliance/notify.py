@@ -19,6 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 from acrsync.compliance.report import ComplianceReport
 
@@ -45,14 +46,17 @@ def signed_url(url: str, timestamp_ms: int) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, text, ""))
 
 
-def message(report: ComplianceReport, previous: str | None) -> dict:
+def message(report: ComplianceReport, previous: str | None) -> dict[str, Any]:
     """The robot's markdown message: the verdict, the change, counts per target and code."""
     title = f"acrsync compliance: {report.verdict}"
-    lines = [f"### {title}", "",
-             f"- verdict: **{report.verdict}** (was {previous or 'unknown'})",
-             f"- report: {report.id} (`acrsync report show {report.id}`)",
-             f"- source: {report.scope.source_instance}; repositories checked: {report.scope.repos_checked} of "
-             f"{report.scope.repos_total}" + ("" if report.complete else " (partial; the next run resumes)")]
+    lines = [
+        f"### {title}",
+        "",
+        f"- verdict: **{report.verdict}** (was {previous or 'unknown'})",
+        f"- report: {report.id} (`acrsync report show {report.id}`)",
+        f"- source: {report.scope.source_instance}; repositories checked: {report.scope.repos_checked} of "
+        f"{report.scope.repos_total}" + ("" if report.complete else " (partial; the next run resumes)"),
+    ]
     for target, codes in report.counts().items():
         lines.append(f"- {target}: " + ", ".join(f"{code} {n}" for code, n in codes.items()))
     return {"msgtype": "markdown", "markdown": {"title": title, "text": "\n".join(lines)}}
@@ -66,7 +70,7 @@ def changed(previous: str | None, report: ComplianceReport) -> bool:
     return report.complete or report.verdict == "findings"
 
 
-def send(url: str, body: dict, *, now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+def send(url: str, body: dict[str, Any], *, now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
          timeout: float = TIMEOUT_SECONDS) -> bool:
     """POST the message; False (logged, never raised) when it could not be delivered."""
     req = urllib.request.Request(signed_url(url, now_ms()), data=json.dumps(body).encode("utf-8"),

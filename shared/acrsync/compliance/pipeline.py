@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from acrsync.cloud.errors import CloudError, NotFound
 from acrsync.compliance.findings import Finding, finding
@@ -27,8 +27,8 @@ PUSH_TYPE = "cr:Artifact:PushCompleted"
 
 
 class FcReader(Protocol):
-    def get_function(self, name: str) -> dict: ...
-    def list_triggers(self, function_name: str) -> list[dict]: ...
+    def get_function(self, name: str) -> dict[str, Any]: ...
+    def list_triggers(self, function_name: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,11 @@ class FunctionState:
     """What FC said about one function: None when it does not exist."""
 
     name: str
-    function: dict | None
-    triggers: list[dict]
+    function: dict[str, Any] | None
+    triggers: list[dict[str, Any]]
 
 
-def _config(trigger: dict) -> dict:
+def _config(trigger: dict[str, Any]) -> dict[str, Any]:
     raw = trigger.get("triggerConfig")
     if isinstance(raw, dict):
         return raw
@@ -51,7 +51,7 @@ def _config(trigger: dict) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def _pattern(cfg: dict) -> dict:
+def _pattern(cfg: dict[str, Any]) -> dict[str, Any]:
     raw = cfg.get("eventRuleFilterPattern")
     if isinstance(raw, dict):
         return raw
@@ -62,7 +62,7 @@ def _pattern(cfg: dict) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def _lets_pushes_through(pattern: dict) -> bool:
+def _lets_pushes_through(pattern: dict[str, Any]) -> bool:
     """Exact-value patterns: ``source`` must allow acs.cr and ``type`` PushCompleted (absent key: any)."""
     for key, want in (("source", PUSH_SOURCE), ("type", PUSH_TYPE)):
         values = pattern.get(key)
@@ -73,7 +73,7 @@ def _lets_pushes_through(pattern: dict) -> bool:
     return True
 
 
-def _enabled(cfg: dict, key: str) -> bool:
+def _enabled(cfg: dict[str, Any], key: str) -> bool:
     value = cfg.get(key, True)           # both documents give true as the default
     return value is True or str(value).lower() == "true"
 
@@ -90,10 +90,16 @@ def evaluate(config: Config, on_push: FunctionState, reconcile: FunctionState,
     out: list[Finding] = []
     for state in (on_push, reconcile, compliance):
         if state.function is None:
-            out.append(finding("PIPELINE_FUNCTION_MISSING", "*", f"the function {state.name} does not exist in "
-                               f"{config.source.region}; deploy it with `s deploy` (s.yaml)",
-                               evidence=[Evidence(source=f"GetFunction {state.name}", detail="FunctionNotFound")],
-                               fix=Fix(summary="deploy the functions", commands=["s deploy"])))
+            out.append(
+                finding(
+                    "PIPELINE_FUNCTION_MISSING",
+                    "*",
+                    f"the function {state.name} does not exist in "
+                    f"{config.source.region}; deploy it with `s deploy` (s.yaml)",
+                    evidence=[Evidence(source=f"GetFunction {state.name}", detail="FunctionNotFound")],
+                    fix=Fix(summary="deploy the functions", commands=["s deploy"]),
+                )
+            )
     if on_push.function is not None:
         out += _on_push(on_push)
     schedules = {reconcile.name: "0 */10 * * * *", compliance.name: config.compliance.schedule}
@@ -101,16 +107,34 @@ def evaluate(config: Config, on_push: FunctionState, reconcile: FunctionState,
         if state.function is None:
             continue
         timers = [t for t in state.triggers if t.get("triggerType") == "timer"]
-        ev = [Evidence(source=f"ListTriggers {state.name}",
-                       detail=", ".join(f"{t.get('triggerName')} ({t.get('triggerType')})" for t in state.triggers)
-                       or "no triggers")]
+        ev = [
+            Evidence(
+                source=f"ListTriggers {state.name}",
+                detail=", ".join(f"{t.get('triggerName')} ({t.get('triggerType')})" for t in state.triggers)
+                or "no triggers",
+            )
+        ]
         if not timers:
-            out.append(finding("PIPELINE_TIMER_MISSING", "*", f"{state.name} has no timer trigger, so it never "
-                               "runs by itself", evidence=ev, fix=_timer_fix(state.name, schedules[state.name])))
+            out.append(
+                finding(
+                    "PIPELINE_TIMER_MISSING",
+                    "*",
+                    f"{state.name} has no timer trigger, so it never runs by itself",
+                    evidence=ev,
+                    fix=_timer_fix(state.name, schedules[state.name]),
+                )
+            )
         elif not any(_enabled(_config(t), "enable") for t in timers):
             names = ", ".join(str(t.get("triggerName")) for t in timers)
-            out.append(finding("PIPELINE_TIMER_DISABLED", "*", f"the timer trigger of {state.name} ({names}) is "
-                               "disabled", evidence=ev, fix=_timer_fix(state.name, schedules[state.name])))
+            out.append(
+                finding(
+                    "PIPELINE_TIMER_DISABLED",
+                    "*",
+                    f"the timer trigger of {state.name} ({names}) is disabled",
+                    evidence=ev,
+                    fix=_timer_fix(state.name, schedules[state.name]),
+                )
+            )
     return out
 
 
@@ -125,17 +149,39 @@ def _on_push(state: FunctionState) -> list[Finding]:
                       "and run `s deploy`, or configure the ACR webhook to its HTTP trigger",
               commands=["s deploy"])
     if not bridges and not http:
-        return [finding("PIPELINE_TRIGGER_MISSING", "*", f"{state.name} has neither an EventBridge nor an HTTP "
-                        "trigger: no push reaches acrsync", evidence=ev, fix=fix)]
+        return [
+            finding(
+                "PIPELINE_TRIGGER_MISSING",
+                "*",
+                f"{state.name} has neither an EventBridge nor an HTTP trigger: no push reaches acrsync",
+                evidence=ev,
+                fix=fix,
+            )
+        ]
     if not bridges:
-        return []                     # webhook only: delivery is the ACR webhook's (EVENTS_NOT_ARRIVING tells)
+        return []  # webhook only: delivery is the ACR webhook's (EVENTS_NOT_ARRIVING tells)
     enabled = [t for t in bridges if _enabled(_config(t), "triggerEnable")]
     if not enabled and not http:
-        return [finding("PIPELINE_TRIGGER_DISABLED", "*", f"the EventBridge trigger of {state.name} is disabled",
-                        evidence=ev, fix=fix)]
+        return [
+            finding(
+                "PIPELINE_TRIGGER_DISABLED",
+                "*",
+                f"the EventBridge trigger of {state.name} is disabled",
+                evidence=ev,
+                fix=fix,
+            )
+        ]
     if enabled and not any(_lets_pushes_through(_pattern(_config(t))) for t in enabled):
-        return [finding("PIPELINE_TRIGGER_FILTER", "*", f"the EventBridge trigger of {state.name} does not let "
-                        f"{PUSH_SOURCE} {PUSH_TYPE} events through", evidence=ev, fix=fix)]
+        return [
+            finding(
+                "PIPELINE_TRIGGER_FILTER",
+                "*",
+                f"the EventBridge trigger of {state.name} does not let "
+                f"{PUSH_SOURCE} {PUSH_TYPE} events through",
+                evidence=ev,
+                fix=fix,
+            )
+        ]
     return []
 
 
@@ -144,7 +190,7 @@ def check(config: Config, fc: FcReader | None, *, why_not: str = "") -> tuple[li
     names = config.compliance.functions
     if names.check == "never":
         return [], "not checked: compliance.functions.check is never"
-    severity = "error" if names.check == "always" else "info"
+    severity: Severity = "error" if names.check == "always" else "info"
     if fc is None:
         why = why_not or "no FC client"
         return [_not_checked(why, severity)], f"not checked: {why}"
@@ -165,8 +211,16 @@ def _read(fc: FcReader, name: str) -> FunctionState:
 
 
 def _not_checked(why: str, severity: Severity) -> Finding:
-    return finding("PIPELINE_NOT_CHECKED", "*", severity=severity, message=f"pipeline health was not checked ({why}). Inside Function "
-                   "Compute the function role needs fc:GetFunction and fc:ListTriggers; from a shell, run with "
-                   "credentials that have them", evidence=[Evidence(source="FC 3.0 API", detail=why)],
-                   fix=Fix(summary="grant fc:GetFunction and fc:ListTriggers on the acrsync functions "
-                                   "(`acrsync permissions --principal function`)"))
+    return finding(
+        "PIPELINE_NOT_CHECKED",
+        "*",
+        severity=severity,
+        message=f"pipeline health was not checked ({why}). Inside Function "
+        "Compute the function role needs fc:GetFunction and fc:ListTriggers; from a shell, run with "
+        "credentials that have them",
+        evidence=[Evidence(source="FC 3.0 API", detail=why)],
+        fix=Fix(
+            summary="grant fc:GetFunction and fc:ListTriggers on the acrsync functions "
+            "(`acrsync permissions --principal function`)"
+        ),
+    )

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from io import StringIO
+from typing import Any
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, StrictUndefined, Template
 from rich.console import Console
 from rich.table import Table
 
@@ -33,13 +34,19 @@ def as_text(report: ComplianceReport, *, width: int = 120) -> str:
     s = report.scope
     console.print(f"compliance {report.id}: {report.verdict.upper()}"
                   f"{'' if report.complete else ' (partial: stopped at ' + str(s.stopped_at) + ')'}")
-    console.print(f"source {s.source_instance} ({s.source_region}); repositories checked {s.repos_checked} of "
-                  f"{s.repos_total}; pipeline {s.pipeline}; tasks created {report.tasks_created}")
+    console.print(
+        f"source {s.source_instance} ({s.source_region}); repositories checked {s.repos_checked} of "
+        f"{s.repos_total}; pipeline {s.pipeline}; tasks created {report.tasks_created}"
+    )
     table = Table("target", "status", "ok", "missing", "digest differs", "in flight", "extra", "remediation")
     for t in report.targets:
         c = t.counts
-        table.add_row(t.name, t.status, *(str(c.get(k, 0)) for k in
-                                          ("OK", "MISSING", "DIGEST_DIFFERS", "IN_FLIGHT", "EXTRA")), t.remediation)
+        table.add_row(
+            t.name,
+            t.status,
+            *(str(c.get(k, 0)) for k in ("OK", "MISSING", "DIGEST_DIFFERS", "IN_FLIGHT", "EXTRA")),
+            t.remediation,
+        )
     console.print(table)
     shown = [f for f in report.findings if f.severity != "info"]
     if shown:
@@ -73,15 +80,18 @@ def as_markdown(report: ComplianceReport) -> str:
              "| target | status | ok | missing | digest differs | in flight | extra | remediation |",
              "|---|---|---|---|---|---|---|---|"]
     for t in report.targets:
-        c = t.counts
-        lines.append(f"| {_md(t.name)} | {t.status} | " + " | ".join(str(c.get(k, 0)) for k in (
+        counts = t.counts
+        lines.append(f"| {_md(t.name)} | {t.status} | " + " | ".join(str(counts.get(k, 0)) for k in (
             "OK", "MISSING", "DIGEST_DIFFERS", "IN_FLIGHT", "EXTRA")) + f" | {t.remediation} |")
     problems = [r for r in report.rows if not r.healthy]
     names = [t.name for t in report.targets]
     lines += ["", f"## Coverage: {len(problems)} repositories need attention "
                   f"({len(report.rows) - len(problems)} fully OK not listed)", ""]
     if problems:
-        lines += ["| repository | " + " | ".join(_md(n) for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [
+            "| repository | " + " | ".join(_md(n) for n in names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
         for r in problems:
             lines.append(f"| {_md(r.path)} | " + " | ".join(
                 _md(r.cells[n].label) if n in r.cells else "" for n in names) + " |")
@@ -102,17 +112,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "ns"
 
 
-def _row_view(r: RepoRow, names: list[str]) -> dict:
+def _row_view(r: RepoRow, names: list[str]) -> dict[str, Any]:
     cells = [r.cells.get(n) for n in names]
-    flags = {"missing": any(c and c.missing for c in cells), "drift": any(c and c.differs for c in cells),
-             "unreadable": any(c and c.mode.value in ("unreadable", "not_checked") for c in cells),
-             "rule": any(c and c.mode.value == "rule" for c in cells)}
+    flags = {"missing": any(c is not None and c.missing for c in cells),
+             "drift": any(c is not None and c.differs for c in cells),
+             "unreadable": any(c is not None and c.mode.value in ("unreadable", "not_checked")
+                               for c in cells),
+             "rule": any(c is not None and c.mode.value == "rule" for c in cells)}
     return {"path": r.path, "repo": r.repo, "tags": r.tags, "cells": cells, "ok": r.healthy,
             "classes": " ".join(k for k, v in flags.items() if v)}
 
 
 @lru_cache(maxsize=1)
-def _template():
+def _template() -> Template:
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(resources.files("acrsync").joinpath(TEMPLATE).read_text(encoding="utf-8"))
 
@@ -120,14 +132,22 @@ def _template():
 def as_html(report: ComplianceReport) -> str:
     """One self-contained page: no external assets; every value autoescaped."""
     names = [t.name for t in report.targets]
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in report.rows:
         groups.setdefault(r.namespace, []).append(_row_view(r, names))
     namespaces = []
     for ns, rows in sorted(groups.items()):
         bad = [r for r in rows if not r["ok"]]
-        namespaces.append({"name": ns, "id": "ns-" + _slug(ns), "rows": bad, "ok_rows": [r for r in rows if r["ok"]],
-                           "problems": len(bad), "total": len(rows)})
+        namespaces.append(
+            {
+                "name": ns,
+                "id": "ns-" + _slug(ns),
+                "rows": bad,
+                "ok_rows": [r for r in rows if r["ok"]],
+                "problems": len(bad),
+                "total": len(rows),
+            }
+        )
     sev = {"error": 0, "warning": 0, "info": 0}
     for f in report.findings:
         sev[f.severity] += 1

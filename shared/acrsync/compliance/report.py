@@ -5,8 +5,9 @@ findings. Stored in the ledger (``Report`` kind ``compliance``), read back by `a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -129,12 +130,12 @@ class ComplianceReport(BaseModel):
 
     def counts(self) -> dict[str, dict[str, int]]:
         """target -> finding code -> count (a finding's ``count`` tags or items)."""
-        out: dict[str, Counter] = {}
+        out: dict[str, Counter[str]] = {}
         for f in self.findings:
             out.setdefault(f.target, Counter())[f.code] += f.count
         return {t: dict(sorted(c.items())) for t, c in sorted(out.items())}
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "complete": self.complete, "counts": self.counts(),
                 "repos_checked": self.scope.repos_checked, "repos_total": self.scope.repos_total,
                 "tasks_created": self.tasks_created, "stopped_at": self.scope.stopped_at}
@@ -152,12 +153,17 @@ def to_stored(report: ComplianceReport) -> Report:
     """The ledger's Report. When the body is too big for one Tablestore cell it is trimmed in steps, each
     setting ``truncated``: three evidence lines per finding, then the fully-OK matrix rows (their counts
     stay in the targets' totals), then one evidence line and no matrix at all."""
-    steps = [
-        lambda r: r.model_copy(update={"findings": [f.model_copy(update={"evidence": f.evidence[:3]})
-                                                    for f in r.findings]}),
+    steps: list[Callable[[ComplianceReport], ComplianceReport]] = [
+        lambda r: r.model_copy(
+            update={"findings": [f.model_copy(update={"evidence": f.evidence[:3]}) for f in r.findings]}
+        ),
         lambda r: r.model_copy(update={"rows": [row for row in r.rows if not row.healthy]}),
-        lambda r: r.model_copy(update={"rows": [], "findings": [f.model_copy(update={"evidence": f.evidence[:1]})
-                                                                for f in r.findings]}),
+        lambda r: r.model_copy(
+            update={
+                "rows": [],
+                "findings": [f.model_copy(update={"evidence": f.evidence[:1]}) for f in r.findings],
+            }
+        ),
     ]
     stored = report
     for step in steps:

@@ -16,6 +16,7 @@ did not check as the cursor (checkpoint ``compliance.cursor``), and the next run
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -26,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING
 
 from acrsync import coverage, drift
 from acrsync.clock import SYSTEM, Clock
@@ -52,6 +53,9 @@ from acrsync.ledger import Ledger, Record, Status
 from acrsync.lifecycle import Flag, TaskPhase
 from acrsync.model import RepoInfo, SyncRule
 
+if TYPE_CHECKING:
+    from acrsync.cloud.acr import Acr
+
 log = logging.getLogger("acrsync.compliance")
 
 SAFETY_SECONDS = 10.0
@@ -67,16 +71,16 @@ class Deps:
 
     config: Config
     ledger: Ledger
-    source_acr: Any                                   # acrsync.cloud.acr.Acr, source region, own keys
-    target_acr: Callable[[Target], Any]               # the target's Acr through its reader role
+    source_acr: Acr                                   # source region, own keys
+    target_acr: Callable[[Target], Acr]               # the target's Acr through its reader role
     grants: Callable[[Target], list[GrantFinding]]
-    fc: Any = None                                    # pipeline.FcReader or None
+    fc: pipeline.FcReader | None = None
     fc_why_not: str = ""
     remediator: Remediator | None = None
     clock: Clock = SYSTEM                             # domain time (push times, the ledger)
     now: Callable[[], float] = time.time              # wall time, for the deadline (as FC's is)
     limiters: drift.Limiters | None = None
-    calls: Counter | None = None                      # the session's call counter (reported)
+    calls: Counter[str] | None = None                      # the session's call counter (reported)
 
 
 @dataclass
@@ -137,14 +141,14 @@ class Tally:
     """One (repository, target): counts per state and the first ``keep`` tags of each problem state."""
 
     keep: int
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[drift.TagDrift]] = field(default_factory=dict)
     rule_missing: int = 0                              # MISSING/DIFFERS tags a sync rule covers
     rule_id: str | None = None
     rule_examples: list[drift.TagDrift] = field(default_factory=list)
     unseen: list[drift.TagDrift] = field(default_factory=list)
     unseen_count: int = 0
-    remediated: Counter = field(default_factory=Counter)
+    remediated: Counter[str] = field(default_factory=Counter)
     error: CloudError | None = None
     first_tag: str | None = None
 
@@ -196,9 +200,14 @@ class Run:
         cfg = self.cfg
         for t in self.targets:
             if not t.enabled:
-                self.findings.append(finding("TARGET_DISABLED", t.name, f"target {t.name} has enabled: false; "
-                                             "nothing is replicated to it",
-                                             fix=Fix(summary=f"set targets[{t.name}].enabled: true to replicate")))
+                self.findings.append(
+                    finding(
+                        "TARGET_DISABLED",
+                        t.name,
+                        f"target {t.name} has enabled: false; nothing is replicated to it",
+                        fix=Fix(summary=f"set targets[{t.name}].enabled: true to replicate"),
+                    )
+                )
         for t in self.active:
             self._grants(t)
         pipe_findings, pipe_note = pipeline.check(cfg, self.deps.fc, why_not=self.deps.fc_why_not)
@@ -208,19 +217,37 @@ class Run:
         try:
             source_limiter.acquire()
             self.rules = self.deps.source_acr.list_repo_sync_rules(cfg.source.instance_id)
-            repos = sorted((r for page in drift.pages(
-                lambda n: self.deps.source_acr.list_repository_page(cfg.source.instance_id, n), source_limiter)
-                for r in page), key=lambda r: r.path)
+            repos = sorted(
+                (
+                    r
+                    for page in drift.pages(
+                        lambda n: self.deps.source_acr.list_repository_page(cfg.source.instance_id, n),
+                        source_limiter,
+                    )
+                    for r in page
+                ),
+                key=lambda r: r.path,
+            )
         except CloudError as e:
-            self.findings.append(finding(
-                "SOURCE_UNREADABLE", "*", f"the source instance {cfg.source.instance_id} could not be listed: "
-                f"{e.code}: {e.message}", evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
-                fix=Fix(summary="check the function role's cr:ListRepository and cr:ListSyncRule on the source "
-                                "(`acrsync permissions --principal function`), then run again")))
+            self.findings.append(
+                finding(
+                    "SOURCE_UNREADABLE",
+                    "*",
+                    f"the source instance {cfg.source.instance_id} could not be listed: "
+                    f"{e.code}: {e.message}",
+                    evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
+                    fix=Fix(
+                        summary="check the function role's cr:ListRepository and cr:ListSyncRule on the "
+                        "source (`acrsync permissions --principal function`), then run again"
+                    ),
+                )
+            )
             return self._report([], total=0, checked=0, resumed=None, stopped=None, pipe_note=pipe_note)
         for t in self.active:
             self._target_repos(t)
-        cursor = self.deps.ledger.get_checkpoint(CURSOR) if self.opts.resume and not self.opts.targets else None
+        cursor = (
+            self.deps.ledger.get_checkpoint(CURSOR) if self.opts.resume and not self.opts.targets else None
+        )
         todo = [r for r in repos if cursor is None or r.path >= cursor]
         rows, stopped = self._compare_all(todo)
         if not self.opts.targets:
@@ -228,12 +255,20 @@ class Run:
         self._aggregate_unreadable()
         self._liveness_finding()
         if stopped is not None:
-            self.findings.append(finding(
-                "RUN_INCOMPLETE", "*", f"the run reached its deadline and stopped before {stopped}; "
-                f"{self.checked} of {len(todo)} repositories were checked. The next run "
-                "starts at this repository", evidence=[Evidence(source="checkpoint " + CURSOR, detail=stopped)],
-                fix=Fix(summary="nothing to do: the next run resumes; for a full pass in one run raise the "
-                                "function timeout or compliance.workers")))
+            self.findings.append(
+                finding(
+                    "RUN_INCOMPLETE",
+                    "*",
+                    f"the run reached its deadline and stopped before {stopped}; "
+                    f"{self.checked} of {len(todo)} repositories were checked. The next run "
+                    "starts at this repository",
+                    evidence=[Evidence(source="checkpoint " + CURSOR, detail=stopped)],
+                    fix=Fix(
+                        summary="nothing to do: the next run resumes; for a full pass in one run raise the "
+                        "function timeout or compliance.workers"
+                    ),
+                )
+            )
         return self._report(rows, total=len(repos), checked=self.checked,
                             resumed=cursor if cursor and todo and todo[0].path >= cursor else None,
                             stopped=stopped, pipe_note=pipe_note)
@@ -242,8 +277,14 @@ class Run:
         try:
             found = self.deps.grants(t)
         except CloudError as e:
-            self.findings.append(finding("TARGET_UNREADABLE", t.name, f"the grant check of {t.name} failed: {e}",
-                                         evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))]))
+            self.findings.append(
+                finding(
+                    "TARGET_UNREADABLE",
+                    t.name,
+                    f"the grant check of {t.name} failed: {e}",
+                    evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
+                )
+            )
             return
         self.findings += [from_grant(f) for f in found]
         if has_errors(found):
@@ -256,12 +297,21 @@ class Run:
             self.target_repos[t.name] = drift.target_repos(acr, t.instance_id, limiter)
         except CloudError as e:
             self.results[t.name].status = "unreadable"
-            who = f"through the reader role {t.reader_role_arn}" if t.reader_role_arn else "with the source's keys"
-            self.findings.append(finding(
-                "TARGET_UNREADABLE", t.name, f"the repositories of {t.instance_id} could not be listed {who}: "
-                f"{e.code}: {e.message}. This target was not compared; the others were",
-                evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
-                fix=_reader_fix(t, e)))
+            who = (
+                f"through the reader role {t.reader_role_arn}"
+                if t.reader_role_arn
+                else "with the source's keys"
+            )
+            self.findings.append(
+                finding(
+                    "TARGET_UNREADABLE",
+                    t.name,
+                    f"the repositories of {t.instance_id} could not be listed {who}: "
+                    f"{e.code}: {e.message}. This target was not compared; the others were",
+                    evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))],
+                    fix=_reader_fix(t, e),
+                )
+            )
 
     def _events_since(self) -> float | None:
         """Since when the ledger is expected to see every push: stamped by the first run (older images predate
@@ -280,7 +330,7 @@ class Run:
         workers = self.cfg.compliance.workers
         rows: list[RepoRow] = []
         stopped: str | None = None
-        window: list[tuple[RepoInfo, Future]] = []
+        window: list[tuple[RepoInfo, Future[RepoOutcome | None]]] = []
         it: Iterator[RepoInfo] = iter(repos)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acrsync-compliance") as pool:
             def fill() -> None:
@@ -297,7 +347,9 @@ class Run:
                     outcome = fut.result()
                 except AcrsyncError as e:          # e.g. the ledger read failed: this repository only
                     with self.lock:
-                        self.unreadable.setdefault("*", []).append(f"{repo.path}: {type(e).__name__}: {e}"[:300])
+                        self.unreadable.setdefault("*", []).append(
+                            f"{repo.path}: {type(e).__name__}: {e}"[:300]
+                        )
                     rows.append(self._not_checked(repo, f"{type(e).__name__}: {e}"[:300]))
                     continue
                 if outcome is None:
@@ -337,15 +389,17 @@ class Run:
                 row.cells[t.name] = Cell(mode=mode, reason=why)
                 continue
             if t.name not in self.target_repos:
-                row.cells[t.name] = Cell(mode=Mode.UNREADABLE, reason="the target's repositories could not be listed")
+                row.cells[t.name] = Cell(
+                    mode=Mode.UNREADABLE, reason="the target's repositories could not be listed"
+                )
                 continue
             pair = drift.pair_for(repo, t, self.target_repos[t.name])
             index = drift.TargetIndex()
             try:
                 if pair.target_repo_id is not None:
                     acr = self.deps.target_acr(t)
-                    for page in drift.pages(lambda n, a=acr, p=pair, t=t: a.list_repo_tag_page(
-                            t.instance_id, p.target_repo_id, n), self.limiters.for_account(t.account_id)):
+                    fetch = functools.partial(acr.list_repo_tag_page, t.instance_id, pair.target_repo_id)
+                    for page in drift.pages(fetch, self.limiters.for_account(t.account_id)):
                         for tag in page:
                             index.add(tag.tag, tag.digest)
             except CloudError as e:
@@ -367,7 +421,7 @@ class Run:
                 for t, index, _pair in live:
                     fl = flights.get(t.name, {})
                     for d in drift.classify_page(page, index, tag_regex=t.tag_regex, override=t.override,
-                                                 in_flight=lambda tag, dg, fl=fl: fl.get((tag, dg))):
+                                                 in_flight=functools.partial(_flight, fl)):
                         self._tag(repo, t, d, tallies[t.name], seen.get(t.name, set()))
         except CloudError as e:
             # The source side of this repository failed after retries: every target's cell says so.
@@ -445,35 +499,61 @@ class Run:
     def _aggregate_unreadable(self) -> None:
         for name, items in sorted(self.unreadable.items()):
             if name == "*":
-                self.findings.append(finding(
-                    "SOURCE_UNREADABLE", "*", f"the tags of {len(items)} source repositories could not be listed",
-                    evidence=[Evidence(source="ListRepoTag (source)", detail="\n".join(items[:20]))],
-                    count=len(items), fix=Fix(summary="run again; if it persists, check cr:ListRepositoryTag on "
-                                                      "the source for the function role")))
+                self.findings.append(
+                    finding(
+                        "SOURCE_UNREADABLE",
+                        "*",
+                        f"the tags of {len(items)} source repositories could not be listed",
+                        evidence=[Evidence(source="ListRepoTag (source)", detail="\n".join(items[:20]))],
+                        count=len(items),
+                        fix=Fix(
+                            summary="run again; if it persists, check cr:ListRepositoryTag on "
+                            "the source for the function role"
+                        ),
+                    )
+                )
                 continue
             t = next(x for x in self.targets if x.name == name)
             self.results[name].status = "partial"
-            self.findings.append(finding(
-                "TARGET_UNREADABLE", name, f"the tags of {len(items)} repositories on {t.instance_id} could not "
-                "be listed; they were not compared", evidence=[Evidence(source="ListRepoTag (target)",
-                                                                        detail="\n".join(items[:20]))],
-                count=len(items), fix=_reader_fix(t, None)))
+            self.findings.append(
+                finding(
+                    "TARGET_UNREADABLE",
+                    name,
+                    f"the tags of {len(items)} repositories on {t.instance_id} could not "
+                    "be listed; they were not compared",
+                    evidence=[Evidence(source="ListRepoTag (target)", detail="\n".join(items[:20]))],
+                    count=len(items),
+                    fix=_reader_fix(t, None),
+                )
+            )
 
     def _liveness_finding(self) -> None:
         n = self.unseen_total
         if not n:
             return
         grace = self.cfg.compliance.events_grace_minutes
-        self.findings.append(finding(
-            "EVENTS_NOT_ARRIVING", "*", f"{n} in-scope tags were pushed more than {grace:g} minutes ago, no sync "
-            "rule covers them, and the ledger never saw them: push events are not reaching on_push. ACR's "
-            "PushCompleted event is not documented for every region, so check the EventBridge trigger (or "
-            "the ACR webhook) end to end", count=n,
-            evidence=[Evidence(source="ListRepoTag (source) vs the ledger", detail="\n".join(self.unseen_examples))],
-            fix=Fix(summary="check the on_push trigger (EventBridge rule on the default bus with source acs.cr "
-                            "and type cr:Artifact:PushCompleted) or configure the ACR webhook to on_push's "
-                            "HTTP trigger; meanwhile `acrsync check --remediate` replicates what was missed",
-                    commands=["acrsync check --remediate"])))
+        self.findings.append(
+            finding(
+                "EVENTS_NOT_ARRIVING",
+                "*",
+                f"{n} in-scope tags were pushed more than {grace:g} minutes ago, no sync "
+                "rule covers them, and the ledger never saw them: push events are not reaching on_push. "
+                "ACR's PushCompleted event is not documented for every region, so check the EventBridge "
+                "trigger (or the ACR webhook) end to end",
+                count=n,
+                evidence=[
+                    Evidence(
+                        source="ListRepoTag (source) vs the ledger", detail="\n".join(self.unseen_examples)
+                    )
+                ],
+                fix=Fix(
+                    summary="check the on_push trigger (EventBridge rule on the default bus with source "
+                    "acs.cr and type cr:Artifact:PushCompleted) or configure the ACR webhook to on_push's "
+                    "HTTP trigger; meanwhile `acrsync check --remediate` replicates what was missed",
+                    commands=["acrsync check --remediate"],
+                ),
+            )
+        )
 
     def _report(self, rows: list[RepoRow], *, total: int, checked: int, resumed: str | None,
                 stopped: str | None, pipe_note: str) -> ComplianceReport:
@@ -493,9 +573,14 @@ class Run:
             else:
                 res.remediation = "done"
         if rem is not None and rem.limit_reached:
-            self.findings.append(finding(
-                "REMEDIATION_LIMIT", "*", f"compliance.max_tasks_per_run ({rem.limit}) was reached; the next run "
-                "creates more", fix=Fix(summary="wait for the next run, or raise compliance.max_tasks_per_run")))
+            self.findings.append(
+                finding(
+                    "REMEDIATION_LIMIT",
+                    "*",
+                    f"compliance.max_tasks_per_run ({rem.limit}) was reached; the next run creates more",
+                    fix=Fix(summary="wait for the next run, or raise compliance.max_tasks_per_run"),
+                )
+            )
         for res in self.results.values():
             if res.status == "checked" and stopped is not None and res.enabled:
                 res.status = "partial"
@@ -512,7 +597,14 @@ class Run:
         return finalize(report)
 
 
-def _ledger_view(records: list[Record]) -> tuple[dict[str, dict[tuple[str, str], str]], dict[str, set]]:
+def _flight(flights: dict[tuple[str, str], str], tag: str, digest: str) -> str | None:
+    """drift's ``in_flight(tag, digest)`` over one target's open records."""
+    return flights.get((tag, digest))
+
+
+def _ledger_view(
+    records: list[Record],
+) -> tuple[dict[str, dict[tuple[str, str], str]], dict[str, set[tuple[str, str]]]]:
     """Per target: open records bringing (tag, digest) in, and every (tag, digest) the ledger has seen."""
     flights: dict[str, dict[tuple[str, str], str]] = {}
     seen: dict[str, set[tuple[str, str]]] = {}
@@ -530,10 +622,12 @@ def _ledger_view(records: list[Record]) -> tuple[dict[str, dict[tuple[str, str],
 
 def _reader_fix(t: Target, e: CloudError | None) -> Fix:
     if isinstance(e, (AccessDenied, NotFound)) or e is None:
-        return Fix(summary=f"the reader role needs cr:ListRepository and cr:ListRepositoryTag on {t.instance_id}: "
-                           f"`acrsync permissions --principal reader` prints its policy; `acrsync grants apply "
-                           f"--target {t.name}` creates it", commands=["acrsync permissions --principal reader",
-                                                                       f"acrsync grants apply --target {t.name}"])
+        return Fix(
+            summary=f"the reader role needs cr:ListRepository and cr:ListRepositoryTag on {t.instance_id}: "
+            f"`acrsync permissions --principal reader` prints its policy; `acrsync grants apply "
+            f"--target {t.name}` creates it",
+            commands=["acrsync permissions --principal reader", f"acrsync grants apply --target {t.name}"],
+        )
     return Fix(summary="the target was throttled or failed after retries; run the check again, or lower "
                        "compliance.qps")
 
@@ -552,22 +646,34 @@ def _repo_findings(cfg: Config, repo: RepoInfo, t: Target, tally: Tally) -> list
                f"--TargetNamespace {t.target_namespace or repo.namespace} --TargetRepoName {repo.name} "
                f"--TargetTag {first.tag}" + (f" --TargetUserId {t.account_id}"
                                              if t.account_id != cfg.source.account_id else ""))
-        out.append(finding(
-            "TAG_MISSING", t.name, f"{c['MISSING']} tag(s) of {path} are on the source but not on {t.name}{healed}",
-            repo=path, count=c["MISSING"],
-            evidence=[Evidence(source=f"ListRepoTag {path}", detail=_tag_line(d)) for d in ex["MISSING"]],
-            fix=Fix(summary=f"`acrsync check --target {t.name} --remediate` creates the sync tasks through the "
-                            "ledger (exactly once); or one by hand", commands=[
-                                f"acrsync check --target {t.name} --remediate", cmd])))
+        out.append(
+            finding(
+                "TAG_MISSING",
+                t.name,
+                f"{c['MISSING']} tag(s) of {path} are on the source but not on {t.name}{healed}",
+                repo=path,
+                count=c["MISSING"],
+                evidence=[Evidence(source=f"ListRepoTag {path}", detail=_tag_line(d)) for d in ex["MISSING"]],
+                fix=Fix(
+                    summary=f"`acrsync check --target {t.name} --remediate` creates the sync tasks through "
+                    "the ledger (exactly once); or one by hand",
+                    commands=[f"acrsync check --target {t.name} --remediate", cmd],
+                ),
+            )
+        )
     if c["DIGEST_DIFFERS"]:
         if t.override:
-            msg = (f"{c['DIGEST_DIFFERS']} tag(s) of {path} point to another digest on {t.name}; the target has "
-                   f"override: true, so a sync task replaces them{healed}")
+            msg = (
+                f"{c['DIGEST_DIFFERS']} tag(s) of {path} point to another digest on {t.name}; the target has "
+                f"override: true, so a sync task replaces them{healed}"
+            )
             fix = Fix(summary=f"acrsync check --target {t.name} --remediate",
                       commands=[f"acrsync check --target {t.name} --remediate"])
         else:
-            msg = (f"{c['DIGEST_DIFFERS']} tag(s) of {path} point to another digest on {t.name}; the target has "
-                   "override: false, so a sync task would not overwrite them")
+            msg = (
+                f"{c['DIGEST_DIFFERS']} tag(s) of {path} point to another digest on {t.name}; the target has "
+                "override: false, so a sync task would not overwrite them"
+            )
             fix = Fix(summary=f"decide which image is right: set override: true on target {t.name} and "
                               "remediate, or delete (or re-tag) the tag on the target and remediate")
         out.append(finding("DIGEST_DIFFERS", t.name, msg, repo=path, count=c["DIGEST_DIFFERS"], fix=fix,
@@ -586,18 +692,33 @@ def _repo_findings(cfg: Config, repo: RepoInfo, t: Target, tally: Tally) -> list
                               f"--RepoId {repo.repo_id} --SyncRuleId {tally.rule_id} --Tag "
                               f"{tally.rule_examples[0].tag if tally.rule_examples else '<tag>'}"])))
     if c["IN_FLIGHT"]:
-        out.append(finding("IN_FLIGHT", t.name, f"{c['IN_FLIGHT']} tag(s) of {path} are on their way to {t.name}",
-                           repo=path, count=c["IN_FLIGHT"],
-                           evidence=[Evidence(source="ledger", detail=_tag_line(d)) for d in ex["IN_FLIGHT"]]))
+        out.append(
+            finding(
+                "IN_FLIGHT",
+                t.name,
+                f"{c['IN_FLIGHT']} tag(s) of {path} are on their way to {t.name}",
+                repo=path,
+                count=c["IN_FLIGHT"],
+                evidence=[Evidence(source="ledger", detail=_tag_line(d)) for d in ex["IN_FLIGHT"]],
+            )
+        )
     unknown = [d for d in ex.get("IN_FLIGHT", []) if d.in_flight and UNKNOWN_STATUS in d.in_flight]
     if unknown:
-        out.append(finding(
-            UNKNOWN_STATUS, t.name, f"{len(unknown)} sync task(s) of {path} toward {t.name} report a status acrsync "
-            "does not know; they are treated as still running (never retried) until the stuck rule acts",
-            repo=path, count=len(unknown),
-            evidence=[Evidence(source="ledger", detail=_tag_line(d)) for d in unknown],
-            fix=Fix(summary="look at the task in the ACR console; reconcile flags it stuck after "
-                            "reconcile.stuck_after_seconds (and cancels and retries it with cancel_stuck: true)")))
+        out.append(
+            finding(
+                UNKNOWN_STATUS,
+                t.name,
+                f"{len(unknown)} sync task(s) of {path} toward {t.name} report a status acrsync "
+                "does not know; they are treated as still running (never retried) until the stuck rule acts",
+                repo=path,
+                count=len(unknown),
+                evidence=[Evidence(source="ledger", detail=_tag_line(d)) for d in unknown],
+                fix=Fix(
+                    summary="look at the task in the ACR console; reconcile flags it stuck after "
+                    "reconcile.stuck_after_seconds (and cancels and retries it with cancel_stuck: true)"
+                ),
+            )
+        )
     if c["EXTRA"]:
         out.append(finding("EXTRA_TAGS", t.name, f"{c['EXTRA']} tag(s) exist only on {t.name} in "
                            f"{t.target_namespace or repo.namespace}/{repo.name} (acrsync never deletes)",
