@@ -40,7 +40,9 @@ def probe(session: Any, region: str | None, *, expected_account: str | None = No
     except Unreachable as e:
         where = e.endpoint or session.endpoint_for("sts", None) or f"sts.{region or 'aliyuncs'}.aliyuncs.com"
         return ProbeResult(Problem.CLOUD_UNREACHABLE,
-                           f"cannot reach {where}: nothing answers there (connection refused or no such host)",
+                           f"cannot reach {where}: nothing answers there "
+                           "(connection refused or no such host)",
+
                            "check --endpoint / ACRSYNC_ENDPOINT, --region and the network, then run it again",
                            error=e)
     except CredentialsInvalid as e:
