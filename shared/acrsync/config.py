@@ -311,7 +311,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
         raise ConfigError(_format(e), source) from None
 
 
-def load_config(path: str | os.PathLike | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load from ``path`` or from the file named by ``ACRSYNC_CONFIG``."""
     p = path or os.environ.get(CONFIG_ENV)
     if not p:

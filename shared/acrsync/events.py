@@ -144,9 +144,8 @@ class TimerTick(_Event):
     @property
     def mode(self) -> str | None:
         """``payload["mode"]`` when the payload is a JSON object naming one (e.g. "reconcile")."""
-        if isinstance(self.payload, dict) and isinstance(self.payload.get("mode"), str):
-            return self.payload["mode"]
-        return None
+        mode = self.payload.get("mode") if isinstance(self.payload, dict) else None
+        return mode if isinstance(mode, str) else None
 
 
 class Rejected(_Event):
@@ -338,6 +337,8 @@ def _push_from_data(data: Mapping[str, Any], *, event_id: str, via: Literal["eve
         return Rejected(reason=f"malformed {PUSH_TYPE} event: {'; '.join(problems)}. The event data schema is "
                                "not documented: compare this payload with the parser in acrsync/events.py",
                         payload=payload, source="eventbridge", event_id=event_id)
+    # no problem means each of them was found (a missing one is a problem)
+    assert instance_id and namespace is not None and repo is not None and tag is not None
     return PushCompleted(
         event_id=event_id, time=_zoned_time(env.text("time")),
         account_id=env.text("aliyunaccountid") or k.text("AccountId", "AliUid", "UserId"),
@@ -436,7 +437,8 @@ def _parse_webhook(obj: dict[str, Any], payload: str, *, webhook_token: str | No
         return reject(f"unauthenticated webhook: the request {what}; the ACR trigger URL must end in "
                       f"?{TOKEN_QUERY}=<the configured webhook token> (or send header {TOKEN_HEADER})",
                       unauthenticated=True)
-    ctx = obj.get("requestContext") if isinstance(obj.get("requestContext"), Mapping) else {}
+    request_context = obj.get("requestContext")
+    ctx: Mapping[str, Any] = request_context if isinstance(request_context, Mapping) else {}
     method = ctx.get("http", {}).get("method") if isinstance(ctx.get("http"), Mapping) else None
     if isinstance(method, str) and method.upper() != "POST":
         return reject(f"malformed webhook: method {method} is not accepted; ACR sends a POST")
@@ -476,6 +478,7 @@ def _parse_webhook(obj: dict[str, Any], payload: str, *, webhook_token: str | No
     received = None
     if isinstance(epoch, (str, int)) and re.fullmatch(r"\d{1,14}", str(epoch)):
         received = _dt.datetime.fromtimestamp(int(epoch) / 1000, _dt.timezone.utc)
+    assert namespace is not None and repo is not None and tag is not None   # else a problem above
     return PushCompleted(
         event_id=event_id, time=received, account_id=None,
         region=repo_obj.text("region"), instance_id=source_instance_id, namespace=namespace, repo=repo,
@@ -636,7 +639,8 @@ def _safe_item(item: Any, payload: Callable[[], str], **kw: Any) -> Parsed:
                                "report it with this payload", payload=_json_payload(item), source="unknown")
 
 
-def detect_and_parse(event: bytes | bytearray | str | dict | list | Any, *, webhook_token: str | None,
+def detect_and_parse(event: bytes | bytearray | str | dict[str, Any] | list[Any] | Any, *,
+                     webhook_token: str | None,
                      source_instance_id: str | None) -> list[Parsed]:
     """Every item of ``event`` as a typed event or a Rejected; never raises for bad input.
 
@@ -670,8 +674,8 @@ def detect_and_parse(event: bytes | bytearray | str | dict | list | Any, *, webh
         jsonlog.log_decision(log, "event received", logging.DEBUG, event=obj)
     kw = {"webhook_token": webhook_token, "source_instance_id": source_instance_id}
     if isinstance(obj, list):
-        return [_safe_item(i, lambda i=i: _json_payload(i), **kw) for i in obj]
-    whole = (lambda: _json_payload(obj)) if text is None else (lambda: _payload_text(text))
+        return [_safe_item(i, functools.partial(_json_payload, i), **kw) for i in obj]
+    whole = functools.partial(_json_payload, obj) if text is None else functools.partial(_payload_text, text)
     return [_safe_item(obj, whole, **kw)]
 
 

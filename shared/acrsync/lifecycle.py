@@ -204,7 +204,7 @@ def decide(record: Record, task: SyncTask | None, ctx: Context) -> Decision:
     retrying = record.status in (Status.ERROR, Status.CANCELED) and record.next_retry_at is not None
     if retrying and "status" not in base:
         # Already decided to retry this failure: wait for the back-off, then make a new task.
-        if record.next_retry_at <= ctx.now:
+        if record.next_retry_at is not None and record.next_retry_at <= ctx.now:
             if ctx.grants_clean is False:
                 return Decision(_changes(base, status=Status.BLOCKED, next_retry_at=None),
                                 why="grant check fails; waits for it to turn clean")

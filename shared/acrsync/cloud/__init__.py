@@ -25,5 +25,4 @@ __all__ = [
     "AccessDenied", "Budget", "BudgetExhausted", "CloudError", "CloudSession", "Creds", "CredentialsInvalid",
     "Endpoints", "NetworkError", "NoCredentials", "NotFound", "RetryPolicy", "ServerError", "Throttled",
     "Timeouts", "UndeclaredOperation", "Unreachable",
-
 ]

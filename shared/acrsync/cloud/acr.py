@@ -173,7 +173,6 @@ class Acr(Adapter):
                          default_repo_type: str | None = None) -> None:
         """Change a namespace's automatic repository creation and default repository type
         (None: unchanged)."""
-
         self._body("update_namespace", request(
             m.UpdateNamespaceRequest, InstanceId=instance_id, NamespaceName=name,
             AutoCreateRepo=None if auto_create_repo is None else _wire_bool(auto_create_repo),

@@ -89,7 +89,6 @@ def default_endpoint(service: str, region: str | None) -> str | None:
     RAM is global: the SDK maps only some regions to ram.aliyuncs.com. fc20230330's map has a stray TAB
     after the ap-southeast-5 host (its ``_endpoint_map`` in alibabacloud-fc20230330 4.8.3). Without a region
     STS uses its global host.
-
     """
     if service == "ram":
         return "ram.aliyuncs.com"

@@ -87,7 +87,6 @@ class ChainCredentials:
             # the chain raises its own CredentialException with the providers tried
             raise _no_credentials("the default chain of environment, aliyun CLI profile, profile file and "
                                   "ECS metadata found none") from e
-
         if not m.access_key_id or not m.access_key_secret:
             raise _no_credentials("the default credential chain returned empty keys")
         return Creds(m.access_key_id, m.access_key_secret, m.security_token or None)
@@ -107,7 +106,6 @@ class ProfileCredentials:
 
             provider = CLIProfileCredentialsProvider(profile_name=self.name)
             self._chain = ChainCredentials(Client(provider=provider))
-
         try:
             return self._chain.get()
         except NoCredentials as e:

@@ -211,7 +211,6 @@ def classify(code: str | None, http_status: int | None, message: str = "", *, se
 def _sdk_message(exc: Any) -> str:
     """The service's own message: the SDK prefixes it with ``code: <status>, ``
     and suffixes the request id."""
-
     data = getattr(exc, "data", None)
     if isinstance(data, dict):
         msg = data.get("Message") or data.get("message")

@@ -344,7 +344,6 @@ def unverified_static_actions() -> set[str]:
             for a in st.actions}
 
 
-
 @dataclass(frozen=True)
 class PolicyDocument:
     principal: Principal

@@ -42,7 +42,6 @@ def probe(session: Any, region: str | None, *, expected_account: str | None = No
         return ProbeResult(Problem.CLOUD_UNREACHABLE,
                            f"cannot reach {where}: nothing answers there "
                            "(connection refused or no such host)",
-
                            "check --endpoint / ACRSYNC_ENDPOINT, --region and the network, then run it again",
                            error=e)
     except CredentialsInvalid as e:

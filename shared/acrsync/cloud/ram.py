@@ -100,7 +100,6 @@ class Ram(Adapter):
             m.CreatePolicyVersionRequest, PolicyName=name, PolicyDocument=document,
             SetAsDefault=set_as_default, RotateStrategy="DeleteOldestNonDefaultVersionWhenLimitExceeded"))
 
-
     def attach_policy_to_role(self, policy_name: str, policy_type: str, role_name: str) -> None:
         self._body("attach_policy_to_role", request(m.AttachPolicyToRoleRequest, PolicyName=policy_name,
                                                     PolicyType=policy_type, RoleName=role_name))
