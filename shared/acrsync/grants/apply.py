@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from acrsync import policy as P
 from acrsync.cloud.errors import NotFound
+from acrsync.cloud.permissions import Json
 from acrsync.config import Config, Source, Target
 from acrsync.grants import fixes
 from acrsync.grants.check import DISPUTED_EDITION, TARGET_EDITIONS, AcrReader, RamReader
@@ -201,7 +202,7 @@ def _trust_change(role: RoleInfo, config: Config, target: Target) -> tuple[str |
             "TRUST_MISSING_PRINCIPAL")
 
 
-def _statements(document: str) -> list[dict]:
+def _statements(document: str) -> list[Json]:
     doc = json.loads(document)
     return doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
 
@@ -310,7 +311,10 @@ def _reader_trust_change(role: RoleInfo, src: Source) -> tuple[str | None, str]:
         policy = P.parse_policy(role.trust_policy, label, trust=True)
     except P.PolicyError as e:
         return fixes.dumps(ours), f"the {label} is malformed ({e}); it is replaced"
-    deny, allow, conditional, narrow = [], [], [], []
+    deny: list[int] = []
+    allow: list[int] = []
+    conditional: list[int] = []
+    narrow: list[str] = []
     for st in policy.statements:
         if not st.matches_action(P.ASSUME_ROLE):
             continue
@@ -466,6 +470,13 @@ def _namespaces(target: Target, acr: AcrReader, steps: list[Step], notes: list[s
 
 # ---- execution ------------------------------------------------------------------------------------
 
+def _req(step: Step, value: str | None) -> str:
+    """A field that ``plan`` always sets for this kind of step; a step without it is malformed."""
+    if value is None:
+        raise ValueError(f"the {step.kind} step ({step.changes}) lacks a field it needs")
+    return value
+
+
 def execute(plan_: Plan, ram: RamAdmin, acr: AcrAdmin | None = None) -> list[str]:
     """Run the plan's steps in order; returns one line per write done."""
     if acr is None and any(st.kind in ACR_STEPS for st in plan_.steps):
@@ -473,22 +484,26 @@ def execute(plan_: Plan, ram: RamAdmin, acr: AcrAdmin | None = None) -> list[str
     done = []
     for st in plan_.steps:
         if st.kind == "CreateRole":
-            ram.create_role(st.role_name, st.document, st.description or "")
+            ram.create_role(_req(st, st.role_name), _req(st, st.document), st.description or "")
         elif st.kind == "UpdateRole":
-            ram.update_role_trust(st.role_name, st.document)
+            ram.update_role_trust(_req(st, st.role_name), _req(st, st.document))
         elif st.kind == "CreatePolicy":
-            ram.create_policy(st.policy_name, st.document, st.description or "")
+            ram.create_policy(_req(st, st.policy_name), _req(st, st.document), st.description or "")
         elif st.kind == "CreatePolicyVersion":
-            ram.create_policy_version(st.policy_name, st.document, set_as_default=True)
+            ram.create_policy_version(_req(st, st.policy_name), _req(st, st.document), set_as_default=True)
         elif st.kind == "AttachPolicyToRole":
-            ram.attach_policy_to_role(st.policy_name, st.policy_type or "Custom", st.role_name)
+            ram.attach_policy_to_role(_req(st, st.policy_name), st.policy_type or "Custom",
+                                      _req(st, st.role_name))
         elif st.kind == "DetachPolicyFromRole":
-            ram.detach_policy_from_role(st.policy_name, st.policy_type or "Custom", st.role_name)
+            ram.detach_policy_from_role(_req(st, st.policy_name), st.policy_type or "Custom",
+                                        _req(st, st.role_name))
         elif st.kind == "CreateNamespace":
-            acr.create_namespace(st.instance_id, st.namespace, auto_create_repo=True,
+            assert acr is not None   # checked above for every ACR step
+            acr.create_namespace(_req(st, st.instance_id), _req(st, st.namespace), auto_create_repo=True,
                                  default_repo_type=st.default_repo_type)
         elif st.kind == "UpdateNamespace":
-            acr.update_namespace(st.instance_id, st.namespace, auto_create_repo=True,
+            assert acr is not None   # checked above for every ACR step
+            acr.update_namespace(_req(st, st.instance_id), _req(st, st.namespace), auto_create_repo=True,
                                  default_repo_type=st.default_repo_type)
         done.append(f"{st.kind} {st.changes}")
     return done

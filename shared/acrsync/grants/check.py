@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from acrsync import policy as P
 from acrsync.cloud.errors import AccessDenied, CloudError, NotFound
-from acrsync.cloud.permissions import TABLE
-from acrsync.config import Config, Target
+from acrsync.cloud.permissions import TABLE, Json
+from acrsync.config import Config, Source, Target
 from acrsync.grants import fixes
 from acrsync.grants.findings import Evidence, Finding, Fix, PolicyName, finding
 from acrsync.model import InstanceInfo, NamespaceInfo, PolicyInfo, PolicyRef, RepoInfo, RoleInfo
@@ -238,7 +238,7 @@ class _Gap:
 
 def _group_gaps(gaps: list[_Gap]) -> list[list[_Gap]]:
     """One group per (code, evidence, cause): both actions failing the same way become one finding."""
-    groups: dict[tuple, list[_Gap]] = {}
+    groups: dict[tuple[str, tuple[Evidence, ...], str, str], list[_Gap]] = {}
     for g in gaps:
         groups.setdefault((g.code, g.evidence, g.cause, g.deny_statement), []).append(g)
     return list(groups.values())
@@ -248,6 +248,7 @@ def _gap_finding(target: Target, group: list[_Gap]) -> Finding:
     first = group[0]
     actions = " and ".join(g.action for g in group)
     verb = "are" if len(group) > 1 else "is"
+    fix: Fix | None
     if first.code == "DENIED_BY_STATEMENT" and first.deny_policy is not None:
         message = f"{first.deny_statement} denies {actions} {first.cause}"
         pol = first.deny_policy
@@ -333,7 +334,7 @@ def _trust_findings(config: Config, target: Target, trust: P.TrustVerdict, role:
     return out
 
 
-def _merged_trust(current: str, source) -> dict:
+def _merged_trust(current: str, source: Source) -> Json:
     """The current trust policy with our statement added, so other trusted principals keep working."""
     ours = fixes.trust_policy(source)
     try:
@@ -491,6 +492,12 @@ def _target_side(config: Config, target: Target, source_acr: AcrReader, target_a
     return out
 
 
+class _Read(Protocol):
+    """A read in account B: ``ReaderReads.via_reader`` (through the reader role) or ``_direct``."""
+
+    def __call__(self, what: str, ram_action: str, fn: Callable[..., T], *args: Any) -> T: ...
+
+
 def _direct(what: str, ram_action: str, fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
@@ -518,7 +525,7 @@ def _namespaces(target: Target, source_instance: str, source_acr: AcrReader) -> 
     return names
 
 
-def _namespace_findings(target: Target, ns: str, acr: AcrReader, read) -> list[Finding]:
+def _namespace_findings(target: Target, ns: str, acr: AcrReader, read: _Read) -> list[Finding]:
     tns = target.target_namespace or ns
     got = read(f"read namespace {tns} of the target", "cr:GetNamespace", acr.get_namespace,
                target.instance_id, tns)
@@ -541,7 +548,7 @@ def _namespace_findings(target: Target, ns: str, acr: AcrReader, read) -> list[F
 
 
 def _repo_findings(config: Config, target: Target, ns: str, repo: str, source_acr: AcrReader,
-                   target_acr: AcrReader, read) -> list[Finding]:
+                   target_acr: AcrReader, read: _Read) -> list[Finding]:
     src = config.source
     tns = target.target_namespace or ns
     source_repo = source_acr.get_repository(src.instance_id, ns, repo)
