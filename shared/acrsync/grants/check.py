@@ -131,7 +131,8 @@ class _Reads:
             raise _Stop(finding("CHECK_FAILED", t.name,
                                 f"could not {what} through the reader role: {e}. Run the check again; "
                                 "if it persists, check the endpoint and network",
-                                evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))])) from None
+                                evidence=[Evidence(source=f"{e.service}:{e.action}",
+                                                   detail=str(e))])) from None
 
 
 # ---- grants ---------------------------------------------------------------------------------------
@@ -165,7 +166,8 @@ def _grants(config: Config, target: Target, ram: RamReader | None, reads: _Reads
 
 def _check_grants(config: Config, target: Target, ram: RamReader, reads: _Reads) -> list[Finding]:
     src, name = config.source, target.name
-    role = reads.via_reader(f"read the role {P.SYNC_ROLE_NAME}", "ram:GetRole", ram.get_role, P.SYNC_ROLE_NAME)
+    role = reads.via_reader(f"read the role {P.SYNC_ROLE_NAME}", "ram:GetRole", ram.get_role,
+                            P.SYNC_ROLE_NAME)
     if role is None:
         return [_role_missing(config, target, ram, reads)]
 
@@ -392,7 +394,8 @@ def _mismatch_hint(e: P.Evidence, target: Target) -> str:
         m = _ARN.match(r)
         if not m:
             continue
-        for part, want in (("region", target.region), ("account", target.account_id), ("id", target.instance_id)):
+        for part, want in (("region", target.region), ("account", target.account_id),
+                           ("id", target.instance_id)):
             got = m.group(part)
             if not fnmatchcase(want, got.replace("[", "[[]")):
                 label = "instance" if part == "id" else part
@@ -448,8 +451,8 @@ def _source_edition(config: Config, target: Target, acr: AcrReader) -> list[Find
         hint = "check source.instance_id and source.region" if isinstance(e, NotFound) else \
             "check the credentials, the endpoint and the network"      # a key or network problem, not the id
         return [finding("SOURCE_INSTANCE_UNREADABLE", name, f"the source instance {src.instance_id} "
-                        f"({src.region}) {why}; {hint}", evidence=[Evidence(source=f"GetInstance {src.instance_id}",
-                                                                           detail=str(e))])]
+                        f"({src.region}) {why}; {hint}",
+                        evidence=[Evidence(source=f"GetInstance {src.instance_id}", detail=str(e))])]
     ev = [Evidence(source=f"GetInstance {src.instance_id}", detail=f"InstanceSpecification={inst.edition}")]
     if inst.edition in SOURCE_EDITIONS:
         return []
@@ -473,7 +476,8 @@ def _target_side(config: Config, target: Target, source_acr: AcrReader, target_a
         if e.service != "cr":
             raise
         raise _Stop(_target_unreadable(target, str(e))) from None
-    ev = [Evidence(source=f"GetInstance {target.instance_id}", detail=f"InstanceSpecification={inst.edition}")]
+    ev = [Evidence(source=f"GetInstance {target.instance_id}",
+                   detail=f"InstanceSpecification={inst.edition}")]
     if inst.edition not in TARGET_EDITIONS:
         note = f" ({EDITION_DISAGREEMENT})" if inst.edition == DISPUTED_EDITION else ""
         out.append(finding("TARGET_EDITION", name,
@@ -533,15 +537,15 @@ def _namespace_findings(target: Target, ns: str, acr: AcrReader, read: _Read) ->
     if got is None:
         return [finding(
             "TARGET_NAMESPACE_MISSING", target.name,
-            f"namespace-level sync of {ns!r} needs the namespace {tns!r} on the target instance, with automatic "
-            "repository creation on; it does not exist",
+            f"namespace-level sync of {ns!r} needs the namespace {tns!r} on the target instance, with "
+            "automatic repository creation on; it does not exist",
             evidence=[Evidence(source=f"GetNamespace {where}", detail="not found")],
             fix=fixes.namespace_missing_fix(target, tns))]
     if not got.auto_create_repo:
         return [finding(
             "TARGET_NAMESPACE_NO_AUTOCREATE", target.name,
-            f"namespace {tns!r} on the target has automatic repository creation off, so images of repositories "
-            "that do not exist there yet cannot land; turn AutoCreateRepo on",
+            f"namespace {tns!r} on the target has automatic repository creation off, so images of "
+            "repositories that do not exist there yet cannot land; turn AutoCreateRepo on",
             evidence=[Evidence(source=f"GetNamespace {where}", detail="AutoCreateRepo=false")],
             fix=fixes.namespace_autocreate_fix(target, tns, got.default_repo_type))]
     return []
@@ -567,8 +571,10 @@ def _repo_findings(config: Config, target: Target, ns: str, repo: str, source_ac
             "TARGET_REPO_MISSING", target.name,
             f"repository-level sync of {ns}/{repo} needs {tns}/{repo} on the target instance with the same "
             f"settings (type {rtype}, tag immutability {immut}); it does not exist",
-            evidence=[Evidence(source=f"GetRepository {target.instance_id}/{tns}/{repo}", detail="not found")],
-            fix=Fix(summary=f"create {tns}/{repo} in {target.instance_id} as {rtype} with tag immutability {immut}",
+            evidence=[Evidence(source=f"GetRepository {target.instance_id}/{tns}/{repo}",
+                               detail="not found")],
+            fix=Fix(summary=f"create {tns}/{repo} in {target.instance_id} as {rtype} with tag immutability "
+                            f"{immut}",
                     commands=[f"aliyun cr CreateRepository --InstanceId {target.instance_id} "
                               f"--RepoNamespaceName {tns} --RepoName {repo} --RepoType {rtype} "
                               f"--TagImmutability {immut} --Summary 'replica of {ns}/{repo}'"]))]
@@ -582,10 +588,12 @@ def _repo_findings(config: Config, target: Target, ns: str, repo: str, source_ac
             "TARGET_REPO_SETTINGS_DIFFER", target.name,
             f"{tns}/{repo} on the target differs from the source: {', '.join(diffs)}; repository-level sync "
             "needs the same configuration on both sides",
-            evidence=[Evidence(source=f"GetRepository {target.instance_id}/{tns}/{repo}", detail="; ".join(diffs))],
+            evidence=[Evidence(source=f"GetRepository {target.instance_id}/{tns}/{repo}",
+                               detail="; ".join(diffs))],
             fix=Fix(summary=f"set {tns}/{repo} on the target to type {rtype}, tag immutability {immut}",
-                    commands=[f"aliyun cr UpdateRepository --InstanceId {target.instance_id} --RepoId {got.repo_id} "
-                              f"--RepoType {rtype} --TagImmutability {immut} --Summary 'replica of {ns}/{repo}'"]))]
+                    commands=[f"aliyun cr UpdateRepository --InstanceId {target.instance_id} "
+                              f"--RepoId {got.repo_id} --RepoType {rtype} --TagImmutability {immut} "
+                              f"--Summary 'replica of {ns}/{repo}'"]))]
     return []
 
 

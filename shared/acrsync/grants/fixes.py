@@ -14,7 +14,8 @@ from acrsync.grants.findings import Fix
 from acrsync.policy import ASSUME_ROLE, SYNC_ACTIONS, SYNC_ROLE_NAME, cr_service_principal, target_resources
 
 DEFAULT_READER_ARN = "acs:ram::{account}:role/acrsync-reader"
-READER_ROLE_DESCRIPTION = "Read-only view of this account for acrsync in the source account (managed by acrsync)"
+READER_ROLE_DESCRIPTION = ("Read-only view of this account for acrsync in the source account "
+                           "(managed by acrsync)")
 
 
 def sync_policy_name(target: Target) -> str:
@@ -45,9 +46,11 @@ def trust_policy(source: Source) -> Json:
 
 
 def reader_policy(config: Config, target: Target) -> Json:
-    """What the reader role needs for the grant check, as `acrsync permissions --principal reader` prints it."""
+    """What the reader role needs for the grant check, as `acrsync permissions --principal reader`
+    prints it."""
     arn = target.reader_role_arn or DEFAULT_READER_ARN.format(account=target.account_id)
-    cfg = config.model_copy(update={"targets": [target.model_copy(update={"reader_role_arn": arn, "enabled": True})]})
+    reader = target.model_copy(update={"reader_role_arn": arn, "enabled": True})
+    cfg = config.model_copy(update={"targets": [reader]})
     docs = policy_documents(cfg, Principal.READER)
     return docs[0].document
 
@@ -144,7 +147,8 @@ def policy_version_cmd(name: str, document: Json) -> str:
 
 
 def policy_attach_cmd(name: str, policy_type: str, role: str) -> str:
-    return f"aliyun ram AttachPolicyToRole --PolicyType {policy_type} --PolicyName {_q(name)} --RoleName {_q(role)}"
+    return (f"aliyun ram AttachPolicyToRole --PolicyType {policy_type} --PolicyName {_q(name)} "
+            f"--RoleName {_q(role)}")
 
 
 def policy_detach_cmd(name: str, policy_type: str, role: str) -> str:
@@ -187,8 +191,9 @@ def setup_commands(source: Source, target: Target) -> list[str]:
 
 
 def role_fix(source: Source, target: Target) -> Fix:
-    return Fix(summary=f"in account {target.account_id}, create the role {SYNC_ROLE_NAME} (spelt exactly so: "
-                       "'accout', not 'account') trusting ACR for the source account, and attach the sync policy",
+    return Fix(summary=f"in account {target.account_id}, create the role {SYNC_ROLE_NAME} (spelt exactly "
+                       "so: 'accout', not 'account') trusting ACR for the source account, and attach the "
+                       "sync policy",
                role_name=SYNC_ROLE_NAME, policy_name=sync_policy_name(target),
                policy_json=pretty(sync_policy(target)), trust_json=pretty(trust_policy(source)),
                commands=setup_commands(source, target), automatic=True)
@@ -238,8 +243,8 @@ def reader_fix(config: Config, target: Target, missing: str | None = None) -> Fi
 
 def deny_fix(policy_label: str, policy_name: str, policy_type: str, action: str, target: Target) -> Fix:
     """A Deny in another policy attached to the sync role: detach it (never edited), by flag or by hand."""
-    return Fix(summary=f"edit or detach {policy_label}: drop the Deny for {action} on {target.instance_id}, or "
-                       "run `acrsync grants apply --detach-conflicting` to detach it from "
+    return Fix(summary=f"edit or detach {policy_label}: drop the Deny for {action} on {target.instance_id}, "
+                       "or run `acrsync grants apply --detach-conflicting` to detach it from "
                        f"{SYNC_ROLE_NAME} (the policy itself is kept)",
                role_name=SYNC_ROLE_NAME, policy_name=policy_name,
                commands=[policy_detach_cmd(policy_name, policy_type, SYNC_ROLE_NAME)])
