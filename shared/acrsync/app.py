@@ -50,7 +50,8 @@ class InvocationCredentials:
     def get(self) -> creds_mod.Creds:
         with self._lock:
             if self._creds is None:
-                raise CloudError("no credentials yet: the function role's keys arrive with the first invocation",
+                raise CloudError("no credentials yet: the function role's keys arrive with the first "
+                                 "invocation",
                                  service="credentials", action="Resolve", code="NoCredentials")
             return self._creds
 
@@ -150,7 +151,8 @@ class App:
         finally:
             reset_request_id(token)
 
-    def handle_reconcile(self, event: Any = None, context: Any = None, *, dry_run: bool = False) -> dict[str, Any]:
+    def handle_reconcile(self, event: Any = None, context: Any = None, *,
+                         dry_run: bool = False) -> dict[str, Any]:
         budget, token = self._begin(context)
         try:
             summary = reconcile.run(self.deps(budget), dry_run=dry_run, calls=self.session.calls)
@@ -173,7 +175,8 @@ class App:
             reset_request_id(token)
 
     def handle_compliance(self, event: Any = None, context: Any = None) -> dict[str, Any]:
-        """The compliance timer (and `acrsync invoke compliance`); acrsync.compliance decides by event shape."""
+        """The compliance timer (and `acrsync invoke compliance`); acrsync.compliance decides by event
+        shape."""
         from acrsync.compliance import entry
 
         budget, token = self._begin(context)

@@ -303,7 +303,8 @@ def _principal_matches(principal: Any, wanted: str) -> bool:
 
 def evaluate_trust(text: str | dict[str, Any], source_account_id: str, target_account_id: str,
                    name: str = "trust policy") -> TrustVerdict:
-    """Evaluate a role's trust policy for ACR acting for ``source_account_id``; raise PolicyError if malformed."""
+    """Evaluate a role's trust policy for ACR acting for ``source_account_id``; raise PolicyError if
+    malformed."""
     policy = parse_policy(text, name, trust=True)
     wanted = cr_service_principal(source_account_id)
     deny_hard: list[Evidence] = []

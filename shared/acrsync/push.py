@@ -105,7 +105,8 @@ def handle(items: list[Parsed], deps: Deps) -> Summary:
             log_decision(log, decision="error", event_id=getattr(item, "event_id", None),
                          error=f"{type(e).__name__}: {e}")
             summary.count("*", Outcome.FAILED)
-            failures.append(f"{getattr(item, 'event_id', None) or type(item).__name__}: {type(e).__name__}: {e}")
+            what = getattr(item, "event_id", None) or type(item).__name__
+            failures.append(f"{what}: {type(e).__name__}: {e}")
     if failures:
         raise DeliveryFailed(summary, failures)
     return summary

@@ -68,7 +68,8 @@ class RunSummary:
     calls: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     oldest_open_age_s: float | None = None
-    flagged: list[dict[str, Any]] = field(default_factory=list)   # e.g. {"flag": "UNKNOWN_STATUS", "key", ...}
+    # e.g. {"flag": "UNKNOWN_STATUS", "key", ...}
+    flagged: list[dict[str, Any]] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)   # dry run: what would be done
 
     def flag(self, flag: Flag, **fields: object) -> None:
