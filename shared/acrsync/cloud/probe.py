@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING
 
 from acrsync.cloud.errors import CredentialsInvalid, Unreachable
+
+if TYPE_CHECKING:
+    from acrsync.cloud.clients import CloudSession
 
 
 class Problem(str, Enum):
@@ -33,7 +36,7 @@ class ProbeResult:
         return self.problem is None
 
 
-def probe(session: Any, region: str | None, *, expected_account: str | None = None) -> ProbeResult:
+def probe(session: CloudSession, region: str | None, *, expected_account: str | None = None) -> ProbeResult:
     """GetCallerIdentity with ``session``'s keys. A missing key raises NoCredentials (a config error)."""
     try:
         me = session.sts(region).get_caller_identity()
