@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON_BOOT := $(shell for c in "python3.10" "env PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.10(\.|$$)' | tail -1) python3.10" "python3"; do \
                  if $$c -c 'import sys; assert sys.version_info[:2] >= (3, 10)' >/dev/null 2>&1; then echo "$$c"; break; fi; done)
 
-.PHONY: venv test lint unit demo bench package clean
+.PHONY: venv test lint typecheck unit demo bench package clean
 
 $(STAMP): pyproject.toml
 	@test -n '$(PYTHON_BOOT)' || { echo "no Python >= 3.10 found" >&2; exit 1; }
@@ -23,7 +23,11 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shared functions localcloud tests bench
 
-test: $(STAMP) lint
+# Strict static types on the library (settings in pyproject's [tool.mypy]).
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy -p acrsync
+
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

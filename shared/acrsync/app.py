@@ -9,6 +9,7 @@ budget from the FC deadline. The handlers in ``functions/`` call ``handle_on_pus
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import random
@@ -49,7 +50,8 @@ class InvocationCredentials:
     def get(self) -> creds_mod.Creds:
         with self._lock:
             if self._creds is None:
-                raise CloudError("no credentials yet: the function role's keys arrive with the first invocation",
+                raise CloudError("no credentials yet: the function role's keys arrive with the first "
+                                 "invocation",
                                  service="credentials", action="Resolve", code="NoCredentials")
             return self._creds
 
@@ -120,7 +122,7 @@ class App:
                     acr=session.acr(self.config.source.region), rules=self.rules, resolver=self.resolver,
                     grants=self.grants, clock=self.clock, rand=self.rand)
 
-    def _begin(self, context: Any) -> tuple[Budget, Any]:
+    def _begin(self, context: Any) -> tuple[Budget, contextvars.Token[str | None]]:
         started = time.time()
         if self._credentials is not None and context is not None:
             found = creds_mod.from_fc_context(context) or creds_mod.from_env(os.environ)
@@ -129,7 +131,7 @@ class App:
         token = set_request_id(getattr(context, "request_id", None))
         return Budget.from_fc_context(context, started_at=started), token
 
-    def handle_on_push(self, event: Any, context: Any = None) -> dict:
+    def handle_on_push(self, event: Any, context: Any = None) -> dict[str, Any]:
         """EventBridge CloudEvents, RawData, or an ACR webhook through the HTTP trigger."""
         budget, token = self._begin(context)
         try:
@@ -157,7 +159,8 @@ class App:
         finally:
             reset_request_id(token)
 
-    def handle_reconcile(self, event: Any = None, context: Any = None, *, dry_run: bool = False) -> dict:
+    def handle_reconcile(self, event: Any = None, context: Any = None, *,
+                         dry_run: bool = False) -> dict[str, Any]:
         from acrsync import reconcile
 
         budget, token = self._begin(context)
@@ -167,7 +170,7 @@ class App:
         finally:
             reset_request_id(token)
 
-    def handle_backfill(self, event: Any, context: Any = None) -> dict:
+    def handle_backfill(self, event: Any, context: Any = None) -> dict[str, Any]:
         """A backfill job in the event (``{"backfill": ...}``), as the compliance function receives it:
         one shard per invocation, the rest fanned out asynchronously (acrsync.backfill.fanout)."""
         from acrsync.backfill import fanout
@@ -181,8 +184,9 @@ class App:
         finally:
             reset_request_id(token)
 
-    def handle_compliance(self, event: Any = None, context: Any = None) -> dict:
-        """The compliance timer (and `acrsync invoke compliance`); acrsync.compliance decides by event shape."""
+    def handle_compliance(self, event: Any = None, context: Any = None) -> dict[str, Any]:
+        """The compliance timer (and `acrsync invoke compliance`); acrsync.compliance decides by event
+        shape."""
         from acrsync.compliance import entry
 
         budget, token = self._begin(context)

@@ -115,7 +115,8 @@ class Target(_Strict):
     def _repo_globs(cls, v: list[str]) -> list[str]:
         for g in v:
             if g.count("/") != 1:
-                raise ValueError(f"{g!r} must be a 'namespace/repo' glob, e.g. 'team-a/api' or 'team-a/tmp-*'")
+                raise ValueError(f"{g!r} must be a 'namespace/repo' glob, e.g. 'team-a/api' or "
+                                 "'team-a/tmp-*'")
         return v
 
     @field_validator("reader_role_arn")
@@ -205,7 +206,8 @@ class RulesConfig(_Strict):
 
     # No public document states how many sync rules an instance may hold: a config value, not a constant.
     max_rules_per_instance: int = Field(default=100, ge=1,
-                                        description="sync rules the source instance may hold (no public number)")
+                                        description="sync rules the source instance may hold "
+                                                    "(no public number)")
     name_prefix: str = Field(default="acrsync-", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$",
                              description="prefix of the rules acrsync creates; it never touches others")
 
@@ -226,18 +228,21 @@ class PipelineNames(_Strict):
 
 
 class ComplianceConfig(_Strict):
-    remediate: bool = Field(default=False, description="create sync tasks for MISSING tags (and DIGEST_DIFFERS "
-                                                       "when the target has override: true)")
+    remediate: bool = Field(default=False, description="create sync tasks for MISSING tags (and "
+                                                       "DIGEST_DIFFERS when the target has override: true)")
     max_tasks_per_run: int = Field(default=100, ge=0, description="at most this many tasks per run")
-    qps: float = Field(default=10, gt=0, description="OpenAPI calls per second per account, shared by workers")
+    qps: float = Field(default=10, gt=0,
+                       description="OpenAPI calls per second per account, shared by workers")
     workers: int = Field(default=8, ge=1, le=64, description="repositories compared at the same time")
     events_grace_minutes: float = Field(default=30, ge=0,
                                         description="in-scope tags older than this that the ledger never saw "
                                                     "mean events are not arriving")
-    notify_url: str | None = Field(default=None, description="DingTalk robot webhook; POSTed when the verdict "
-                                                             "changes. A secret= query parameter signs it")
+    notify_url: str | None = Field(default=None,
+                                   description="DingTalk robot webhook; POSTed when the verdict "
+                                               "changes. A secret= query parameter signs it")
     schedule: str = Field(default="0 0 * * * *", description="the compliance timer's cron (s.yaml)")
-    examples_per_repo: int = Field(default=20, ge=0, le=1000, description="tags listed per repository finding")
+    examples_per_repo: int = Field(default=20, ge=0, le=1000,
+                                   description="tags listed per repository finding")
     functions: PipelineNames = Field(default_factory=PipelineNames)
 
     @field_validator("notify_url")
@@ -311,7 +316,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
         raise ConfigError(_format(e), source) from None
 
 
-def load_config(path: str | os.PathLike | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load from ``path`` or from the file named by ``ACRSYNC_CONFIG``."""
     p = path or os.environ.get(CONFIG_ENV)
     if not p:
@@ -328,7 +333,8 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return parse_config(data, str(p))
 
 
-_OTS_HOST = re.compile(r"[^.]+\.(?P<region>[a-z0-9-]+)\.(?:ots\.aliyuncs\.com|vpc\.tablestore\.aliyuncs\.com)")
+_OTS_HOST = re.compile(r"[^.]+\.(?P<region>[a-z0-9-]+)\."
+                       r"(?:ots\.aliyuncs\.com|vpc\.tablestore\.aliyuncs\.com)")
 
 
 def ledger_region(config: Config) -> str | None:
@@ -347,8 +353,9 @@ def region_mismatches(config: Config, deploy_region: str | None = None) -> list[
     src = config.source.region
     out = []
     if deploy_region and deploy_region != src:
-        out.append(f"s.yaml vars.region (ACRSYNC_REGION) is {deploy_region} but source.region in the config is "
-                   f"{src}; deploy the functions to {src} (export ACRSYNC_REGION={src}) or fix source.region")
+        out.append(f"s.yaml vars.region (ACRSYNC_REGION) is {deploy_region} but source.region in the config "
+                   f"is {src}; deploy the functions to {src} (export ACRSYNC_REGION={src}) or fix "
+                   "source.region")
     ots = ledger_region(config)
     if ots and ots != src:
         out.append(f"ledger.endpoint is in region {ots} but source.region is {src}; use the Tablestore "

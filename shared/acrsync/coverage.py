@@ -83,7 +83,8 @@ def _check(rule: SyncRule, target: Target, namespace: str, repo: str, tag: str,
         raise _NoCover(f"replicates to instance {rule.target_instance_id}, not {target.instance_id} "
                        f"(target {target.name!r})")
     if rule.target_region != target.region:
-        raise _NoCover(f"replicates to region {rule.target_region}, not {target.region} (target {target.name!r})")
+        raise _NoCover(f"replicates to region {rule.target_region}, not {target.region} "
+                       f"(target {target.name!r})")
     scope = rule.scope.upper()
     if scope == "REPO":
         rule_path = f"{rule.local_namespace}/{rule.local_repo}"

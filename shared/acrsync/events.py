@@ -135,7 +135,8 @@ class SyncCompleted(_Event):
 
 
 class TimerTick(_Event):
-    """A timer trigger fired; ``payload`` is the trigger's configured text, parsed when it is a JSON object."""
+    """A timer trigger fired; ``payload`` is the trigger's configured text, parsed when it is a JSON
+    object."""
 
     model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: Literal["timer"] = "timer"
@@ -146,9 +147,8 @@ class TimerTick(_Event):
     @property
     def mode(self) -> str | None:
         """``payload["mode"]`` when the payload is a JSON object naming one (e.g. "reconcile")."""
-        if isinstance(self.payload, dict) and isinstance(self.payload.get("mode"), str):
-            return self.payload["mode"]
-        return None
+        mode = self.payload.get("mode") if isinstance(self.payload, dict) else None
+        return mode if isinstance(mode, str) else None
 
 
 class Rejected(_Event):
@@ -246,7 +246,8 @@ _SYNC_BATCH_KEYS = ("SyncBatchTaskId", "SyncRecordId", "BatchTaskId")
 
 
 def _keepable(text: str) -> str:
-    """``text`` if it can be stored as UTF-8, else base64 of its bytes (lone surrogates), so nothing is lost."""
+    """``text`` if it can be stored as UTF-8, else base64 of its bytes (lone surrogates), so nothing is
+    lost."""
     try:
         text.encode("utf-8")
         return text
@@ -300,7 +301,8 @@ def _name_problem(what: str, value: str | None, keys: tuple[str, ...]) -> str | 
     if value is None:
         return f"no {what} (looked for {'/'.join(keys)})"
     if not _NAME_OK.fullmatch(value):
-        return f"{what} {value[:80]!r} is not a usable name (empty, too long or has spaces/control characters)"
+        return (f"{what} {value[:80]!r} is not a usable name (empty, too long or has spaces/control "
+                "characters)")
     return None
 
 
@@ -338,9 +340,11 @@ def _push_from_data(data: Mapping[str, Any], *, event_id: str, via: Literal["eve
         _name_problem("tag", tag, _TAG_KEYS),
     ) if p]
     if problems:
-        return Rejected(reason=f"malformed {PUSH_TYPE} event: {'; '.join(problems)}. The event data schema is "
-                               "not documented: compare this payload with the parser in acrsync/events.py",
+        return Rejected(reason=f"malformed {PUSH_TYPE} event: {'; '.join(problems)}. The event data schema "
+                               "is not documented: compare this payload with the parser in acrsync/events.py",
                         payload=payload, source="eventbridge", event_id=event_id)
+    # no problem means each of them was found (a missing one is a problem)
+    assert instance_id and namespace is not None and repo is not None and tag is not None
     return PushCompleted(
         event_id=event_id, time=_zoned_time(env.text("time")),
         account_id=env.text("aliyunaccountid") or k.text("AccountId", "AliUid", "UserId"),
@@ -357,7 +361,8 @@ def _sync_from_data(data: Mapping[str, Any], *, event_id: str, raw: dict[str, An
         event_id=event_id, time=_zoned_time(env.text("time")),
         account_id=env.text("aliyunaccountid"),
         region=k.text("RegionId", "Region") or env.text("aliyunregionid"),
-        instance_id=k.text("InstanceId"), task_id=k.text(*_SYNC_TASK_KEYS), batch_id=k.text(*_SYNC_BATCH_KEYS),
+        instance_id=k.text("InstanceId"), task_id=k.text(*_SYNC_TASK_KEYS),
+        batch_id=k.text(*_SYNC_BATCH_KEYS),
         status=k.text("TaskStatus", "SyncStatus", "Status"),
         image_from=_image_side(k.raw("ImageFrom")), image_to=_image_side(k.raw("ImageTo")), raw=raw)
 
@@ -429,7 +434,8 @@ def _parse_webhook(obj: dict[str, Any], payload: str, *, webhook_token: str | No
 
     if not webhook_token:
         return reject("unauthenticated webhook: no webhook token is configured, so no webhook request is "
-                      "accepted; set one and put it in the ACR trigger URL as ?token=...", unauthenticated=True)
+                      "accepted; set one and put it in the ACR trigger URL as ?token=...",
+                      unauthenticated=True)
     query = obj.get("queryParameters")
     provided = _header(obj.get("headers"), TOKEN_HEADER)
     if provided is None and isinstance(query, Mapping) and isinstance(query.get(TOKEN_QUERY), str):
@@ -439,7 +445,8 @@ def _parse_webhook(obj: dict[str, Any], payload: str, *, webhook_token: str | No
         return reject(f"unauthenticated webhook: the request {what}; the ACR trigger URL must end in "
                       f"?{TOKEN_QUERY}=<the configured webhook token> (or send header {TOKEN_HEADER})",
                       unauthenticated=True)
-    ctx = obj.get("requestContext") if isinstance(obj.get("requestContext"), Mapping) else {}
+    request_context = obj.get("requestContext")
+    ctx: Mapping[str, Any] = request_context if isinstance(request_context, Mapping) else {}
     method = ctx.get("http", {}).get("method") if isinstance(ctx.get("http"), Mapping) else None
     if isinstance(method, str) and method.upper() != "POST":
         return reject(f"malformed webhook: method {method} is not accepted; ACR sends a POST")
@@ -448,7 +455,8 @@ def _parse_webhook(obj: dict[str, Any], payload: str, *, webhook_token: str | No
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
-            return reject("malformed webhook: isBase64Encoded is true but the body is not base64 of UTF-8 text")
+            return reject("malformed webhook: isBase64Encoded is true but the body is not base64 of UTF-8 "
+                          "text")
     if isinstance(body, str):
         try:
             body = json.loads(body)
@@ -479,6 +487,7 @@ def _parse_webhook(obj: dict[str, Any], payload: str, *, webhook_token: str | No
     received = None
     if isinstance(epoch, (str, int)) and re.fullmatch(r"\d{1,14}", str(epoch)):
         received = _dt.datetime.fromtimestamp(int(epoch) / 1000, _dt.timezone.utc)
+    assert namespace is not None and repo is not None and tag is not None   # else a problem above
     return PushCompleted(
         event_id=event_id, time=received, account_id=None,
         region=repo_obj.text("region"), instance_id=source_instance_id, namespace=namespace, repo=repo,
@@ -501,14 +510,16 @@ def _parse_timer(obj: dict[str, Any], payload: str) -> Parsed:
         parsed = json.loads(text) if text.strip() else None
     except (ValueError, RecursionError):
         parsed = None
-    return TimerTick(trigger_name=name, trigger_time=when, payload=parsed if isinstance(parsed, dict) else text)
+    return TimerTick(trigger_name=name, trigger_time=when,
+                     payload=parsed if isinstance(parsed, dict) else text)
 
 
 def _is_http(obj: Mapping[str, Any]) -> bool:
     return "requestContext" in obj or ("rawPath" in obj and ("headers" in obj or "body" in obj))
 
 
-def _parse_item(item: Any, payload: str, *, webhook_token: str | None, source_instance_id: str | None) -> Parsed:
+def _parse_item(item: Any, payload: str, *, webhook_token: str | None,
+                source_instance_id: str | None) -> Parsed:
     if not isinstance(item, dict):
         return Rejected(reason=f"malformed event: expected a JSON object, got {type(item).__name__}; "
                                "the trigger should deliver CloudEvents, an HTTP request or a timer event",
@@ -516,7 +527,8 @@ def _parse_item(item: Any, payload: str, *, webhook_token: str | None, source_in
     if "specversion" in item or {"type", "source", "data"} <= item.keys():
         return _parse_cloudevent(item, payload)
     if _is_http(item):
-        return _parse_webhook(item, payload, webhook_token=webhook_token, source_instance_id=source_instance_id)
+        return _parse_webhook(item, payload, webhook_token=webhook_token,
+                              source_instance_id=source_instance_id)
     if "triggerName" in item and "triggerTime" in item:
         return _parse_timer(item, payload)
     if "push_data" in item and "repository" in item:
@@ -527,7 +539,8 @@ def _parse_item(item: Any, payload: str, *, webhook_token: str | None, source_in
     keys = _Keys(item)
     if keys.has_any(*_SYNC_TASK_KEYS, *_SYNC_BATCH_KEYS):
         return _sync_from_data(item, event_id=_stable_id("raw", item), raw=item, envelope=None)
-    if keys.has_any(*_INSTANCE_KEYS) and keys.has_any(*_REPO_KEYS, *_FULL_NAME_KEYS) and keys.has_any(*_TAG_KEYS):
+    if (keys.has_any(*_INSTANCE_KEYS) and keys.has_any(*_REPO_KEYS, *_FULL_NAME_KEYS)
+            and keys.has_any(*_TAG_KEYS)):
         return _push_from_data(item, event_id=_stable_id("raw", item), via="rawdata", raw=item,
                                envelope=None, payload=payload)
     return Rejected(reason="unrecognised event: not a CloudEvent (no specversion), not RawData of a push "
@@ -616,7 +629,8 @@ def _checked(parsed: Parsed) -> Parsed:
                             _ID_OK.fullmatch(parsed.event_id) else None)
     if isinstance(parsed, Rejected):
         updates: dict[str, Any] = {}
-        if parsed.event_id is not None and not (_storable(parsed.event_id) and _ID_OK.fullmatch(parsed.event_id)):
+        event_id = parsed.event_id
+        if event_id is not None and not (_storable(event_id) and _ID_OK.fullmatch(event_id)):
             updates["event_id"] = None                 # the record gets an id derived from the payload
         if not _storable(parsed.reason):
             updates["reason"] = parsed.reason.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -639,7 +653,8 @@ def _safe_item(item: Any, payload: Callable[[], str], **kw: Any) -> Parsed:
                                "report it with this payload", payload=_json_payload(item), source="unknown")
 
 
-def detect_and_parse(event: bytes | bytearray | str | dict | list | Any, *, webhook_token: str | None,
+def detect_and_parse(event: bytes | bytearray | str | dict[str, Any] | list[Any] | Any, *,
+                     webhook_token: str | None,
                      source_instance_id: str | None) -> list[Parsed]:
     """Every item of ``event`` as a typed event or a Rejected; never raises for bad input.
 
@@ -667,14 +682,14 @@ def detect_and_parse(event: bytes | bytearray | str | dict | list | Any, *, webh
         try:
             obj = json.loads(text)
         except (ValueError, RecursionError) as e:
-            return [Rejected(reason=f"malformed event: not JSON ({str(e)[:120]})", payload=_payload_text(text),
-                             source="unknown")]
+            return [Rejected(reason=f"malformed event: not JSON ({str(e)[:120]})",
+                             payload=_payload_text(text), source="unknown")]
     if log.isEnabledFor(logging.DEBUG):
         jsonlog.log_decision(log, "event received", logging.DEBUG, event=obj)
     kw = {"webhook_token": webhook_token, "source_instance_id": source_instance_id}
     if isinstance(obj, list):
-        return [_safe_item(i, lambda i=i: _json_payload(i), **kw) for i in obj]
-    whole = (lambda: _json_payload(obj)) if text is None else (lambda: _payload_text(text))
+        return [_safe_item(i, functools.partial(_json_payload, i), **kw) for i in obj]
+    whole = functools.partial(_json_payload, obj) if text is None else functools.partial(_payload_text, text)
     return [_safe_item(obj, whole, **kw)]
 
 

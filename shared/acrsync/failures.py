@@ -63,5 +63,5 @@ def backoff_seconds(attempt: int, base: float, cap: float, rand: float) -> float
     ``rand`` in [0, 1) comes from the caller so the decision stays pure and testable. A floor of a
     tenth of the window keeps retries from firing immediately.
     """
-    window = min(cap, base * (2 ** max(0, attempt - 1)))
+    window = min(cap, base * (2.0 ** max(0, attempt - 1)))
     return window * (0.1 + 0.9 * rand)

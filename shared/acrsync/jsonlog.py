@@ -53,12 +53,12 @@ _SECRET_PAIR = re.compile(
     r"(?i)\b([\w-]*(?:token|secret|password|passwd|signature|access_?key[\w-]*)=)[^&\s\"']+")
 
 
-def set_request_id(request_id: str | None) -> contextvars.Token:
+def set_request_id(request_id: str | None) -> contextvars.Token[str | None]:
     """Tag every following line of this invocation (and its threads started with copy_context)."""
     return _request_id.set(request_id)
 
 
-def reset_request_id(token: contextvars.Token) -> None:
+def reset_request_id(token: contextvars.Token[str | None]) -> None:
     _request_id.reset(token)
 
 

@@ -153,8 +153,8 @@ def adopt(record: Record, task: SyncTask) -> RecordChanges:
     stays open and reconcile keeps reading the task (and flags it) until its status is one it knows."""
     history = record.history
     if all(a.task_id != task.task_id for a in history):
-        history = [*history, Attempt(task_id=task.task_id, status=task.status, created_at=task.created_ms / 1000,
-                                     issue=task.issue)]
+        history = [*history, Attempt(task_id=task.task_id, status=task.status,
+                                     created_at=task.created_ms / 1000, issue=task.issue)]
     changes = RecordChanges(task_id=task.task_id, batch_id=task.batch_id or record.batch_id,
                             rule_id=task.rule_id or record.rule_id,
                             attempts=max(record.attempts, len(history)),
@@ -179,7 +179,8 @@ def decide(record: Record, task: SyncTask | None, ctx: Context) -> Decision:
         base["status"] = known
     if task.issue != record.task_issue:
         base["task_issue"] = task.issue
-    history = [a if a.task_id != task.task_id else a.model_copy(update={"status": status, "issue": task.issue})
+    history = [a if a.task_id != task.task_id
+               else a.model_copy(update={"status": status, "issue": task.issue})
                for a in record.history]
     if history != record.history:
         base["history"] = history
@@ -204,7 +205,7 @@ def decide(record: Record, task: SyncTask | None, ctx: Context) -> Decision:
     retrying = record.status in (Status.ERROR, Status.CANCELED) and record.next_retry_at is not None
     if retrying and "status" not in base:
         # Already decided to retry this failure: wait for the back-off, then make a new task.
-        if record.next_retry_at <= ctx.now:
+        if record.next_retry_at is not None and record.next_retry_at <= ctx.now:
             if ctx.grants_clean is False:
                 return Decision(_changes(base, status=Status.BLOCKED, next_retry_at=None),
                                 why="grant check fails; waits for it to turn clean")

@@ -83,7 +83,7 @@ def _as_list(value: Any, key: str, where: str) -> tuple[str, ...]:
     raise PolicyError(f"{where}: {key} must be a string or a non-empty list of strings, got {value!r}")
 
 
-def parse_policy(text: str | dict, name: str = "policy", *, trust: bool = False) -> Policy:
+def parse_policy(text: str | dict[str, Any], name: str = "policy", *, trust: bool = False) -> Policy:
     """Parse a policy (or, with ``trust``, a role trust policy) document; raise PolicyError if unusable."""
     if isinstance(text, dict):
         doc = text
@@ -301,12 +301,16 @@ def _principal_matches(principal: Any, wanted: str) -> bool:
     return False
 
 
-def evaluate_trust(text: str | dict, source_account_id: str, target_account_id: str,
+def evaluate_trust(text: str | dict[str, Any], source_account_id: str, target_account_id: str,
                    name: str = "trust policy") -> TrustVerdict:
-    """Evaluate a role's trust policy for ACR acting for ``source_account_id``; raise PolicyError if malformed."""
+    """Evaluate a role's trust policy for ACR acting for ``source_account_id``; raise PolicyError if
+    malformed."""
     policy = parse_policy(text, name, trust=True)
     wanted = cr_service_principal(source_account_id)
-    deny_hard, deny_cond, allow_hard, allow_cond = [], [], [], []
+    deny_hard: list[Evidence] = []
+    deny_cond: list[Evidence] = []
+    allow_hard: list[Evidence] = []
+    allow_cond: list[Evidence] = []
     warnings: list[TrustWarning] = []
     for st in policy.statements:
         if not st.matches_action(ASSUME_ROLE):
@@ -325,6 +329,8 @@ def evaluate_trust(text: str | dict, source_account_id: str, target_account_id: 
         else:
             (allow_cond if st.condition else allow_hard).append(ev)
     conds = [e.condition for e in deny_cond + allow_cond if e.condition]
+    decision: Decision
+    evidence: list[Evidence]
     if deny_hard:
         decision, evidence = "denied", deny_hard
     elif allow_hard and not deny_cond:

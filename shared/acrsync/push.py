@@ -17,13 +17,14 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, TypedDict
 
 from acrsync import coverage, scope
 from acrsync.cloud.errors import BudgetExhausted, CloudError, NotFound
 from acrsync.config import Target
 from acrsync.deps import Deps
 from acrsync.errors import AcrsyncError
-from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick
+from acrsync.events import Parsed, PushCompleted, Rejected, SyncCompleted, TimerTick
 from acrsync.failures import backoff_seconds, classify
 from acrsync.grants.findings import Finding
 from acrsync.jsonlog import log_decision
@@ -58,7 +59,7 @@ class Summary:
     def count(self, target: str, outcome: Outcome) -> None:
         self.per_target.setdefault(target, Counter())[Outcome(outcome)] += 1
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "targets": {t: {o.value: c.get(o, 0) for o in Outcome}
                         for t, c in sorted(self.per_target.items())},
@@ -80,7 +81,7 @@ class DeliveryFailed(AcrsyncError):
                          + "; ".join(errors[:3]))
 
 
-def handle(items: list, deps: Deps) -> Summary:
+def handle(items: list[Parsed], deps: Deps) -> Summary:
     """Handle parsed events (``acrsync.events.detect_and_parse`` output).
 
     Bad input never raises: it is stored as rejected and acknowledged. One item failing never stops the
@@ -104,7 +105,8 @@ def handle(items: list, deps: Deps) -> Summary:
             log_decision(log, decision="error", event_id=getattr(item, "event_id", None),
                          error=f"{type(e).__name__}: {e}")
             summary.count("*", Outcome.FAILED)
-            failures.append(f"{getattr(item, 'event_id', None) or type(item).__name__}: {type(e).__name__}: {e}")
+            what = getattr(item, "event_id", None) or type(item).__name__
+            failures.append(f"{what}: {type(e).__name__}: {e}")
     if failures:
         raise DeliveryFailed(summary, failures)
     return summary
@@ -168,6 +170,16 @@ def handle_push(event: PushCompleted, deps: Deps, summary: Summary) -> None:
         summary.count(target.name, outcome)
 
 
+class _RecordBase(TypedDict):
+    """The fields every record ``replicate`` creates shares."""
+
+    image: ImageRef
+    target: str
+    event_id: str | None
+    created_at: float
+    updated_at: float
+
+
 def replicate(image: ImageRef, repo_id: str, target: Target, deps: Deps, *, origin: Origin,
               event_id: str | None = None, pushed_at_ms: int | None = None) -> Outcome:
     """Make sure ``image`` reaches ``target``: covered by a rule, blocked, or one manual task.
@@ -177,7 +189,7 @@ def replicate(image: ImageRef, repo_id: str, target: Target, deps: Deps, *, orig
     now = deps.clock.now()
     rule = coverage.covering_rule(deps.rules.rules(deps.acr), target, image.namespace, image.repo, image.tag,
                                   pushed_at_ms=pushed_at_ms)
-    base = dict(image=image, target=target.name, event_id=event_id, created_at=now, updated_at=now)
+    base = _RecordBase(image=image, target=target.name, event_id=event_id, created_at=now, updated_at=now)
     if rule is not None:
         created, rec = deps.ledger.create_if_absent(
             Record(origin=Origin.RULE, status=Status.COVERED, rule_id=rule.rule_id, **base))
@@ -332,6 +344,6 @@ def _raw_text(event: PushCompleted) -> str:
     return raw if isinstance(raw, str) else json.dumps(raw, default=str)
 
 
-def _log(rec: Record, decision: Outcome | str, **fields) -> None:
+def _log(rec: Record, decision: Outcome | str, **fields: Any) -> None:
     name = decision.value if isinstance(decision, Outcome) else decision
     log_decision(log, decision=name, key=rec.key, target=rec.target, event_id=rec.event_id, **fields)

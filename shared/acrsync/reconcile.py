@@ -25,6 +25,7 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from acrsync import lifecycle
 from acrsync.cloud.errors import BudgetExhausted, CloudError, NotFound
@@ -67,8 +68,9 @@ class RunSummary:
     calls: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     oldest_open_age_s: float | None = None
-    flagged: list[dict] = field(default_factory=list)   # e.g. {"flag": "UNKNOWN_STATUS", "key", ...}
-    planned: list[dict] = field(default_factory=list)   # dry run: what would be done
+    # e.g. {"flag": "UNKNOWN_STATUS", "key", ...}
+    flagged: list[dict[str, Any]] = field(default_factory=list)
+    planned: list[dict[str, Any]] = field(default_factory=list)   # dry run: what would be done
 
     def flag(self, flag: Flag, **fields: object) -> None:
         if flag is Flag.UNKNOWN_STATUS:
@@ -76,7 +78,7 @@ class RunSummary:
         if len(self.flagged) < FLAGGED_MAX:
             self.flagged.append({"flag": flag.value, **fields})
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not (k in ("planned", "flagged") and not v)}
 
 
@@ -100,7 +102,7 @@ class RecordStep:
     def does_something(self) -> bool:
         return bool(self.changes) or self.action is not Action.NONE
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"key": self.record.key, "action": self.action.value, "why": self.why,
                 "changes": self.changes.names}
 
@@ -113,7 +115,7 @@ class RuleTaskStep:
     target: Target
     covered: Record | None
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"task": self.task.task_id, "action": "import_rule_task",
                 "key": self.covered.key if self.covered else None}
 

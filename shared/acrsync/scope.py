@@ -50,7 +50,8 @@ def in_scope(target: Target, namespace: str, repo: str, tag: str) -> ScopeDecisi
         return ScopeDecision(in_scope=False, reason=f"excluded by {excluded_by!r}")
     if target.namespaces and _first_match(namespace, target.namespaces) is None:
         return ScopeDecision(in_scope=False,
-                             reason=f"namespace {namespace!r} is not in namespaces {_globs(target.namespaces)}")
+                             reason=f"namespace {namespace!r} is not in namespaces "
+                                    f"{_globs(target.namespaces)}")
     if target.repositories and _first_match(path, target.repositories) is None:
         return ScopeDecision(in_scope=False,
                              reason=f"{path!r} is not in repositories {_globs(target.repositories)}")
@@ -63,7 +64,8 @@ def repo_in_scope(target: Target, namespace: str, repo: str) -> ScopeDecision:
     """``in_scope`` for a whole repository: every check but the tag filter."""
     decision = in_scope(target, namespace, repo, "")
     if decision.in_scope or decision.reason.startswith("tag "):
-        return ScopeDecision(in_scope=True, reason=f"{namespace}/{repo} is in the scope of target {target.name!r}")
+        return ScopeDecision(in_scope=True,
+                             reason=f"{namespace}/{repo} is in the scope of target {target.name!r}")
     return decision
 
 

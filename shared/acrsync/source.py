@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from acrsync.clock import SYSTEM, Clock
 from acrsync.model import RepoInfo, SyncRule, TagInfo
+
+if TYPE_CHECKING:
+    from acrsync.deps import SourceAcr
 
 
 class RuleCache:
@@ -27,7 +31,7 @@ class RuleCache:
         self._read_at = 0.0
         self._lock = threading.Lock()
 
-    def rules(self, acr) -> list[SyncRule]:
+    def rules(self, acr: SourceAcr) -> list[SyncRule]:
         """The cached rules; ``acr`` (this invocation's adapter) is used only when they are re-read."""
         with self._lock:
             now = self._clock.now()
@@ -56,12 +60,14 @@ class ImageResolver:
         self._repos: dict[tuple[str, str], RepoInfo] = {}
         self._lock = threading.Lock()
 
-    def repository(self, acr, namespace: str, repo: str, repo_id: str | None = None) -> RepoInfo | None:
+    def repository(self, acr: SourceAcr, namespace: str, repo: str,
+                   repo_id: str | None = None) -> RepoInfo | None:
         key = (namespace, repo)
         with self._lock:
             hit = self._repos.get(key)
         if hit is not None:
             return hit
+        info: RepoInfo | None
         if repo_id:
             # The event named the id: trust it and spare a call; settings are read only when needed.
             info = RepoInfo(instance_id=self._instance_id, repo_id=repo_id, namespace=namespace, name=repo)
@@ -73,10 +79,10 @@ class ImageResolver:
             self._repos[key] = info
         return info
 
-    def tag(self, acr, repo: RepoInfo, tag: str) -> TagInfo | None:
+    def tag(self, acr: SourceAcr, repo: RepoInfo, tag: str) -> TagInfo | None:
         return acr.get_repo_tag(self._instance_id, repo.repo_id, tag)
 
-    def refresh(self, acr, namespace: str, repo: str) -> RepoInfo | None:
+    def refresh(self, acr: SourceAcr, namespace: str, repo: str) -> RepoInfo | None:
         """Look the repository up by name again (an event's RepoId may be stale or wrong)."""
         self.forget(namespace, repo)
         return self.repository(acr, namespace, repo)

@@ -23,6 +23,6 @@ from acrsync.cloud.retry import Budget, RetryPolicy
 
 __all__ = [
     "AccessDenied", "Budget", "BudgetExhausted", "CloudError", "CloudSession", "Creds", "CredentialsInvalid",
-    "Endpoints", "NetworkError", "NoCredentials", "NotFound", "RetryPolicy", "ServerError", "Throttled", "Timeouts",
-    "UndeclaredOperation", "Unreachable",
+    "Endpoints", "NetworkError", "NoCredentials", "NotFound", "RetryPolicy", "ServerError", "Throttled",
+    "Timeouts", "UndeclaredOperation", "Unreachable",
 ]

@@ -35,13 +35,13 @@ def _int(v: Any, default: int = 0) -> int:
         return default
 
 
-def _instance(d: dict, instance_id: str = "") -> InstanceInfo:
+def _instance(d: dict[str, Any], instance_id: str = "") -> InstanceInfo:
     return InstanceInfo(instance_id=d.get("InstanceId") or instance_id, name=d.get("InstanceName") or "",
                         edition=d.get("InstanceSpecification") or "", status=d.get("InstanceStatus") or "",
                         region=d.get("RegionId") or None)
 
 
-def _namespace(d: dict, instance_id: str) -> NamespaceInfo:
+def _namespace(d: dict[str, Any], instance_id: str) -> NamespaceInfo:
     return NamespaceInfo(instance_id=d.get("InstanceId") or instance_id, name=d.get("NamespaceName") or "",
                          namespace_id=d.get("NamespaceId") or "",
                          auto_create_repo=bool(d.get("AutoCreateRepo")),
@@ -49,27 +49,27 @@ def _namespace(d: dict, instance_id: str) -> NamespaceInfo:
                          status=d.get("NamespaceStatus") or "NORMAL")
 
 
-def _repo(d: dict, instance_id: str) -> RepoInfo:
+def _repo(d: dict[str, Any], instance_id: str) -> RepoInfo:
     return RepoInfo(instance_id=d.get("InstanceId") or instance_id, repo_id=d.get("RepoId") or "",
                     namespace=d.get("RepoNamespaceName") or "", name=d.get("RepoName") or "",
                     type=d.get("RepoType") or "PRIVATE", tag_immutability=bool(d.get("TagImmutability")),
                     status=d.get("RepoStatus") or "NORMAL")
 
 
-def _tag(d: dict) -> TagInfo:
+def _tag(d: dict[str, Any]) -> TagInfo:
     return TagInfo(tag=d.get("Tag") or "", digest=d.get("Digest") or "", image_id=d.get("ImageId") or "",
                    size=_int(d.get("ImageSize")), updated_ms=_int(d.get("ImageUpdate")),
                    status=d.get("Status") or "NORMAL")
 
 
-def _side(d: dict | None) -> ImageSide:
+def _side(d: dict[str, Any] | None) -> ImageSide:
     d = d or {}
     return ImageSide(instance_id=d.get("InstanceId") or "", region=d.get("RegionId") or "",
                      namespace=d.get("RepoNamespaceName") or "", repo=d.get("RepoName") or "",
                      tag=d.get("ImageTag") or "")
 
 
-def _task(d: dict) -> SyncTask:
+def _task(d: dict[str, Any]) -> SyncTask:
     progress = d.get("Progress")
     synced = d.get("SyncedSize")
     return SyncTask(task_id=d.get("SyncTaskId") or "", batch_id=d.get("SyncBatchTaskId") or None,
@@ -83,7 +83,7 @@ def _task(d: dict) -> SyncTask:
                     modified_ms=_int(d.get("ModifiedTime") or d.get("ModifedTime")))
 
 
-def _rule(d: dict, instance_id: str) -> SyncRule:
+def _rule(d: dict[str, Any], instance_id: str) -> SyncRule:
     return SyncRule(rule_id=d.get("SyncRuleId") or "", name=d.get("SyncRuleName") or "",
                     scope=d.get("SyncScope") or "", trigger=d.get("SyncTrigger") or "PASSIVE",
                     direction=d.get("SyncDirection") or "FROM",
@@ -171,7 +171,8 @@ class Acr(Adapter):
 
     def update_namespace(self, instance_id: str, name: str, *, auto_create_repo: bool | None = None,
                          default_repo_type: str | None = None) -> None:
-        """Change a namespace's automatic repository creation and default repository type (None: unchanged)."""
+        """Change a namespace's automatic repository creation and default repository type
+        (None: unchanged)."""
         self._body("update_namespace", request(
             m.UpdateNamespaceRequest, InstanceId=instance_id, NamespaceName=name,
             AutoCreateRepo=None if auto_create_repo is None else _wire_bool(auto_create_repo),
@@ -306,7 +307,7 @@ class Acr(Adapter):
             NamespaceName=namespace, RepoName=repo, NamespaceNameFilter=namespace_filter,
             RepoNameFilter=repo_filter, TargetNamespaceName=target_namespace, TargetRepoName=target_repo,
             TargetUserId=target_user_id, SyncTrigger=trigger))
-        rule_id = d.get("SyncRuleId")
+        rule_id: str | None = d.get("SyncRuleId")
         if not rule_id:
             raise _missing(d, "CreateRepoSyncRule", "SyncRuleId")
         return rule_id
@@ -342,13 +343,13 @@ def _wire_bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _missing(d: dict, action: str, field: str) -> CloudError:
+def _missing(d: dict[str, Any], action: str, field: str) -> CloudError:
     return CloudError(f"the reply has no {field}; body keys: {sorted(d)}", service="cr", action=action,
                       code="InvalidResponse", request_id=d.get("RequestId"))
 
 
-def _task_id(d: dict, action: str) -> str:
-    task_id = d.get("SyncTaskId")
+def _task_id(d: dict[str, Any], action: str) -> str:
+    task_id: str | None = d.get("SyncTaskId")
     if not task_id:
         raise _missing(d, action, "SyncTaskId")
     return task_id

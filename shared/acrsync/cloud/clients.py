@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlparse
 
 from acrsync.clock import SYSTEM, Clock
@@ -31,6 +31,15 @@ from acrsync.cloud.credentials import (
     StaticCredentials,
 )
 from acrsync.cloud.retry import Budget, RetryPolicy, call_with_retry
+
+if TYPE_CHECKING:
+    from acrsync.cloud.acr import Acr
+    from acrsync.cloud.fc import Fc
+    from acrsync.cloud.ots import Ots
+    from acrsync.cloud.ram import Ram
+    from acrsync.cloud.sts import Sts
+
+T = TypeVar("T")
 
 log = logging.getLogger("acrsync.cloud")
 
@@ -56,7 +65,8 @@ class Endpoints:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Endpoints:
-        per = {s: env[f"{ENDPOINT_ENV}_{s.upper()}"] for s in SERVICES if env.get(f"{ENDPOINT_ENV}_{s.upper()}")}
+        per = {s: env[f"{ENDPOINT_ENV}_{s.upper()}"] for s in SERVICES
+               if env.get(f"{ENDPOINT_ENV}_{s.upper()}")}
         return cls(env.get(ENDPOINT_ENV) or None, per)
 
     def resolve(self, service: str, default: str | None) -> str | None:
@@ -77,7 +87,8 @@ def default_endpoint(service: str, region: str | None) -> str | None:
     """Hosts the SDKs would get wrong (None: let the SDK's own endpoint map decide).
 
     RAM is global: the SDK maps only some regions to ram.aliyuncs.com. fc20230330's map has a stray TAB
-    after the ap-southeast-5 host (its ``_endpoint_map`` in alibabacloud-fc20230330 4.8.3). Without a region STS uses its global host.
+    after the ap-southeast-5 host (its ``_endpoint_map`` in alibabacloud-fc20230330 4.8.3). Without a region
+    STS uses its global host.
     """
     if service == "ram":
         return "ram.aliyuncs.com"
@@ -93,8 +104,10 @@ def api_action(method: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in method.split("_"))
 
 
-def _sdk_client_class(service: str):
-    """Imported on first use: each SDK costs tens of ms of cold start (docs/BENCHMARKS.md, cold start)."""
+def _sdk_client_class(service: str) -> Any:
+    """Imported on first use: each SDK costs tens of ms of cold start (docs/BENCHMARKS.md, cold start).
+
+    ``Any``: the tea SDKs ship no type information."""
     if service == "cr":
         from alibabacloud_cr20181201.client import Client
     elif service == "ram":
@@ -115,7 +128,7 @@ class _Shared:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.calls: Counter[str] = Counter()
-        self.clients: dict[tuple, Any] = {}
+        self.clients: dict[tuple[str | None, ...], Any] = {}
         self.roles: dict[str, AssumedRole] = {}
         self.pace: dict[str, Callable[[], None]] = {}   # service -> waits before each HTTP attempt
 
@@ -209,22 +222,22 @@ class CloudSession:
             return self._base.get()
         return self._role(role_arn).get(lambda: self._assume(role_arn))
 
-    def acr(self, region: str, role_arn: str | None = None):
+    def acr(self, region: str, role_arn: str | None = None) -> Acr:
         from acrsync.cloud.acr import Acr
 
         return Acr(self, region, role_arn)
 
-    def ram(self, role_arn: str | None = None):
+    def ram(self, role_arn: str | None = None) -> Ram:
         from acrsync.cloud.ram import Ram
 
         return Ram(self, role_arn)
 
-    def sts(self, region: str | None = None):
+    def sts(self, region: str | None = None) -> Sts:
         from acrsync.cloud.sts import Sts
 
         return Sts(self, region or self.region)
 
-    def fc(self, region: str):
+    def fc(self, region: str) -> Fc:
         from acrsync.cloud.fc import Fc
 
         return Fc(self, region)
@@ -265,24 +278,25 @@ class CloudSession:
         with self._shared.lock:
             return self._shared.clients.setdefault(key, client)
 
-    def client_for(self, key: tuple, build: Callable[[], Any]) -> Any:
+    def client_for(self, key: tuple[str, ...], build: Callable[[], T]) -> T:
         """A client built once per session family (scoped copies share it), e.g. an OTSClient."""
         with self._shared.lock:
             cached = self._shared.clients.get(key)
+        # the cache holds every kind of client; ``key`` names the one ``build`` makes
         if cached is not None:
-            return cached
+            return cast(T, cached)
         client = build()
         with self._shared.lock:
-            return self._shared.clients.setdefault(key, client)
+            return cast(T, self._shared.clients.setdefault(key, client))
 
-    def ots(self, endpoint: str, instance: str):
+    def ots(self, endpoint: str, instance: str) -> Ots:
         """The Tablestore adapter for one instance (the ledger's backend calls)."""
         from acrsync.cloud.ots import Ots
 
         return Ots(self, endpoint, instance)
 
-    def call(self, service: str, action: str, attempt: Callable[[float], Any], *,
-             translate: Callable[[BaseException, str], errors.CloudError | None]) -> Any:
+    def call(self, service: str, action: str, attempt: Callable[[float], T], *,
+             translate: Callable[[BaseException, str], errors.CloudError | None]) -> T:
         """Run ``attempt(remaining_seconds)`` as one declared, counted, retried cloud operation.
 
         For SDKs that are not tea-based (Tablestore): ``translate`` turns their exceptions into
@@ -290,7 +304,7 @@ class CloudSession:
         """
         decl = permissions.required(service, action)
 
-        def one(remaining: float) -> Any:
+        def one(remaining: float) -> T:
             self._count(decl.key)
             try:
                 return attempt(remaining)
@@ -309,7 +323,7 @@ class CloudSession:
         with self._shared.lock:
             self._shared.calls[key] += 1
 
-    def _on_retry(self, key: str):
+    def _on_retry(self, key: str) -> Callable[[errors.CloudError, int, float], None]:
         def log_retry(err: errors.CloudError, attempt: int, delay: float) -> None:
             log.info("retrying %s after %s (attempt %d, next in %.2fs)", key, err.code, attempt, delay,
                      extra={"action": key, "code": err.code, "attempt": attempt, "delay": round(delay, 3),
@@ -342,7 +356,7 @@ class CloudSession:
                     raise
                 raise err from exc
             body = getattr(resp, "body", None)
-            if hasattr(body, "to_map"):
+            if body is not None and hasattr(body, "to_map"):
                 err = errors.from_body(body.to_map(), service=service, action=action,
                                        http_status=getattr(resp, "status_code", None))
                 if err is not None:
@@ -371,7 +385,7 @@ class Adapter:
     def _call(self, method: str, *args: Any) -> Any:
         return self.session.invoke(self.service, self._client, method, *args, role_arn=self.role_arn)
 
-    def _body(self, method: str, *args: Any) -> dict:
+    def _body(self, method: str, *args: Any) -> dict[str, Any]:
         """Call and return the reply body as the wire-named dict (``RequestId``, ``IsSuccess``, ...)."""
         resp = self._call(method, *args)
         return resp.body.to_map() if resp.body is not None else {}

@@ -20,10 +20,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from acrsync.clock import SYSTEM, Clock
 from acrsync.cloud.errors import NoCredentials
+
+if TYPE_CHECKING:
+    from alibabacloud_credentials.models import CredentialModel
 
 ENV_ACCESS_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
@@ -62,7 +65,8 @@ class StaticCredentials:
 def _no_credentials(detail: str) -> NoCredentials:
     return NoCredentials(
         f"no Alibaba Cloud credentials ({detail}). Fix: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} "
-        f"(plus {ENV_SECURITY_TOKEN} for STS keys) to a RAM user's AccessKey, or make a profile with `aliyun configure` and pass --profile NAME")
+        f"(plus {ENV_SECURITY_TOKEN} for STS keys) to a RAM user's AccessKey, or make a profile with "
+        "`aliyun configure` and pass --profile NAME")
 
 
 class ChainCredentials:
@@ -79,9 +83,10 @@ class ChainCredentials:
         try:
             with _quiet_library():
                 m = self._client.get_credential()
-        except Exception as e:       # the chain raises its own CredentialException with the providers tried
-            raise _no_credentials("the default chain of environment, aliyun CLI profile, profile file and ECS "
-                                  "metadata found none") from e
+        except Exception as e:
+            # the chain raises its own CredentialException with the providers tried
+            raise _no_credentials("the default chain of environment, aliyun CLI profile, profile file and "
+                                  "ECS metadata found none") from e
         if not m.access_key_id or not m.access_key_secret:
             raise _no_credentials("the default credential chain returned empty keys")
         return Creds(m.access_key_id, m.access_key_secret, m.security_token or None)
@@ -99,7 +104,8 @@ class ProfileCredentials:
             from alibabacloud_credentials.client import Client
             from alibabacloud_credentials.provider.cli_profile import CLIProfileCredentialsProvider
 
-            self._chain = ChainCredentials(Client(provider=CLIProfileCredentialsProvider(profile_name=self.name)))
+            provider = CLIProfileCredentialsProvider(profile_name=self.name)
+            self._chain = ChainCredentials(Client(provider=provider))
         try:
             return self._chain.get()
         except NoCredentials as e:
@@ -145,7 +151,10 @@ def from_fc_context(context: Any) -> Creds | None:
     c = getattr(context, "credentials", None)
     if c is None:
         return None
-    get = c.get if isinstance(c, Mapping) else lambda k: getattr(c, k, None)
+
+    def get(key: str) -> Any:
+        return c.get(key) if isinstance(c, Mapping) else getattr(c, key, None)
+
     ak = get("access_key_id") or get("accessKeyId")
     sk = get("access_key_secret") or get("accessKeySecret")
     if not ak or not sk:
@@ -174,9 +183,10 @@ class AssumedRole:
     def get(self, assume: Callable[[], Creds] | None = None) -> Creds:
         """Cached keys, or new ones from ``assume`` (default: the callable given at construction)."""
         with self._lock:
-            if not self._fresh():
-                self._creds = (assume or self._assume)()
-            return self._creds
+            creds = self._creds
+            if creds is None or not self._fresh():
+                creds = self._creds = (assume or self._assume)()
+            return creds
 
 
 class SdkCredential:
@@ -185,12 +195,12 @@ class SdkCredential:
     def __init__(self, source: CredentialSource):
         self._source = source
 
-    def get_credential(self):
+    def get_credential(self) -> CredentialModel:
         from alibabacloud_credentials.models import CredentialModel
 
         c = self._source.get()
         return CredentialModel(access_key_id=c.access_key_id, access_key_secret=c.access_key_secret,
                                security_token=c.security_token, type=c.kind, provider_name="acrsync")
 
-    async def get_credential_async(self):
+    async def get_credential_async(self) -> CredentialModel:
         return self.get_credential()

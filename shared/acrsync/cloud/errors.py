@@ -1,6 +1,7 @@
 """Typed cloud errors, so callers decide on a class, not on SDK internals.
 
-The SDKs report failures in several shapes (the exception classes of darabonba-core 1.0 and alibabacloud-tea-openapi 0.4): ``ClientException`` /
+The SDKs report failures in several shapes (the exception classes of darabonba-core 1.0 and
+alibabacloud-tea-openapi 0.4): ``ClientException`` /
 ``ServerException`` / ``ThrottlingException`` for 4xx/5xx, throttling that arrives as a plain
 ``ClientException`` with a ``Throttling*`` code, darabonba's ``UnretryableException`` wrapping a network
 error or an unparsable (HTML) 5xx body, and ACR's HTTP-200 ``IsSuccess: false`` that raises nothing.
@@ -11,7 +12,7 @@ service, API action, code, message, request id and HTTP status.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from acrsync.errors import AcrsyncError
 
@@ -155,7 +156,8 @@ class BudgetExhausted(CloudError):
 
 
 class UndeclaredOperation(RuntimeError):
-    """Code tried an SDK operation that acrsync.cloud.permissions does not declare (a bug, not a cloud error)."""
+    """Code tried an SDK operation that acrsync.cloud.permissions does not declare
+    (a bug, not a cloud error)."""
 
 
 def is_throttling_code(code: str | None) -> bool:
@@ -176,12 +178,23 @@ def _is_not_found_code(code: str) -> bool:
     return bool(code) and not _is_credential_code(code) and bool(_NOT_FOUND.search(code))
 
 
+class _ReplyFields(TypedDict):
+    """The keyword arguments every CloudError takes, as ``classify`` passes them on."""
+
+    service: str
+    action: str
+    code: str
+    request_id: str | None
+    http_status: int | None
+
+
 def classify(code: str | None, http_status: int | None, message: str = "", *, service: str, action: str,
              request_id: str | None = None, retry_after: float | None = None) -> CloudError:
     """Pick the CloudError subclass for a reply with this code and status."""
     code = code if code and code != "None" else ""
-    kw = dict(service=service, action=action, code=code or (f"HTTP{http_status}" if http_status else ""),
-              request_id=request_id, http_status=http_status)
+    kw = _ReplyFields(service=service, action=action,
+                      code=code or (f"HTTP{http_status}" if http_status else ""),
+                      request_id=request_id, http_status=http_status)
     if retry_after is not None or is_throttling_code(code) or http_status == 429:
         return Throttled(message, retry_after=retry_after, **kw)
     if http_status is not None and http_status >= 500 and http_status != 501:
@@ -196,7 +209,8 @@ def classify(code: str | None, http_status: int | None, message: str = "", *, se
 
 
 def _sdk_message(exc: Any) -> str:
-    """The service's own message: the SDK prefixes it with ``code: <status>, `` and suffixes the request id."""
+    """The service's own message: the SDK prefixes it with ``code: <status>, ``
+    and suffixes the request id."""
     data = getattr(exc, "data", None)
     if isinstance(data, dict):
         msg = data.get("Message") or data.get("message")

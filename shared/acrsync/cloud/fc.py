@@ -10,7 +10,7 @@ from typing import Any
 
 from alibabacloud_fc20230330 import models as m
 
-from acrsync.cloud.clients import Adapter
+from acrsync.cloud.clients import Adapter, CloudSession
 from acrsync.cloud.errors import CloudError
 
 ERROR_TYPE_HEADER = "x-fc-error-type"
@@ -29,7 +29,7 @@ def _read(body: Any) -> bytes:
 class Fc(Adapter):
     service = "fc"
 
-    def __init__(self, session, region: str):
+    def __init__(self, session: CloudSession, region: str):
         super().__init__(session, region, None)
 
     def invoke_function(self, name: str, payload: bytes, *, async_: bool = False,
@@ -51,17 +51,17 @@ class Fc(Adapter):
                              http_status=resp.status_code)
         return out
 
-    def get_function(self, name: str) -> dict:
+    def get_function(self, name: str) -> dict[str, Any]:
         """The function's configuration as FC returns it (camelCase keys: functionName, runtime, ...)."""
         resp = self._call("get_function", name, m.GetFunctionRequest(), {})
         return resp.body.to_map() if resp.body is not None else {}
 
-    def list_triggers(self, function_name: str) -> list[dict]:
+    def list_triggers(self, function_name: str) -> list[dict[str, Any]]:
         """Every trigger of a function (camelCase keys; ``triggerConfig`` is a JSON string), all pages.
 
         https://www.alibabacloud.com/help/en/functioncompute/fc/developer-reference/api-fc-2023-03-30-listtriggers
         """
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         token = None
         while True:
             resp = self._call("list_triggers", function_name,
@@ -72,6 +72,6 @@ class Fc(Adapter):
             if not token:
                 return out
 
-    def get_trigger(self, function_name: str, trigger_name: str) -> dict:
+    def get_trigger(self, function_name: str, trigger_name: str) -> dict[str, Any]:
         resp = self._call("get_trigger", function_name, trigger_name, {})
         return resp.body.to_map() if resp.body is not None else {}

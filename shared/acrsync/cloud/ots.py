@@ -79,7 +79,8 @@ _PASSING = frozenset({"OTSTimeout", "OTSInternalServerError", "OTSServerUnavaila
                       "OTSPartitionUnavailable", "OTSRowOperationConflict", "OTSTableNotReady"})
 _DENIED = frozenset({"OTSNoPermissionAccess", "OTSAccessDenied"})
 _READ_TIMEOUT = re.compile(r"read ?timed? ?out|timed out", re.IGNORECASE)
-PK = tuple  # primary key values, in schema order
+PK = tuple[Any, ...]  # primary key values, in schema order
+PrimaryKey = list[tuple[str, Any]]  # the SDK's primary key: (column name, value) in schema order
 
 
 class ConditionFailed(errors.CloudError):
@@ -131,7 +132,7 @@ def translate(exc: BaseException, action: str) -> errors.CloudError | None:
     return None
 
 
-class _SessionCredentials(CredentialsProvider):
+class _SessionCredentials(CredentialsProvider):  # type: ignore[misc]  # the SDK ships no types
     """The session's current keys on every request: a long-lived FC instance follows its role's
     refreshed STS keys instead of signing with an expired token."""
 
@@ -175,7 +176,7 @@ class Ots:
         return self.session.call("ots", action, lambda _remaining: fn(*args), translate=translate)
 
     # ---- single rows ------------------------------------------------------------------------------
-    def get_row(self, table: str, pk: list, columns: list[str] | None = None) -> dict[str, Any] | None:
+    def get_row(self, table: str, pk: PrimaryKey, columns: list[str] | None = None) -> dict[str, Any] | None:
         _, row, _ = self._call("GetRow", self._client.get_row, table, pk, columns, None, 1)
         return _cols(row) if row is not None else None
 
@@ -190,7 +191,7 @@ class Ots:
         self._call("DeleteRow", self._client.delete_row, table, row, condition)
 
     # ---- ranges and batches -----------------------------------------------------------------------
-    def get_range(self, table: str, start: list, end: list, *, columns: list[str] | None = None,
+    def get_range(self, table: str, start: PrimaryKey, end: PrimaryKey, *, columns: list[str] | None = None,
                   limit: int | None = None, backward: bool = False,
                   batch: int | None = None) -> Iterator[tuple[PK, dict[str, Any]]]:
         """Rows from ``start`` to ``end`` (exclusive), following next_start_primary_key across replies."""
@@ -207,10 +208,11 @@ class Ots:
                 return
             start = next_pk
 
-    def batch_get(self, table: str, pks: list[list], columns: list[str] | None = None) -> list[dict | None]:
+    def batch_get(self, table: str, pks: list[PrimaryKey],
+                  columns: list[str] | None = None) -> list[dict[str, Any] | None]:
         """BatchGetRow: per primary key, the row's columns or None; rows that fail for a passing reason
         are asked again (inside the session's retry decision)."""
-        out: list[dict | None] = [None] * len(pks)
+        out: list[dict[str, Any] | None] = [None] * len(pks)
         for first in range(0, len(pks), MAX_BATCH_GET):
             pending = list(range(first, min(first + MAX_BATCH_GET, len(pks))))
 

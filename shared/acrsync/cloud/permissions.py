@@ -16,12 +16,20 @@ Principals:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from acrsync.cloud.errors import UndeclaredOperation
+
+if TYPE_CHECKING:
+    from acrsync.config import Config, Target
+
+# A RAM policy document, or one statement of it, as the JSON that RAM takes.
+Json = dict[str, Any]
 
 
 class Principal(str, Enum):
@@ -173,17 +181,19 @@ def _ots_region(endpoint: str | None, fallback: str) -> str:
     return parts[1] if len(parts) > 3 and parts[1] not in ("ots", "vpc") else fallback
 
 
-def _resources(scope: Scope, config, target=None) -> list[str]:
+def _resources(scope: Scope, config: Config, target: Target | None = None) -> list[str]:
     src = config.source
     if scope is Scope.SOURCE:
         return _cr_resources(src.region, src.account_id, src.instance_id)
     if scope is Scope.TARGET:
+        assert target is not None, "a target scope needs the target"
         return _cr_resources(target.region, target.account_id, target.instance_id)
     if scope is Scope.ALL:
         return ["*"]
     if scope is Scope.READER_ROLES:
         return sorted({t.reader_role_arn for t in config.targets if t.enabled and t.reader_role_arn})
     if scope is Scope.RAM_B:
+        assert target is not None, "a target scope needs the target"
         return [f"acs:ram::{target.account_id}:role/*", f"acs:ram::{target.account_id}:policy/*"]
     if scope is Scope.OTS:
         led = config.ledger
@@ -196,7 +206,7 @@ def _resources(scope: Scope, config, target=None) -> list[str]:
     return []
 
 
-def _document(principal: Principal, config, target=None) -> dict:
+def _document(principal: Principal, config: Config, target: Target | None = None) -> Json:
     """Group the principal's actions by identical resource lists: one Allow statement per group."""
     groups: dict[tuple[str, ...], set[str]] = {}
     for d in DECLARATIONS:
@@ -227,7 +237,7 @@ class DeploySettings:
     dead_letter_queue: str = "acrsync-failed-events"
 
     @classmethod
-    def from_env(cls, env) -> DeploySettings:
+    def from_env(cls, env: Mapping[str, str]) -> DeploySettings:
         return cls(function_role=env.get("ACRSYNC_FUNCTION_ROLE") or cls.function_role,
                    log_project=env.get("ACRSYNC_LOG_PROJECT") or None,
                    log_store=env.get("ACRSYNC_LOG_STORE") or cls.log_store,
@@ -243,7 +253,7 @@ class StaticStatement:
     resources: tuple[str, ...]
     why: str
     verified: bool = True
-    condition: dict | None = None
+    condition: Json | None = None
 
 
 _FN = "acs:fc:{region}:{account}:functions/{function_prefix}*"
@@ -255,7 +265,8 @@ DEPLOYER_STATEMENTS: tuple[StaticStatement, ...] = (
                      "fc:PutConcurrencyConfig", "fc:GetConcurrencyConfig", "fc:DeleteConcurrencyConfig"),
                     (_FN,), "the three functions, their async invoke and concurrency configuration"),
     StaticStatement(("fc:CreateTrigger", "fc:UpdateTrigger", "fc:GetTrigger", "fc:ListTriggers",
-                     "fc:DeleteTrigger"), (_FN, _FN + "/triggers/*"), "the EventBridge, HTTP and timer triggers"),
+                     "fc:DeleteTrigger"), (_FN, _FN + "/triggers/*"),
+                    "the EventBridge, HTTP and timer triggers"),
     StaticStatement(("fc:ListFunctions", "fc:ListLayers"), ("acs:fc:{region}:{account}:functions/*",
                                                              "acs:fc:{region}:{account}:layers/*"),
                     "fc3 lists before it creates"),
@@ -272,8 +283,8 @@ DEPLOYER_STATEMENTS: tuple[StaticStatement, ...] = (
     StaticStatement(("ram:GetRole",), ("acs:ram::{account}:role/*",),
                     "fc3 looks the service-linked roles up before creating them", verified=False),
     StaticStatement(("ram:CreateServiceLinkedRole",), ("*",),
-                    "fc3 creates EventBridge's service-linked roles (SENDTOFC and the source type) before the "
-                    "EventBridge trigger, and FC's own (AliyunServiceRoleForFC) when needed",
+                    "fc3 creates EventBridge's service-linked roles (SENDTOFC and the source type) before "
+                    "the EventBridge trigger, and FC's own (AliyunServiceRoleForFC) when needed",
                     verified=False,
                     condition={"StringLike": {"ram:ServiceName": ["*.eventbridge.aliyuncs.com",
                                                                   "fc.aliyuncs.com"]}}),
@@ -294,31 +305,32 @@ DEPLOYER_STATEMENTS: tuple[StaticStatement, ...] = (
 FUNCTION_EXTRA_STATEMENTS: tuple[StaticStatement, ...] = (
     StaticStatement(("mns:SendMessage",),
                     ("acs:mns:{region}:{account}:/queues/{dead_letter_queue}/messages",),
-                    "asyncInvokeConfig onFailure: FC sends an invocation that failed every retry to this queue "
-                    "with the function's role (https://www.alibabacloud.com/help/en/fc/user-guide/result-callback)"),
+                    "asyncInvokeConfig onFailure: FC sends an invocation that failed every retry to this "
+                    "queue with the function's role "
+                    "(https://www.alibabacloud.com/help/en/fc/user-guide/result-callback)"),
     StaticStatement(("log:PostLogStoreLogs",),
                     ("acs:log:{region}:{account}:project/{log_project}/logstore/{log_store}",),
-                    "function logs: FC 3.0 documents its service-linked role AliyunServiceRoleForFC as the one "
-                    "that collects logs (https://www.alibabacloud.com/help/en/functioncompute/"
+                    "function logs: FC 3.0 documents its service-linked role AliyunServiceRoleForFC as the "
+                    "one that collects logs (https://www.alibabacloud.com/help/en/functioncompute/"
                     "service-linked-role-of-function-compute); granted to the function role too, so logs "
                     "arrive whichever role a region uses", verified=False),
 )
 
 
-def trust_policy() -> dict:
+def trust_policy() -> Json:
     """The function role's trust policy: Function Compute may assume it (fc.aliyuncs.com)."""
     return {"Version": "1", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                            "Principal": {"Service": ["fc.aliyuncs.com"]}}]}
 
 
-def _static(statements: tuple[StaticStatement, ...], config, settings: DeploySettings) -> list[dict]:
+def _static(statements: tuple[StaticStatement, ...], config: Config, settings: DeploySettings) -> list[Json]:
     fields = {"region": config.source.region, "account": config.source.account_id,
               "function_role": settings.function_role, "function_prefix": settings.function_prefix,
               "layer_prefix": settings.layer_prefix, "log_project": settings.log_project or "*",
               "log_store": settings.log_store, "dead_letter_queue": settings.dead_letter_queue}
-    out = []
+    out: list[Json] = []
     for st in statements:
-        statement = {"Effect": "Allow", "Action": list(st.actions),
+        statement: Json = {"Effect": "Allow", "Action": list(st.actions),
                      "Resource": [r.format(**fields) for r in st.resources]}
         if st.condition:
             statement["Condition"] = st.condition
@@ -328,7 +340,8 @@ def _static(statements: tuple[StaticStatement, ...], config, settings: DeploySet
 
 def unverified_static_actions() -> set[str]:
     """Action names of the deployment statements that no source confirmed."""
-    return {a for st in (*DEPLOYER_STATEMENTS, *FUNCTION_EXTRA_STATEMENTS) if not st.verified for a in st.actions}
+    return {a for st in (*DEPLOYER_STATEMENTS, *FUNCTION_EXTRA_STATEMENTS) if not st.verified
+            for a in st.actions}
 
 
 @dataclass(frozen=True)
@@ -336,15 +349,15 @@ class PolicyDocument:
     principal: Principal
     account_id: str
     attach_to: str                 # who gets it, in words
-    document: dict
+    document: Json
     target: str | None = None      # target name for per-target documents
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Json:
         return {"principal": self.principal.value, "account_id": self.account_id, "target": self.target,
                 "attach_to": self.attach_to, "document": self.document}
 
 
-def policy_documents(config, principal: Principal, settings: DeploySettings | None = None,
+def policy_documents(config: Config, principal: Principal | str, settings: DeploySettings | None = None,
                      ) -> list[PolicyDocument]:
     """The minimal policies for ``principal``, scoped as far as the config allows.
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING
 
 from acrsync.cloud.errors import CredentialsInvalid, Unreachable
+
+if TYPE_CHECKING:
+    from acrsync.cloud.clients import CloudSession
 
 
 class Problem(str, Enum):
@@ -33,14 +36,15 @@ class ProbeResult:
         return self.problem is None
 
 
-def probe(session: Any, region: str | None, *, expected_account: str | None = None) -> ProbeResult:
+def probe(session: CloudSession, region: str | None, *, expected_account: str | None = None) -> ProbeResult:
     """GetCallerIdentity with ``session``'s keys. A missing key raises NoCredentials (a config error)."""
     try:
         me = session.sts(region).get_caller_identity()
     except Unreachable as e:
         where = e.endpoint or session.endpoint_for("sts", None) or f"sts.{region or 'aliyuncs'}.aliyuncs.com"
         return ProbeResult(Problem.CLOUD_UNREACHABLE,
-                           f"cannot reach {where}: nothing answers there (connection refused or no such host)",
+                           f"cannot reach {where}: nothing answers there "
+                           "(connection refused or no such host)",
                            "check --endpoint / ACRSYNC_ENDPOINT, --region and the network, then run it again",
                            error=e)
     except CredentialsInvalid as e:

@@ -4,19 +4,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alibabacloud_ram20150501 import models as m
 
-from acrsync.cloud.clients import Adapter, request
+from acrsync.cloud.clients import Adapter, CloudSession, request
 from acrsync.cloud.errors import NotFound
 from acrsync.model import PolicyInfo, PolicyRef, RoleInfo
 
 LIST_ROLES_PAGE = 1000     # ListRoles MaxItems upper bound
 
 
-def _role(d: dict | None) -> RoleInfo:
+def _role(d: dict[str, Any] | None) -> RoleInfo:
     d = d or {}
     return RoleInfo(name=d.get("RoleName") or "", arn=d.get("Arn") or "", role_id=d.get("RoleId") or "",
-                    trust_policy=d.get("AssumeRolePolicyDocument") or "", description=d.get("Description") or "")
+                    trust_policy=d.get("AssumeRolePolicyDocument") or "",
+                    description=d.get("Description") or "")
 
 
 class Ram(Adapter):
@@ -24,7 +27,7 @@ class Ram(Adapter):
 
     service = "ram"
 
-    def __init__(self, session, role_arn: str | None = None):
+    def __init__(self, session: CloudSession, role_arn: str | None = None):
         super().__init__(session, None, role_arn)
 
     def _absent(self, e: NotFound) -> bool:
@@ -70,7 +73,7 @@ class Ram(Adapter):
         v = d.get("DefaultPolicyVersion") or {}
         return PolicyInfo(name=p.get("PolicyName") or name, type=p.get("PolicyType") or type,
                           default_version=v.get("VersionId") or p.get("DefaultVersion") or "",
-                          # Policy.PolicyDocument is deprecated; fall back to it only if the version is missing
+                          # Policy.PolicyDocument is deprecated; the fallback when the version is missing
                           document=v.get("PolicyDocument") or p.get("PolicyDocument") or "")
 
     def create_role(self, name: str, trust_policy: str, description: str = "") -> RoleInfo:
@@ -85,8 +88,8 @@ class Ram(Adapter):
         return _role(d.get("Role"))
 
     def create_policy(self, name: str, document: str, description: str = "") -> PolicyInfo:
-        d = self._body("create_policy", request(m.CreatePolicyRequest, PolicyName=name, PolicyDocument=document,
-                                                Description=description or None))
+        d = self._body("create_policy", request(m.CreatePolicyRequest, PolicyName=name,
+                                                PolicyDocument=document, Description=description or None))
         p = d.get("Policy") or {}
         return PolicyInfo(name=p.get("PolicyName") or name, type=p.get("PolicyType") or "Custom",
                           default_version=p.get("DefaultVersion") or "v1", document=document)
@@ -94,8 +97,8 @@ class Ram(Adapter):
     def create_policy_version(self, name: str, document: str, set_as_default: bool = True) -> None:
         """A new version; the oldest non-default one is dropped when RAM's 5-version limit is reached."""
         self._body("create_policy_version", request(
-            m.CreatePolicyVersionRequest, PolicyName=name, PolicyDocument=document, SetAsDefault=set_as_default,
-            RotateStrategy="DeleteOldestNonDefaultVersionWhenLimitExceeded"))
+            m.CreatePolicyVersionRequest, PolicyName=name, PolicyDocument=document,
+            SetAsDefault=set_as_default, RotateStrategy="DeleteOldestNonDefaultVersionWhenLimitExceeded"))
 
     def attach_policy_to_role(self, policy_name: str, policy_type: str, role_name: str) -> None:
         self._body("attach_policy_to_role", request(m.AttachPolicyToRoleRequest, PolicyName=policy_name,

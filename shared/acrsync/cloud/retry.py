@@ -78,7 +78,7 @@ class RetryPolicy:
 
 def backoff_window(attempt: int, policy: RetryPolicy) -> float:
     """Upper bound of the jittered delay after failed attempt number ``attempt`` (1-based)."""
-    return min(policy.cap, policy.base * (2 ** max(0, attempt - 1)))
+    return min(policy.cap, policy.base * (2.0 ** max(0, attempt - 1)))
 
 
 def retry_delay(error: CloudError, attempt: int, policy: RetryPolicy, rand: float) -> float:

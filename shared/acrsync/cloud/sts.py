@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from alibabacloud_sts20150401 import models as m
 
-from acrsync.cloud.clients import Adapter, request
+from acrsync.cloud.clients import Adapter, CloudSession, request
 from acrsync.cloud.credentials import Creds
 from acrsync.cloud.errors import CloudError
 from acrsync.model import CallerIdentity
@@ -25,7 +25,7 @@ def parse_expiration(value: str | None) -> float | None:
 class Sts(Adapter):
     service = "sts"
 
-    def __init__(self, session, region: str | None = None):
+    def __init__(self, session: CloudSession, region: str | None = None):
         super().__init__(session, region, None)
 
     def assume_role(self, role_arn: str, session_name: str, duration_seconds: int = 3600) -> Creds:

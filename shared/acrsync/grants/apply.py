@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from acrsync import policy as P
 from acrsync.cloud.errors import NotFound
+from acrsync.cloud.permissions import Json
 from acrsync.config import Config, Source, Target
 from acrsync.grants import fixes
 from acrsync.grants.check import DISPUTED_EDITION, TARGET_EDITIONS, AcrReader, RamReader
@@ -59,7 +60,8 @@ class AcrAdmin(AcrReader, Protocol):
 class Step(BaseModel):
     model_config = ConfigDict(frozen=True)
     kind: StepKind
-    changes: str = Field(description="what the step changes, e.g. 'role acrsync-reader', 'namespace cri-x/ns'")
+    changes: str = Field(description="what the step changes, e.g. 'role acrsync-reader', "
+                                     "'namespace cri-x/ns'")
     why: str
     fixes: list[str] = Field(default_factory=list, description="the finding code(s) this step makes go away")
     role_name: str | None = None
@@ -127,8 +129,8 @@ def _sync_role(config: Config, target: Target, ram: RamReader, detach_conflictin
     else:
         new_trust, why, code = _trust_change(role, config, target)
         if new_trust is not None:
-            steps.append(Step(kind="UpdateRole", changes=f"trust policy of {role_label}", why=why, fixes=[code],
-                              role_name=role.name, document=new_trust,
+            steps.append(Step(kind="UpdateRole", changes=f"trust policy of {role_label}", why=why,
+                              fixes=[code], role_name=role.name, document=new_trust,
                               command=fixes.update_trust_cmd(src, json.loads(new_trust))))
         elif why:
             notes.append(why)
@@ -140,17 +142,18 @@ def _sync_role(config: Config, target: Target, ram: RamReader, detach_conflictin
     if detach_conflicting:
         for (name, ptype), found in conflicts.items():
             detached.add((name, ptype))
-            steps.append(Step(kind="DetachPolicyFromRole", changes=f"attachment of policy {name} to {role_label}",
+            steps.append(Step(kind="DetachPolicyFromRole",
+                              changes=f"attachment of policy {name} to {role_label}",
                               fixes=["DENIED_BY_STATEMENT"],
-                              why=f"{'; '.join(found)}: {P.SYNC_ROLE_NAME} exists only for ACR cross-account sync, "
-                                  "so a Deny against that purpose conflicts with it; the policy is detached from "
-                                  "this role only and itself kept",
+                              why=f"{'; '.join(found)}: {P.SYNC_ROLE_NAME} exists only for ACR cross-account "
+                                  "sync, so a Deny against that purpose conflicts with it; the policy is "
+                                  "detached from this role only and itself kept",
                               role_name=P.SYNC_ROLE_NAME, policy_name=name, policy_type=ptype,
                               command=fixes.policy_detach_cmd(name, ptype, P.SYNC_ROLE_NAME)))
     else:
         for (name, _), found in conflicts.items():
-            notes.append(f"{'; '.join(found)}; apply does not edit other policies: remove that Deny by hand, or "
-                         f"run again with --detach-conflicting to detach {name} from {P.SYNC_ROLE_NAME} "
+            notes.append(f"{'; '.join(found)}; apply does not edit other policies: remove that Deny by hand, "
+                         f"or run again with --detach-conflicting to detach {name} from {P.SYNC_ROLE_NAME} "
                          "(the policy itself is kept)")
 
     kept = [(ref, pol) for ref, pol in parsed if (ref.name, ref.type) not in detached]
@@ -166,7 +169,8 @@ def _sync_role(config: Config, target: Target, ram: RamReader, detach_conflictin
                           description=f"acrsync: ACR cross-account sync into {target.name}",
                           command=fixes.create_policy_cmd(target)))
     elif not fixes.same_document(current.document, want_policy):
-        steps.append(Step(kind="CreatePolicyVersion", changes=f"default version of policy {pname}", fixes=codes,
+        steps.append(Step(kind="CreatePolicyVersion", changes=f"default version of policy {pname}",
+                          fixes=codes,
                           why=f"the default version of {pname} differs from the required document",
                           policy_name=pname, document=want_policy,
                           command=fixes.create_policy_version_cmd(target)))
@@ -178,7 +182,8 @@ def _sync_role(config: Config, target: Target, ram: RamReader, detach_conflictin
 
 
 def _trust_change(role: RoleInfo, config: Config, target: Target) -> tuple[str | None, str, str]:
-    """(new trust JSON or None, why, finding code). Keeps other trusted principals; drops Denies aimed at ours."""
+    """(new trust JSON or None, why, finding code). Keeps other trusted principals; drops Denies aimed at
+    ours."""
     src = config.source
     ours = fixes.trust_policy(src)
     try:
@@ -188,20 +193,20 @@ def _trust_change(role: RoleInfo, config: Config, target: Target) -> tuple[str |
     if v.decision == "allowed":
         return None, "", ""
     if v.decision == "unknown":
-        return None, (f"the trust policy trusts {v.principal} only under conditions ({'; '.join(v.conditions)}); "
-                      "apply leaves conditions alone: review them by hand"), ""
+        return None, (f"the trust policy trusts {v.principal} only under conditions "
+                      f"({'; '.join(v.conditions)}); apply leaves conditions alone: review them by hand"), ""
     statements = _statements(role.trust_policy)
     denying = {e.statement for e in v.evidence} if v.decision == "denied" else set()
     kept = [st for i, st in enumerate(statements) if i not in denying]
     new = {"Version": "1", "Statement": [*kept, *ours["Statement"]]}
     if denying:
-        return (fixes.dumps(new), f"the trust policy denies {v.principal} (statement(s) {sorted(denying)}): they "
-                "are removed and an Allow added", "DENIED_BY_STATEMENT")
+        return (fixes.dumps(new), f"the trust policy denies {v.principal} (statement(s) {sorted(denying)}): "
+                "they are removed and an Allow added", "DENIED_BY_STATEMENT")
     return (fixes.dumps(new), f"the trust policy does not trust {v.principal}: an Allow is added",
             "TRUST_MISSING_PRINCIPAL")
 
 
-def _statements(document: str) -> list[dict]:
+def _statements(document: str) -> list[Json]:
     doc = json.loads(document)
     return doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
 
@@ -253,7 +258,8 @@ def _policy_codes(parsed: list[tuple[PolicyRef, P.Policy]], target: Target) -> l
 
 def _conflicting_denies(parsed: list[tuple[PolicyRef, P.Policy]], ours: str,
                         target: Target) -> dict[tuple[str, str], list[str]]:
-    """Other attached policies whose Deny blocks a sync action on the target: (name, type) -> what it denies."""
+    """Other attached policies whose Deny blocks a sync action on the target: (name, type) -> what it
+    denies."""
     forms = P.target_resources(target.region, target.account_id, target.instance_id)
     out: dict[tuple[str, str], list[str]] = {}
     for ref, pol in parsed:
@@ -277,9 +283,10 @@ def _reader_role(config: Config, target: Target, ram: RamReader, steps: list[Ste
     src = config.source
     arn = target.reader_role_arn
     if not arn:
-        notes.append(f"target {target.name} has no reader_role_arn, so the grant check cannot run: create a reader "
-                     f"role (`acrsync permissions --principal reader` prints its policy), set "
-                     f"targets[].reader_role_arn to e.g. {fixes.DEFAULT_READER_ARN.format(account=target.account_id)} "
+        example = fixes.DEFAULT_READER_ARN.format(account=target.account_id)
+        notes.append(f"target {target.name} has no reader_role_arn, so the grant check cannot run: create a "
+                     f"reader role (`acrsync permissions --principal reader` prints its policy), set "
+                     f"targets[].reader_role_arn to e.g. {example} "
                      "and run apply again")
         return
     name = fixes.reader_role_name(target)          # the config checked: a role ARN in the target account
@@ -287,9 +294,10 @@ def _reader_role(config: Config, target: Target, ram: RamReader, steps: list[Ste
     if role is None:
         trust = fixes.reader_trust_policy(src)
         steps.append(Step(kind="CreateRole", changes=f"role {name}", fixes=[READER],
-                          why=f"the reader role {arn} does not exist, so account {src.account_id} cannot read "
-                              f"account {target.account_id}",
-                          role_name=name, document=fixes.dumps(trust), description=fixes.READER_ROLE_DESCRIPTION,
+                          why=f"the reader role {arn} does not exist, so account {src.account_id} cannot "
+                              f"read account {target.account_id}",
+                          role_name=name, document=fixes.dumps(trust),
+                          description=fixes.READER_ROLE_DESCRIPTION,
                           command=fixes.role_create_cmd(name, trust)))
     else:
         new_trust, why = _reader_trust_change(role, src)
@@ -310,7 +318,10 @@ def _reader_trust_change(role: RoleInfo, src: Source) -> tuple[str | None, str]:
         policy = P.parse_policy(role.trust_policy, label, trust=True)
     except P.PolicyError as e:
         return fixes.dumps(ours), f"the {label} is malformed ({e}); it is replaced"
-    deny, allow, conditional, narrow = [], [], [], []
+    deny: list[int] = []
+    allow: list[int] = []
+    conditional: list[int] = []
+    narrow: list[str] = []
     for st in policy.statements:
         if not st.matches_action(P.ASSUME_ROLE):
             continue
@@ -324,20 +335,22 @@ def _reader_trust_change(role: RoleInfo, src: Source) -> tuple[str | None, str]:
             narrow.extend(_names_in_account(st.principal, src.account_id))
     who = fixes.reader_trust_principal(src)
     if conditional and not deny:
-        return None, (f"the {label} admits {who} only under conditions (statement(s) {conditional}); apply leaves "
-                      "conditions alone: review them by hand")
+        return None, (f"the {label} admits {who} only under conditions (statement(s) {conditional}); apply "
+                      "leaves conditions alone: review them by hand")
     if allow and not deny:
         return None, ""
     if narrow and not deny:
-        return None, (f"the {label} trusts only {', '.join(narrow)} of account {src.account_id}; apply does not "
-                      "widen it: make sure the identity acrsync runs as (the function role) is among them")
+        return None, (f"the {label} trusts only {', '.join(narrow)} of account {src.account_id}; apply "
+                      "does not widen it: make sure the identity acrsync runs as (the function role) is "
+                      "among them")
     kept = [st for i, st in enumerate(_statements(role.trust_policy)) if i not in deny]
     add = [] if allow else ours["Statement"]
     new = {"Version": "1", "Statement": [*kept, *add]}
     if deny:
         return fixes.dumps(new), (f"the {label} denies {who} (statement(s) {deny}): they are removed"
                                   + ("" if allow else " and an Allow added"))
-    return fixes.dumps(new), f"the {label} does not let account {src.account_id} assume it: an Allow for {who} is added"
+    return fixes.dumps(new), (f"the {label} does not let account {src.account_id} assume it: an Allow for "
+                              f"{who} is added")
 
 
 def _principal_values(principal: Any) -> list[tuple[str, str]]:
@@ -378,8 +391,8 @@ def _reader_policy(config: Config, target: Target, ram: RamReader, role: RoleInf
             v = P.evaluate_any(policies, action, st["Resource"])
             if v.decision == "denied":
                 e = v.evidence[0]
-                notes.append(f"{e.policy} statement {e.statement} denies {action} to the reader role {name}; apply "
-                             "does not edit other policies: remove that Deny by hand")
+                notes.append(f"{e.policy} statement {e.statement} denies {action} to the reader role {name}; "
+                             "apply does not edit other policies: remove that Deny by hand")
             elif v.decision == "unknown":
                 notes.append(f"{action} for the reader role {name} depends on conditions "
                              f"({'; '.join(v.conditions)}); apply leaves conditions alone")
@@ -394,10 +407,12 @@ def _reader_policy(config: Config, target: Target, ram: RamReader, role: RoleInf
     if current is None:
         steps.append(Step(kind="CreatePolicy", changes=f"policy {pname}", fixes=[READER], why=why,
                           policy_name=pname, document=doc,
-                          description=f"acrsync: read-only view of account {target.account_id} for the grant check",
+                          description=f"acrsync: read-only view of account {target.account_id} "
+                                      "for the grant check",
                           command=fixes.policy_create_cmd(pname, want)))
     elif not fixes.same_document(current.document, doc):
-        steps.append(Step(kind="CreatePolicyVersion", changes=f"default version of policy {pname}", fixes=[READER],
+        steps.append(Step(kind="CreatePolicyVersion", changes=f"default version of policy {pname}",
+                          fixes=[READER],
                           why=f"{why}; the default version of {pname} differs from the reader document",
                           policy_name=pname, document=doc, command=fixes.policy_version_cmd(pname, want)))
     if not any(r.name == pname and r.type == "Custom" for r in attached):
@@ -417,10 +432,10 @@ def _namespaces(target: Target, acr: AcrReader, steps: list[Step], notes: list[s
     """Namespace-level targets: every target namespace must exist with AutoCreateRepo on."""
     if target.repositories:
         if any(not _is_glob(r) for r in target.repositories):
-            notes.append("repository-level target: apply does not create or change target repositories, since "
-                         "they must match the source's type and tag immutability and this account cannot read "
-                         "the source; follow the fix `grants verify` gives for TARGET_REPO_MISSING or "
-                         "TARGET_REPO_SETTINGS_DIFFER")
+            notes.append("repository-level target: apply does not create or change target repositories, "
+                         "since they must match the source's type and tag immutability and this account "
+                         "cannot read the source; follow the fix `grants verify` gives for "
+                         "TARGET_REPO_MISSING or TARGET_REPO_SETTINGS_DIFFER")
         return
     if not target.namespaces:
         return
@@ -435,60 +450,78 @@ def _namespaces(target: Target, acr: AcrReader, steps: list[Step], notes: list[s
         return
     if inst.edition not in TARGET_EDITIONS:
         may = " (it may work; the guides disagree)" if inst.edition == DISPUTED_EDITION else ""
-        notes.append(f"the target instance {target.instance_id} is {inst.edition}{may}: cross-account sync needs "
-                     "Basic or Advanced Edition, and apply cannot change an edition (upgrade it in the console)")
+        notes.append(f"the target instance {target.instance_id} is {inst.edition}{may}: cross-account sync "
+                     "needs Basic or Advanced Edition, and apply cannot change an edition (upgrade it in the "
+                     "console)")
     if target.target_namespace:
         names = [target.target_namespace]
     else:
         names = [n for n in target.namespaces if not _is_glob(n)]
         globs = [n for n in target.namespaces if _is_glob(n)]
         if globs:
-            notes.append(f"namespace glob(s) {', '.join(globs)} are expanded against the source instance, which "
-                         "this account cannot read: apply handles the namespaces named literally; create the "
-                         "others `grants verify` reports (its fix gives the command)")
+            notes.append(f"namespace glob(s) {', '.join(globs)} are expanded against the source instance, "
+                         "which this account cannot read: apply handles the namespaces named literally; "
+                         "create the others `grants verify` reports (its fix gives the command)")
     for ns in dict.fromkeys(names):
         where = f"{target.instance_id}/{ns}"
         got = acr.get_namespace(target.instance_id, ns)
         if got is None:
-            steps.append(Step(kind="CreateNamespace", changes=f"namespace {where}", fixes=["TARGET_NAMESPACE_MISSING"],
-                              why=f"namespace-level sync lands in {ns!r}, which does not exist; it is created with "
-                                  f"AutoCreateRepo on and {fixes.DEFAULT_REPO_TYPE} repositories",
-                              instance_id=target.instance_id, namespace=ns, default_repo_type=fixes.DEFAULT_REPO_TYPE,
+            steps.append(Step(kind="CreateNamespace", changes=f"namespace {where}",
+                              fixes=["TARGET_NAMESPACE_MISSING"],
+                              why=f"namespace-level sync lands in {ns!r}, which does not exist; it is "
+                                  f"created with AutoCreateRepo on and {fixes.DEFAULT_REPO_TYPE} "
+                                  "repositories",
+                              instance_id=target.instance_id, namespace=ns,
+                              default_repo_type=fixes.DEFAULT_REPO_TYPE,
                               command=fixes.create_namespace_cmd(target, ns)))
         elif not got.auto_create_repo:
             steps.append(Step(kind="UpdateNamespace", changes=f"AutoCreateRepo of namespace {where}",
                               fixes=["TARGET_NAMESPACE_NO_AUTOCREATE"],
-                              why=f"namespace {ns!r} has AutoCreateRepo off, so repositories the target lacks cannot "
-                                  "be synced into it; it is turned on (the default repository type is kept)",
-                              instance_id=target.instance_id, namespace=ns, default_repo_type=got.default_repo_type,
+                              why=f"namespace {ns!r} has AutoCreateRepo off, so repositories the target "
+                                  "lacks cannot be synced into it; it is turned on (the default repository "
+                                  "type is kept)",
+                              instance_id=target.instance_id, namespace=ns,
+                              default_repo_type=got.default_repo_type,
                               command=fixes.update_namespace_cmd(target, ns, got.default_repo_type)))
 
 
 # ---- execution ------------------------------------------------------------------------------------
 
+def _req(step: Step, value: str | None) -> str:
+    """A field that ``plan`` always sets for this kind of step; a step without it is malformed."""
+    if value is None:
+        raise ValueError(f"the {step.kind} step ({step.changes}) lacks a field it needs")
+    return value
+
+
 def execute(plan_: Plan, ram: RamAdmin, acr: AcrAdmin | None = None) -> list[str]:
     """Run the plan's steps in order; returns one line per write done."""
     if acr is None and any(st.kind in ACR_STEPS for st in plan_.steps):
-        raise ValueError("the plan changes target namespaces: pass the target instance's Acr adapter to execute")
+        raise ValueError("the plan changes target namespaces: pass the target instance's Acr adapter to "
+                         "execute")
     done = []
     for st in plan_.steps:
         if st.kind == "CreateRole":
-            ram.create_role(st.role_name, st.document, st.description or "")
+            ram.create_role(_req(st, st.role_name), _req(st, st.document), st.description or "")
         elif st.kind == "UpdateRole":
-            ram.update_role_trust(st.role_name, st.document)
+            ram.update_role_trust(_req(st, st.role_name), _req(st, st.document))
         elif st.kind == "CreatePolicy":
-            ram.create_policy(st.policy_name, st.document, st.description or "")
+            ram.create_policy(_req(st, st.policy_name), _req(st, st.document), st.description or "")
         elif st.kind == "CreatePolicyVersion":
-            ram.create_policy_version(st.policy_name, st.document, set_as_default=True)
+            ram.create_policy_version(_req(st, st.policy_name), _req(st, st.document), set_as_default=True)
         elif st.kind == "AttachPolicyToRole":
-            ram.attach_policy_to_role(st.policy_name, st.policy_type or "Custom", st.role_name)
+            ram.attach_policy_to_role(_req(st, st.policy_name), st.policy_type or "Custom",
+                                      _req(st, st.role_name))
         elif st.kind == "DetachPolicyFromRole":
-            ram.detach_policy_from_role(st.policy_name, st.policy_type or "Custom", st.role_name)
+            ram.detach_policy_from_role(_req(st, st.policy_name), st.policy_type or "Custom",
+                                        _req(st, st.role_name))
         elif st.kind == "CreateNamespace":
-            acr.create_namespace(st.instance_id, st.namespace, auto_create_repo=True,
+            assert acr is not None   # checked above for every ACR step
+            acr.create_namespace(_req(st, st.instance_id), _req(st, st.namespace), auto_create_repo=True,
                                  default_repo_type=st.default_repo_type)
         elif st.kind == "UpdateNamespace":
-            acr.update_namespace(st.instance_id, st.namespace, auto_create_repo=True,
+            assert acr is not None   # checked above for every ACR step
+            acr.update_namespace(_req(st, st.instance_id), _req(st, st.namespace), auto_create_repo=True,
                                  default_repo_type=st.default_repo_type)
         done.append(f"{st.kind} {st.changes}")
     return done

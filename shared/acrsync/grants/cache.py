@@ -82,7 +82,8 @@ class GrantCache:
             findings = self._checker(target, session)
             clean = not blocking(findings)
             ttl = self._settings.cache_ttl_seconds if clean else self._settings.blocked_ttl_seconds
-            v = Verdict(target=target.name, clean=clean, findings=findings, checked_at=now, expires_at=now + ttl)
+            v = Verdict(target=target.name, clean=clean, findings=findings, checked_at=now,
+                        expires_at=now + ttl)
             self._publish(target, v, ttl, now)
             with self._lock:
                 self.checks += 1

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from acrsync import policy as P
 from acrsync.cloud.errors import AccessDenied, CloudError, NotFound
-from acrsync.cloud.permissions import TABLE
-from acrsync.config import Config, Target
+from acrsync.cloud.permissions import TABLE, Json
+from acrsync.config import Config, Source, Target
 from acrsync.grants import fixes
 from acrsync.grants.findings import Evidence, Finding, Fix, PolicyName, finding
 from acrsync.model import InstanceInfo, NamespaceInfo, PolicyInfo, PolicyRef, RepoInfo, RoleInfo
@@ -131,7 +131,8 @@ class _Reads:
             raise _Stop(finding("CHECK_FAILED", t.name,
                                 f"could not {what} through the reader role: {e}. Run the check again; "
                                 "if it persists, check the endpoint and network",
-                                evidence=[Evidence(source=f"{e.service}:{e.action}", detail=str(e))])) from None
+                                evidence=[Evidence(source=f"{e.service}:{e.action}",
+                                                   detail=str(e))])) from None
 
 
 # ---- grants ---------------------------------------------------------------------------------------
@@ -165,7 +166,8 @@ def _grants(config: Config, target: Target, ram: RamReader | None, reads: _Reads
 
 def _check_grants(config: Config, target: Target, ram: RamReader, reads: _Reads) -> list[Finding]:
     src, name = config.source, target.name
-    role = reads.via_reader(f"read the role {P.SYNC_ROLE_NAME}", "ram:GetRole", ram.get_role, P.SYNC_ROLE_NAME)
+    role = reads.via_reader(f"read the role {P.SYNC_ROLE_NAME}", "ram:GetRole", ram.get_role,
+                            P.SYNC_ROLE_NAME)
     if role is None:
         return [_role_missing(config, target, ram, reads)]
 
@@ -238,7 +240,7 @@ class _Gap:
 
 def _group_gaps(gaps: list[_Gap]) -> list[list[_Gap]]:
     """One group per (code, evidence, cause): both actions failing the same way become one finding."""
-    groups: dict[tuple, list[_Gap]] = {}
+    groups: dict[tuple[str, tuple[Evidence, ...], str, str], list[_Gap]] = {}
     for g in gaps:
         groups.setdefault((g.code, g.evidence, g.cause, g.deny_statement), []).append(g)
     return list(groups.values())
@@ -248,6 +250,7 @@ def _gap_finding(target: Target, group: list[_Gap]) -> Finding:
     first = group[0]
     actions = " and ".join(g.action for g in group)
     verb = "are" if len(group) > 1 else "is"
+    fix: Fix | None
     if first.code == "DENIED_BY_STATEMENT" and first.deny_policy is not None:
         message = f"{first.deny_statement} denies {actions} {first.cause}"
         pol = first.deny_policy
@@ -333,7 +336,7 @@ def _trust_findings(config: Config, target: Target, trust: P.TrustVerdict, role:
     return out
 
 
-def _merged_trust(current: str, source) -> dict:
+def _merged_trust(current: str, source: Source) -> Json:
     """The current trust policy with our statement added, so other trusted principals keep working."""
     ours = fixes.trust_policy(source)
     try:
@@ -391,7 +394,8 @@ def _mismatch_hint(e: P.Evidence, target: Target) -> str:
         m = _ARN.match(r)
         if not m:
             continue
-        for part, want in (("region", target.region), ("account", target.account_id), ("id", target.instance_id)):
+        for part, want in (("region", target.region), ("account", target.account_id),
+                           ("id", target.instance_id)):
             got = m.group(part)
             if not fnmatchcase(want, got.replace("[", "[[]")):
                 label = "instance" if part == "id" else part
@@ -447,8 +451,8 @@ def _source_edition(config: Config, target: Target, acr: AcrReader) -> list[Find
         hint = "check source.instance_id and source.region" if isinstance(e, NotFound) else \
             "check the credentials, the endpoint and the network"      # a key or network problem, not the id
         return [finding("SOURCE_INSTANCE_UNREADABLE", name, f"the source instance {src.instance_id} "
-                        f"({src.region}) {why}; {hint}", evidence=[Evidence(source=f"GetInstance {src.instance_id}",
-                                                                           detail=str(e))])]
+                        f"({src.region}) {why}; {hint}",
+                        evidence=[Evidence(source=f"GetInstance {src.instance_id}", detail=str(e))])]
     ev = [Evidence(source=f"GetInstance {src.instance_id}", detail=f"InstanceSpecification={inst.edition}")]
     if inst.edition in SOURCE_EDITIONS:
         return []
@@ -472,7 +476,8 @@ def _target_side(config: Config, target: Target, source_acr: AcrReader, target_a
         if e.service != "cr":
             raise
         raise _Stop(_target_unreadable(target, str(e))) from None
-    ev = [Evidence(source=f"GetInstance {target.instance_id}", detail=f"InstanceSpecification={inst.edition}")]
+    ev = [Evidence(source=f"GetInstance {target.instance_id}",
+                   detail=f"InstanceSpecification={inst.edition}")]
     if inst.edition not in TARGET_EDITIONS:
         note = f" ({EDITION_DISAGREEMENT})" if inst.edition == DISPUTED_EDITION else ""
         out.append(finding("TARGET_EDITION", name,
@@ -489,6 +494,12 @@ def _target_side(config: Config, target: Target, source_acr: AcrReader, target_a
             ns, repo = path.split("/", 1)
             out.extend(_repo_findings(config, target, ns, repo, source_acr, target_acr, read))
     return out
+
+
+class _Read(Protocol):
+    """A read in account B: ``ReaderReads.via_reader`` (through the reader role) or ``_direct``."""
+
+    def __call__(self, what: str, ram_action: str, fn: Callable[..., T], *args: Any) -> T: ...
 
 
 def _direct(what: str, ram_action: str, fn: Callable[..., T], *args: Any) -> T:
@@ -518,7 +529,7 @@ def _namespaces(target: Target, source_instance: str, source_acr: AcrReader) -> 
     return names
 
 
-def _namespace_findings(target: Target, ns: str, acr: AcrReader, read) -> list[Finding]:
+def _namespace_findings(target: Target, ns: str, acr: AcrReader, read: _Read) -> list[Finding]:
     tns = target.target_namespace or ns
     got = read(f"read namespace {tns} of the target", "cr:GetNamespace", acr.get_namespace,
                target.instance_id, tns)
@@ -526,22 +537,22 @@ def _namespace_findings(target: Target, ns: str, acr: AcrReader, read) -> list[F
     if got is None:
         return [finding(
             "TARGET_NAMESPACE_MISSING", target.name,
-            f"namespace-level sync of {ns!r} needs the namespace {tns!r} on the target instance, with automatic "
-            "repository creation on; it does not exist",
+            f"namespace-level sync of {ns!r} needs the namespace {tns!r} on the target instance, with "
+            "automatic repository creation on; it does not exist",
             evidence=[Evidence(source=f"GetNamespace {where}", detail="not found")],
             fix=fixes.namespace_missing_fix(target, tns))]
     if not got.auto_create_repo:
         return [finding(
             "TARGET_NAMESPACE_NO_AUTOCREATE", target.name,
-            f"namespace {tns!r} on the target has automatic repository creation off, so images of repositories "
-            "that do not exist there yet cannot land; turn AutoCreateRepo on",
+            f"namespace {tns!r} on the target has automatic repository creation off, so images of "
+            "repositories that do not exist there yet cannot land; turn AutoCreateRepo on",
             evidence=[Evidence(source=f"GetNamespace {where}", detail="AutoCreateRepo=false")],
             fix=fixes.namespace_autocreate_fix(target, tns, got.default_repo_type))]
     return []
 
 
 def _repo_findings(config: Config, target: Target, ns: str, repo: str, source_acr: AcrReader,
-                   target_acr: AcrReader, read) -> list[Finding]:
+                   target_acr: AcrReader, read: _Read) -> list[Finding]:
     src = config.source
     tns = target.target_namespace or ns
     source_repo = source_acr.get_repository(src.instance_id, ns, repo)
@@ -560,8 +571,10 @@ def _repo_findings(config: Config, target: Target, ns: str, repo: str, source_ac
             "TARGET_REPO_MISSING", target.name,
             f"repository-level sync of {ns}/{repo} needs {tns}/{repo} on the target instance with the same "
             f"settings (type {rtype}, tag immutability {immut}); it does not exist",
-            evidence=[Evidence(source=f"GetRepository {target.instance_id}/{tns}/{repo}", detail="not found")],
-            fix=Fix(summary=f"create {tns}/{repo} in {target.instance_id} as {rtype} with tag immutability {immut}",
+            evidence=[Evidence(source=f"GetRepository {target.instance_id}/{tns}/{repo}",
+                               detail="not found")],
+            fix=Fix(summary=f"create {tns}/{repo} in {target.instance_id} as {rtype} with tag immutability "
+                            f"{immut}",
                     commands=[f"aliyun cr CreateRepository --InstanceId {target.instance_id} "
                               f"--RepoNamespaceName {tns} --RepoName {repo} --RepoType {rtype} "
                               f"--TagImmutability {immut} --Summary 'replica of {ns}/{repo}'"]))]
@@ -575,10 +588,12 @@ def _repo_findings(config: Config, target: Target, ns: str, repo: str, source_ac
             "TARGET_REPO_SETTINGS_DIFFER", target.name,
             f"{tns}/{repo} on the target differs from the source: {', '.join(diffs)}; repository-level sync "
             "needs the same configuration on both sides",
-            evidence=[Evidence(source=f"GetRepository {target.instance_id}/{tns}/{repo}", detail="; ".join(diffs))],
+            evidence=[Evidence(source=f"GetRepository {target.instance_id}/{tns}/{repo}",
+                               detail="; ".join(diffs))],
             fix=Fix(summary=f"set {tns}/{repo} on the target to type {rtype}, tag immutability {immut}",
-                    commands=[f"aliyun cr UpdateRepository --InstanceId {target.instance_id} --RepoId {got.repo_id} "
-                              f"--RepoType {rtype} --TagImmutability {immut} --Summary 'replica of {ns}/{repo}'"]))]
+                    commands=[f"aliyun cr UpdateRepository --InstanceId {target.instance_id} "
+                              f"--RepoId {got.repo_id} --RepoType {rtype} --TagImmutability {immut} "
+                              f"--Summary 'replica of {ns}/{repo}'"]))]
     return []
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import shlex
 
-from acrsync.cloud.permissions import Principal, policy_documents
+from acrsync.cloud.permissions import Json, Principal, policy_documents
 from acrsync.config import Config, Source, Target
 from acrsync.grants.findings import Fix
 from acrsync.policy import ASSUME_ROLE, SYNC_ACTIONS, SYNC_ROLE_NAME, cr_service_principal, target_resources
 
 DEFAULT_READER_ARN = "acs:ram::{account}:role/acrsync-reader"
-READER_ROLE_DESCRIPTION = "Read-only view of this account for acrsync in the source account (managed by acrsync)"
+READER_ROLE_DESCRIPTION = ("Read-only view of this account for acrsync in the source account "
+                           "(managed by acrsync)")
 
 
 def sync_policy_name(target: Target) -> str:
@@ -22,7 +23,7 @@ def sync_policy_name(target: Target) -> str:
     return f"acrsync-sync-{target.instance_id}"
 
 
-def sync_policy(target: Target) -> dict:
+def sync_policy(target: Target) -> Json:
     """The replication guide's policy for this target.
 
     The guide scopes it to ``instance/<id>``, the API reference to ``repository/<id>``; ACR's own check
@@ -35,7 +36,7 @@ def sync_policy(target: Target) -> dict:
     }]}
 
 
-def trust_policy(source: Source) -> dict:
+def trust_policy(source: Source) -> Json:
     """The guide's trust policy: ACR acting for account A may assume the role."""
     return {"Version": "1", "Statement": [{
         "Action": ASSUME_ROLE,
@@ -44,15 +45,17 @@ def trust_policy(source: Source) -> dict:
     }]}
 
 
-def reader_policy(config: Config, target: Target) -> dict:
-    """What the reader role needs for the grant check, as `acrsync permissions --principal reader` prints it."""
+def reader_policy(config: Config, target: Target) -> Json:
+    """What the reader role needs for the grant check, as `acrsync permissions --principal reader`
+    prints it."""
     arn = target.reader_role_arn or DEFAULT_READER_ARN.format(account=target.account_id)
-    cfg = config.model_copy(update={"targets": [target.model_copy(update={"reader_role_arn": arn, "enabled": True})]})
+    reader = target.model_copy(update={"reader_role_arn": arn, "enabled": True})
+    cfg = config.model_copy(update={"targets": [reader]})
     docs = policy_documents(cfg, Principal.READER)
     return docs[0].document
 
 
-def reader_trust_policy(source: Source) -> dict:
+def reader_trust_policy(source: Source) -> Json:
     """The reader role must trust account A, whose function role assumes it.
 
     The principal is account A's root, as the replication demo has it: that admits any identity of A
@@ -81,16 +84,16 @@ def reader_policy_name(target: Target) -> str:
 
 
 
-def dumps(doc: dict) -> str:
+def dumps(doc: Json) -> str:
     """Compact JSON, as RAM stores it and as a shell argument carries it."""
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
-def pretty(doc: dict) -> str:
+def pretty(doc: Json) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
-def same_document(a: str | dict, b: str | dict) -> bool:
+def same_document(a: str | Json, b: str | Json) -> bool:
     """True when two policy documents are equal as JSON (whitespace and key order do not count)."""
     try:
         da = json.loads(a) if isinstance(a, str) else a
@@ -108,7 +111,7 @@ def create_role_cmd(source: Source) -> str:
     return role_create_cmd(SYNC_ROLE_NAME, trust_policy(source))
 
 
-def update_trust_cmd(source: Source, document: dict | None = None) -> str:
+def update_trust_cmd(source: Source, document: Json | None = None) -> str:
     return role_trust_cmd(SYNC_ROLE_NAME, document or trust_policy(source))
 
 
@@ -126,25 +129,26 @@ def attach_cmd(target: Target) -> str:
 
 # ---- the same commands for any role or policy ----------------------------------------------------
 
-def role_create_cmd(role: str, trust: dict) -> str:
+def role_create_cmd(role: str, trust: Json) -> str:
     return f"aliyun ram CreateRole --RoleName {_q(role)} --AssumeRolePolicyDocument {_q(dumps(trust))}"
 
 
-def role_trust_cmd(role: str, trust: dict) -> str:
+def role_trust_cmd(role: str, trust: Json) -> str:
     return f"aliyun ram UpdateRole --RoleName {_q(role)} --NewAssumeRolePolicyDocument {_q(dumps(trust))}"
 
 
-def policy_create_cmd(name: str, document: dict) -> str:
+def policy_create_cmd(name: str, document: Json) -> str:
     return f"aliyun ram CreatePolicy --PolicyName {_q(name)} --PolicyDocument {_q(dumps(document))}"
 
 
-def policy_version_cmd(name: str, document: dict) -> str:
+def policy_version_cmd(name: str, document: Json) -> str:
     return (f"aliyun ram CreatePolicyVersion --PolicyName {_q(name)} --PolicyDocument {_q(dumps(document))} "
             "--SetAsDefault true")
 
 
 def policy_attach_cmd(name: str, policy_type: str, role: str) -> str:
-    return f"aliyun ram AttachPolicyToRole --PolicyType {policy_type} --PolicyName {_q(name)} --RoleName {_q(role)}"
+    return (f"aliyun ram AttachPolicyToRole --PolicyType {policy_type} --PolicyName {_q(name)} "
+            f"--RoleName {_q(role)}")
 
 
 def policy_detach_cmd(name: str, policy_type: str, role: str) -> str:
@@ -187,8 +191,9 @@ def setup_commands(source: Source, target: Target) -> list[str]:
 
 
 def role_fix(source: Source, target: Target) -> Fix:
-    return Fix(summary=f"in account {target.account_id}, create the role {SYNC_ROLE_NAME} (spelt exactly so: "
-                       "'accout', not 'account') trusting ACR for the source account, and attach the sync policy",
+    return Fix(summary=f"in account {target.account_id}, create the role {SYNC_ROLE_NAME} (spelt exactly "
+                       "so: 'accout', not 'account') trusting ACR for the source account, and attach the "
+                       "sync policy",
                role_name=SYNC_ROLE_NAME, policy_name=sync_policy_name(target),
                policy_json=pretty(sync_policy(target)), trust_json=pretty(trust_policy(source)),
                commands=setup_commands(source, target), automatic=True)
@@ -202,7 +207,7 @@ def policy_fix(source: Source, target: Target, *, exists: bool) -> Fix:
                policy_json=pretty(sync_policy(target)), commands=cmds, automatic=True)
 
 
-def trust_fix(source: Source, target: Target, document: dict | None = None) -> Fix:
+def trust_fix(source: Source, target: Target, document: Json | None = None) -> Fix:
     doc = document or trust_policy(source)
     return Fix(summary=f"let ACR acting for account {source.account_id} assume {SYNC_ROLE_NAME}: put "
                        f"\"{cr_service_principal(source.account_id)}\" in Principal.Service of an Allow "
@@ -238,8 +243,8 @@ def reader_fix(config: Config, target: Target, missing: str | None = None) -> Fi
 
 def deny_fix(policy_label: str, policy_name: str, policy_type: str, action: str, target: Target) -> Fix:
     """A Deny in another policy attached to the sync role: detach it (never edited), by flag or by hand."""
-    return Fix(summary=f"edit or detach {policy_label}: drop the Deny for {action} on {target.instance_id}, or "
-                       "run `acrsync grants apply --detach-conflicting` to detach it from "
+    return Fix(summary=f"edit or detach {policy_label}: drop the Deny for {action} on {target.instance_id}, "
+                       "or run `acrsync grants apply --detach-conflicting` to detach it from "
                        f"{SYNC_ROLE_NAME} (the policy itself is kept)",
                role_name=SYNC_ROLE_NAME, policy_name=policy_name,
                commands=[policy_detach_cmd(policy_name, policy_type, SYNC_ROLE_NAME)])

@@ -18,9 +18,9 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
@@ -30,6 +30,8 @@ from acrsync.records import Checkpoint, Record, RejectedEvent, Report, repo_pref
 
 if TYPE_CHECKING:
     from acrsync.cloud.retry import Budget
+
+R = TypeVar("R")
 
 KNOWN_MAX = 10_000            # records whose index state at a version is remembered (per process)
 CAS_ATTEMPTS = 64             # compare-and-set rounds on one item before giving up (counters, buckets)
@@ -407,7 +409,7 @@ class Ledger(abc.ABC):
                 for i in self.list_items(PROGRESS + scope, prefix=prefix)]
 
     # ---- global caps: in-flight slots and token buckets ----------------------------------------
-    def _cas_loop(self, kind: str, key: str, step):
+    def _cas_loop(self, kind: str, key: str, step: Callable[[Item | None], tuple[str | None, R]]) -> R:
         """Read the item, let ``step(item or None)`` decide (new doc or None to stop), compare-and-set;
         again on a lost race. Returns what the last ``step`` returned beside its doc."""
         for _ in range(CAS_ATTEMPTS):
@@ -427,14 +429,14 @@ class Ledger(abc.ABC):
     def acquire_slot(self, name: str, holder: str, *, cap: int, ttl: float, now: float) -> bool:
         """Take one of ``cap`` slots of ``name`` for ``holder`` until ``now + ttl``; False when all are
         held. Re-acquiring renews. Concurrent callers never hold more than ``cap`` slots together."""
-        def step(item: Item | None):
+        def step(item: Item | None) -> tuple[str | None, bool]:
             slots = Slots.model_validate_json(item.doc) if item is not None else Slots()
             got = slots.acquire(holder, cap=cap, ttl=ttl, now=now)
             return (got.model_dump_json(), True) if got is not None else (None, False)
         return self._cas_loop(SLOTS, name, step)
 
     def release_slot(self, name: str, holder: str, *, now: float) -> None:
-        def step(item: Item | None):
+        def step(item: Item | None) -> tuple[str | None, None]:
             if item is None:
                 return None, None
             slots = Slots.model_validate_json(item.doc)
@@ -452,7 +454,7 @@ class Ledger(abc.ABC):
 
         Returns 0.0 when taken, else the seconds to wait before asking again (nothing taken).
         """
-        def step(item: Item | None):
+        def step(item: Item | None) -> tuple[str | None, float]:
             bucket = Bucket.model_validate_json(item.doc) if item is not None else Bucket.full(burst, now)
             new, wait = bucket.take(n, rate=rate, burst=burst, now=now)
             return (new.model_dump_json(), 0.0) if new is not None else (None, wait)

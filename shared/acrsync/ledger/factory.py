@@ -3,15 +3,16 @@ import (~100 ms of cold start)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from acrsync.ledger.base import Ledger
 
 if TYPE_CHECKING:
+    from acrsync.cloud.clients import CloudSession
     from acrsync.config import LedgerConfig
 
 
-def open_ledger(cfg: LedgerConfig, session: Any = None) -> Ledger:
+def open_ledger(cfg: LedgerConfig, session: CloudSession | None = None) -> Ledger:
     """A ready ledger for ``cfg``: SQLite at ``cfg.path``, or Tablestore through ``session``.
 
     ``session`` is an ``acrsync.cloud.clients.CloudSession``: Tablestore calls go through it (refreshing

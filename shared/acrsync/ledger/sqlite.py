@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from acrsync.ledger.base import Indexed, Item, Ledger, LedgerError, Raw, StoredRecord
 
@@ -63,7 +64,7 @@ _UPDATE = ("UPDATE records SET version=?, status=?, is_open=?, task_id=?, create
            "WHERE key=? AND version=?")
 
 
-def row_values(row: StoredRecord) -> tuple:
+def row_values(row: StoredRecord) -> tuple[Any, ...]:
     return (row.key, row.version, row.status, int(row.indexed.open_since is not None), row.task_id,
             row.created_at, row.doc)
 
@@ -109,7 +110,7 @@ class SqliteLedger(Ledger):
             else:
                 self._db.execute("COMMIT")
 
-    def _autocommit(self, sql: str, args: tuple) -> int:
+    def _autocommit(self, sql: str, args: tuple[Any, ...]) -> int:
         """One write statement as its own transaction; returns the number of rows it changed."""
         self._ensure_schema()
         with self._lock:
@@ -118,7 +119,7 @@ class SqliteLedger(Ledger):
             except sqlite3.Error as e:
                 raise LedgerError(f"SQLite ledger {self.path}: {e}") from e
 
-    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         self._ensure_schema()
         with self._lock:
             try:
@@ -178,6 +179,7 @@ class SqliteLedger(Ledger):
 
     def _iter_open(self, start: tuple[float, str] | None, batch: int) -> Iterator[Raw]:
         after: tuple[float, str] | None = None
+        args: tuple[float, str] | tuple[()]
         while True:
             if after is not None:
                 cond, args = "AND (created_at, key) > (?, ?)", after
@@ -239,7 +241,7 @@ class SqliteLedger(Ledger):
     def _list_items(self, kind: str, start: str | None, end: str | None, newest_first: bool,
                     limit: int | None) -> list[Item]:
         sql = "SELECT key, doc, version, expires_at FROM items WHERE kind = ?"
-        args: list = [kind]
+        args: list[Any] = [kind]
         if start is not None:
             sql += " AND key >= ?"
             args.append(start)

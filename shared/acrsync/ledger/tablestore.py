@@ -24,11 +24,13 @@ from acrsync.cloud.ots import (
     INF_MAX,
     INF_MIN,
     MAX_BATCH_WRITE,
+    PK,
     ComparatorType,
     Condition,
     ConditionFailed,
     DeleteRowItem,
     Ots,
+    PrimaryKey,
     PutRowItem,
     Row,
     RowExistenceExpectation,
@@ -55,7 +57,7 @@ SCHEMAS: dict[str, list[tuple[str, str]]] = {
 CONDITION_FAILED = "OTSConditionCheckFail"
 _RECORD_COLUMNS = ["doc", "version", "writer", "created_us"]
 
-IndexRow = tuple[str, tuple]   # (table suffix, primary key values)
+IndexRow = tuple[str, PK]   # (table suffix, primary key values)
 
 
 # --- keys (pure) -----------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ def check_endpoint(endpoint: str, instance: str) -> str:
     return endpoint.rstrip("/")
 
 
-def _pk(suffix: str, values: tuple) -> list[tuple[str, Any]]:
+def _pk(suffix: str, values: PK) -> PrimaryKey:
     return [(name, v) for (name, _), v in zip(SCHEMAS[suffix], values, strict=True)]
 
 
@@ -124,7 +126,10 @@ class TablestoreLedger(Ledger):
     @classmethod
     def from_session(cls, cfg: LedgerConfig, session: CloudSession) -> TablestoreLedger:
         """From ``LedgerConfig`` and a ``CloudSession``: its credentials, budget and endpoint override."""
-        endpoint = check_endpoint(session.endpoint_for("ots", cfg.endpoint), cfg.instance)
+        endpoint = session.endpoint_for("ots", cfg.endpoint)
+        # LedgerConfig requires both for backend tablestore
+        assert endpoint is not None and cfg.instance is not None, "ledger.endpoint and ledger.instance"
+        endpoint = check_endpoint(endpoint, cfg.instance)
         return cls(session.ots(endpoint, cfg.instance), table_prefix=cfg.table_prefix)
 
     @classmethod
@@ -324,7 +329,7 @@ class TablestoreLedger(Ledger):
         end = [("created_us", INF_MAX), ("key", INF_MAX)]
         with self._errors("GetRange"):
             positions = self.ots.get_range(self.table("open"), first, end, columns=["v"], batch=batch)
-            chunk: list[tuple] = []
+            chunk: list[PK] = []
             for pk, _ in positions:
                 chunk.append(pk)
                 if len(chunk) >= batch:
@@ -333,7 +338,7 @@ class TablestoreLedger(Ledger):
             if chunk:
                 yield from self._behind(chunk)
 
-    def _behind(self, positions: list[tuple]) -> Iterator[Raw]:
+    def _behind(self, positions: list[PK]) -> Iterator[Raw]:
         """The records behind open-index positions, skipping stale rows (record moved or gone)."""
         found = self._get_records(sorted({p[1] for p in positions}))
         for created_us, key in positions:
