@@ -46,7 +46,8 @@ def remediate_app(cloud, tmp_path, **kw):
 def test_remediation_creates_each_task_once_and_the_image_arrives(cloud, tmp_path):
     app = remediate_app(cloud, tmp_path)
     first, _ = entry.check(app, Options(remediate=True))
-    assert first.tasks_created == 2                     # team-a/web:v1.1.0, team-b/batch:v3 (older than its rule)
+    # team-a/web:v1.1.0, and team-b/batch:v3 (older than its rule)
+    assert first.tasks_created == 2
     rec = [r for r in app.ledger.all_records() if r.image.tag == "v1.1.0"]
     assert [(r.origin.value, r.status.value) for r in rec] == [("compliance", "PENDING")]
     second, _ = entry.check(app, Options(remediate=True))
@@ -67,7 +68,8 @@ def test_remediation_is_bounded_per_run(cloud, tmp_path):
     assert report.tasks_created == 2
     assert [f.code for f in report.findings if f.code == "REMEDIATION_LIMIT"] == ["REMEDIATION_LIMIT"]
     again, _ = entry.check(app, Options(remediate=True))
-    assert again.tasks_created == 2                    # five missing (three pushes, v1.1.0, batch:v3): 2, 2, 1
+    # five missing (three pushes, v1.1.0, batch:v3): 2, 2, 1
+    assert again.tasks_created == 2
     assert entry.check(app, Options(remediate=True))[0].tasks_created == 1
     assert entry.check(app, Options(remediate=True))[0].tasks_created == 0
 

@@ -25,8 +25,9 @@ NOT_ON_THE_PUSH_PATH = [
     "typer", "rich", "pygments", "jinja2", "click",
 ]
 DEFERRED = [
-    "acrsync.model.InstanceInfo", "acrsync.model.NamespaceInfo", "acrsync.model.TagInfo", "acrsync.model.SyncTask",
-    "acrsync.model.ImageSide", "acrsync.model.RoleInfo", "acrsync.model.PolicyRef", "acrsync.model.PolicyInfo",
+    "acrsync.model.InstanceInfo", "acrsync.model.NamespaceInfo", "acrsync.model.TagInfo",
+    "acrsync.model.SyncTask", "acrsync.model.ImageSide", "acrsync.model.RoleInfo", "acrsync.model.PolicyRef",
+    "acrsync.model.PolicyInfo",
     "acrsync.model.CallerIdentity", "acrsync.records.ErrorInfo", "acrsync.records.RejectedEvent",
     "acrsync.records.Report", "acrsync.records.Checkpoint", "acrsync.events.SyncCompleted",
     "acrsync.events.TimerTick", "acrsync.events.Rejected", "acrsync.grants.findings.Finding",
@@ -49,7 +50,7 @@ print(json.dumps({"modules": sorted(sys.modules), "complete": complete,
 
 @pytest.fixture(scope="module")
 def cold() -> dict:
-    """A fresh isolated interpreter (no PYTHON* variables, no script directory) that imports on_push's index."""
+    """A fresh isolated interpreter (no PYTHON* variables, no script directory) importing on_push's index."""
     proc = subprocess.run([sys.executable, "-I", "-c", PROBE, str(ROOT / "functions" / "on_push"),
                            str(ROOT / "shared"), json.dumps(DEFERRED)],
                           capture_output=True, text=True, timeout=120, check=False)
