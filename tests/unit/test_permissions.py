@@ -211,3 +211,14 @@ def test_cli_config_errors_exit_2_with_the_problems(tmp_path):
     r = CliRunner().invoke(app, ["permissions", "--config", str(bad)])
     assert r.exit_code == 2
     assert "account_id" in r.output
+
+
+def test_permissions_takes_the_same_output_spellings_as_every_command(config_file):
+    def run(*args: str):
+        return CliRunner().invoke(app, ["permissions", "--principal", "reader", "--config", str(config_file),
+                                        *args])
+    for spelling in ("table", "TABLE", "json", "Json"):
+        r = run("--output", spelling)
+        assert r.exit_code == 0, (spelling, r.output)
+    assert json.loads(run("-o", "JSON").stdout)["principal"] == "reader"
+    assert run("-o", "text").exit_code == 2

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-from acrsync.cli.common import load
+from acrsync.cli.common import Output, OutputOpt, load
 from acrsync.cloud.permissions import (
     DeploySettings,
     PolicyDocument,
@@ -26,12 +25,6 @@ from acrsync.cloud.permissions import (
     trust_policy,
     unverified_static_actions,
 )
-
-
-class Output(str, Enum):
-    json = "json"
-    text = "text"
-
 
 TRUST_FILE = "function-trust.json"
 
@@ -114,7 +107,7 @@ def permissions(
         help="who the policy is for (repeatable; default: function, or every principal with --out-dir): "
              "function (FC role, account A), deployer (the `s deploy` user, account A), reader (role in "
              "account B), applier (admin running grants apply in B), operator (admin running acrsync in A)"),
-    output: Output = typer.Option(Output.text, "--output", "-o", help="json or text"),
+    output: Output = OutputOpt,
     out_dir: Path | None = typer.Option(None, "--out-dir",
                                         help="write each policy document to its own file here, and print "
                                              "the aliyun CLI commands that apply them"),
