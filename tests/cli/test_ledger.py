@@ -124,8 +124,8 @@ def _mutable(path: Path) -> None:
 
 def test_init_on_a_ledger_it_cannot_write_names_the_permission(acrsync, cfg, tmp_path):
     db = tmp_path / "ledger.db"
-    if not _immutable(db):
-        pytest.skip("no way to make a file unwritable for this user here (chattr missing)")
+    # as root only an immutable file (chattr +i, e2fsprogs) refuses writes: without it the test cannot run
+    assert _immutable(db), "cannot make a file unwritable for this user here: install e2fsprogs (chattr)"
     try:
         before = db.read_bytes()
         r = acrsync("ledger", "init", "--config", str(cfg))
