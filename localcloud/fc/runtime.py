@@ -26,7 +26,8 @@ MAX_LOG_LINES = 2000
 SUCCEEDED, FAILED, TIMEOUT = "succeeded", "failed", "timeout"
 
 # What runs inside the subprocess. It must not depend on localcloud (the code dir is all it sees).
-BOOTSTRAP = r'''
+# The start of both bootstraps: stdout kept for the outcome line, the handler's prints go to stderr.
+_PRELUDE = r'''
 import base64, importlib, json, logging, os, sys, traceback
 from types import SimpleNamespace
 
@@ -34,14 +35,10 @@ MARKER = "\x1elocalcloud-fc-outcome\x1e"
 _out = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)
 sys.stdout = sys.stderr
+'''
 
-raw = sys.stdin.buffer.read()
-head, _, event = raw.partition(b"\n")
-spec = json.loads(head)
-logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                    format="%(asctime)s " + spec["request_id"] + " [%(levelname)s] %(message)s")
-
-
+# Building FC's context, encoding the reply, calling the handler: the same in both bootstraps.
+_HELPERS = r'''
 def _context(spec):
     fn = spec["function"]
     ctx = SimpleNamespace(request_id=spec["request_id"], region=spec["region"], account_id=spec["account_id"],
@@ -70,16 +67,29 @@ def _reply(value):
     return json.dumps(value).encode("utf-8")
 
 
-try:
-    module_name, _, function_name = spec["function"]["handler"].rpartition(".")
-    handler = getattr(importlib.import_module(module_name), function_name)
-    body = _reply(handler(event, _context(spec)))
-    outcome = {"ok": True, "body": base64.b64encode(body).decode("ascii")}
-except BaseException as exc:
-    frames = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
-    outcome = {"ok": False, "errorMessage": str(exc), "errorType": type(exc).__name__,
-               "stackTrace": [line.rstrip("\n") for line in frames]}
-    traceback.print_exc()
+def _invoke(spec, event):
+    try:
+        module_name, _, function_name = spec["function"]["handler"].rpartition(".")
+        handler = getattr(importlib.import_module(module_name), function_name)
+        body = _reply(handler(event, _context(spec)))
+        return {"ok": True, "body": base64.b64encode(body).decode("ascii")}
+    except BaseException as exc:
+        frames = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
+        traceback.print_exc()
+        return {"ok": False, "errorMessage": str(exc), "errorType": type(exc).__name__,
+                "stackTrace": [line.rstrip("\n") for line in frames]}
+'''
+
+BOOTSTRAP = _PRELUDE + r'''
+raw = sys.stdin.buffer.read()
+head, _, event = raw.partition(b"\n")
+spec = json.loads(head)
+logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                    format="%(asctime)s " + spec["request_id"] + " [%(levelname)s] %(message)s")
+
+
+''' + _HELPERS + r'''
+outcome = _invoke(spec, event)
 sys.stderr.flush()
 _out.write(MARKER + json.dumps(outcome) + "\n")
 _out.flush()
@@ -186,15 +196,7 @@ def base_env(path: Mapping[str, str] | None = None) -> dict[str, str]:
 
 LOG_END = "\x1elocalcloud-fc-log-end\x1e"
 
-WARM_BOOTSTRAP = r'''
-import base64, importlib, json, logging, os, sys, traceback
-from types import SimpleNamespace
-
-MARKER = "\x1elocalcloud-fc-outcome\x1e"
-_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-os.dup2(2, 1)
-sys.stdout = sys.stderr
-
+WARM_BOOTSTRAP = _PRELUDE + r'''
 LOG_END = "\x1elocalcloud-fc-log-end\x1e"
 _current = {"request_id": ""}
 
@@ -211,34 +213,7 @@ for _h in logging.getLogger().handlers:
     _h.addFilter(_RequestId())
 
 
-def _context(spec):
-    fn = spec["function"]
-    ctx = SimpleNamespace(request_id=spec["request_id"], region=spec["region"], account_id=spec["account_id"],
-                          function=SimpleNamespace(name=fn["name"], handler=fn["handler"],
-                                                   memory=fn["memory"], timeout=fn["timeout"]))
-    if spec["runtime"] == "python3.12":
-        ctx.function.qualifier, ctx.function.version_id = "LATEST", ""
-        ctx.logger = logging.getLogger()
-    else:
-        cred = spec["credentials"] or {}
-        ctx.credentials = SimpleNamespace(access_key_id=cred.get("access_key_id", ""),
-                                          access_key_secret=cred.get("access_key_secret", ""),
-                                          security_token=cred.get("security_token", ""))
-        ctx.service = SimpleNamespace(name="", log_project="", log_store="", qualifier="LATEST",
-                                      version_id="")
-    return ctx
-
-
-def _reply(value):
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if value is None:
-        return b""
-    return json.dumps(value).encode("utf-8")
-
-
+''' + _HELPERS + r'''
 while True:
     head = sys.stdin.buffer.readline()
     if not head:
@@ -246,16 +221,7 @@ while True:
     spec = json.loads(head)
     event = sys.stdin.buffer.read(spec["event_length"])
     _current["request_id"] = spec["request_id"]
-    try:
-        module_name, _, function_name = spec["function"]["handler"].rpartition(".")
-        handler = getattr(importlib.import_module(module_name), function_name)
-        body = _reply(handler(event, _context(spec)))
-        outcome = {"ok": True, "body": base64.b64encode(body).decode("ascii")}
-    except BaseException as exc:
-        frames = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
-        outcome = {"ok": False, "errorMessage": str(exc), "errorType": type(exc).__name__,
-                   "stackTrace": [line.rstrip("\n") for line in frames]}
-        traceback.print_exc()
+    outcome = _invoke(spec, event)
     sys.stderr.write(LOG_END + "\n")
     sys.stderr.flush()
     _out.write(MARKER + json.dumps(outcome) + "\n")

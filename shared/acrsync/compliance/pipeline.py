@@ -40,8 +40,8 @@ class FunctionState:
     triggers: list[dict[str, Any]]
 
 
-def _config(trigger: dict[str, Any]) -> dict[str, Any]:
-    raw = trigger.get("triggerConfig")
+def _json_object(raw: Any) -> dict[str, Any]:
+    """FC returns some trigger fields as a JSON string, some already parsed; anything else reads as empty."""
     if isinstance(raw, dict):
         return raw
     try:
@@ -49,17 +49,14 @@ def _config(trigger: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def _config(trigger: dict[str, Any]) -> dict[str, Any]:
+    return _json_object(trigger.get("triggerConfig"))
 
 
 def _pattern(cfg: dict[str, Any]) -> dict[str, Any]:
-    raw = cfg.get("eventRuleFilterPattern")
-    if isinstance(raw, dict):
-        return raw
-    try:
-        found = json.loads(raw or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
+    return _json_object(cfg.get("eventRuleFilterPattern"))
 
 
 def _lets_pushes_through(pattern: dict[str, Any]) -> bool:
