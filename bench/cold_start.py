@@ -7,7 +7,9 @@ from outside the package, the layer and the standard library.
 
 The figure (``run``): that process, median of 7, against a floor process that imports only the SDKs the
 event needs (the ACR client and tablestore, for the ledger) and makes the same one call
-(CreateRepoSyncTask) with the same temporary keys. Both are whole processes, interpreter start included.
+(CreateRepoSyncTask) with the same temporary keys. Both are timed from starting the process (interpreter
+start included) to the reply: the handler's return, the floor call's response. FC keeps an instance after
+it replies, so interpreter exit is not part of a cold start; the whole process wall times are reported too.
 The OpenAPI calls the cold first event made are counted by localcloud.
 """
 
@@ -66,6 +68,7 @@ except BaseException as exc:
     imported = imported if "imported" in dir() else time.perf_counter()
     outcome.update(ok=False, error=f"{type(exc).__name__}: {exc}")
 done = time.perf_counter()
+outcome["replied_at"] = time.time()
 outcome["import_s"] = imported - started
 outcome["handle_s"] = done - imported
 outcome["modules"] = {name: getattr(m, "__file__", None) for name, m in list(sys.modules.items())}
@@ -82,6 +85,7 @@ class HandlerRun:
     reply: object = None
     error: str | None = None
     wall_s: float = 0.0
+    reply_s: float = 0.0          # from starting the process to the handler's reply (what a caller waits)
     import_s: float = 0.0
     handle_s: float = 0.0
     modules: dict[str, str | None] = field(default_factory=dict)
@@ -126,7 +130,7 @@ def run_handler(python: list[str], code: Path, layer_python: Path, event: bytes,
     full_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(code), "LANG": "C.UTF-8",
                 "FC_FUNC_CODE_PATH": str(code), "FC_REGION": region, "FC_FUNCTION_NAME": function,
                 **({"PYENV_ROOT": os.environ["PYENV_ROOT"]} if "PYENV_ROOT" in os.environ else {}), **env}
-    started = time.perf_counter()
+    started, spawned_at = time.perf_counter(), time.time()
     proc = subprocess.run([*python, *ISOLATED, "-c", BOOTSTRAP], cwd=code, env=full_env, capture_output=True,
                           input=json.dumps(spec).encode() + b"\n" + event, timeout=timeout + 60, check=False)
     wall = time.perf_counter() - started
@@ -136,7 +140,8 @@ def run_handler(python: list[str], code: Path, layer_python: Path, event: bytes,
                           wall_s=wall, stderr=stderr)
     outcome = json.loads(stdout.split(MARKER, 1)[1])
     return HandlerRun(ok=outcome["ok"], reply=outcome.get("reply"), error=outcome.get("error"), wall_s=wall,
-                      import_s=outcome["import_s"], handle_s=outcome["handle_s"], modules=outcome["modules"],
+                      reply_s=outcome["replied_at"] - spawned_at, import_s=outcome["import_s"],
+                      handle_s=outcome["handle_s"], modules=outcome["modules"],
                       stdlib=outcome["stdlib"], stderr=stderr)
 
 
@@ -154,25 +159,28 @@ client = Client(Config(access_key_id=c["id"], access_key_secret=c["secret"], sec
                        region_id=spec["region"], endpoint=spec["endpoint"], protocol="http"))
 client.create_repo_sync_task_with_options(models.CreateRepoSyncTaskRequest(**spec["request"]),
                                           RuntimeOptions())
+import time
+print("\x1efloor-replied\x1e%r" % time.time())
 '''
 
 
 def run_floor(python: list[str], layer_python: Path, *, credentials: dict[str, str], region: str,
-              endpoint: str, request: dict, cwd: Path) -> float:
-    """The floor process: SDK imports and the one call. Returns its wall time."""
+              endpoint: str, request: dict, cwd: Path) -> tuple[float, float]:
+    """The floor process: SDK imports and the one call. Returns (time to the call's reply, wall time)."""
     spec = {"path": [str(layer_python)], "credentials": credentials, "region": region, "endpoint": endpoint,
             "request": request}
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), "LANG": "C.UTF-8",
            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
            **({"PYENV_ROOT": os.environ["PYENV_ROOT"]} if "PYENV_ROOT" in os.environ else {})}
-    started = time.perf_counter()
+    started, spawned_at = time.perf_counter(), time.time()
     proc = subprocess.run([*python, *ISOLATED, "-c", FLOOR], cwd=cwd, env=env, input=json.dumps(spec).encode()
                           + b"\n",
                           capture_output=True, timeout=120, check=False)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"the floor process failed: {proc.stderr.decode()[-2000:]}")
-    return wall
+    replied_at = float(proc.stdout.decode().rsplit("\x1efloor-replied\x1e", 1)[1])
+    return replied_at - spawned_at, wall
 
 
 # ---------------------------------------------------------------- the figure
@@ -248,7 +256,7 @@ def _measure(cloud, python, code, layer, tmp, rounds, account_id, source_instanc
     creds = role_credentials(cloud.url, account_id)
     init_ledger(cloud.url, code / "acrsync.yaml")
     env = function_env(cloud.url, code)
-    app_s, floor_s, imports, handles, calls = [], [], [], [], []
+    app_s, floor_s, app_wall, floor_wall, imports, handles, calls = [], [], [], [], [], [], []
     for i in range(rounds):
         pushed = cloud.push(source_instance, "team-a", "api", f"v9.{i}.0")["event"]
         data = pushed["data"]
@@ -260,7 +268,8 @@ def _measure(cloud, python, code, layer, tmp, rounds, account_id, source_instanc
         after = cloud.stats()
         calls.append({k: after.get(k, 0) - before.get(k, 0) for k in after
                       if after.get(k, 0) != before.get(k, 0)})
-        app_s.append(run.wall_s)
+        app_s.append(run.reply_s)
+        app_wall.append(run.wall_s)
         imports.append(run.import_s)
         handles.append(run.handle_s)
         request = {"instance_id": source_instance, "repo_id": data.get("RepoId") or data.get("repoId"),
@@ -268,9 +277,13 @@ def _measure(cloud, python, code, layer, tmp, rounds, account_id, source_instanc
                    "target_instance_id": "cri-demotarget01",
                    "target_namespace": "team-a", "target_repo_name": "api", "target_tag": f"floor-{i}",
                    "target_user_id": "2222222222222222"}
-        floor_s.append(run_floor(python, layer, credentials=creds, region=region,
-                                 endpoint=cloud.url.split("://", 1)[1], request=request, cwd=tmp))
+        floor_reply, floor_whole = run_floor(python, layer, credentials=creds, region=region,
+                                             endpoint=cloud.url.split("://", 1)[1], request=request, cwd=tmp)
+        floor_s.append(floor_reply)
+        floor_wall.append(floor_whole)
     return {"app_median_s": statistics.median(app_s), "floor_median_s": statistics.median(floor_s),
+            "app_wall_median_s": statistics.median(app_wall),
+            "floor_wall_median_s": statistics.median(floor_wall),
             "import_median_s": statistics.median(imports), "handle_median_s": statistics.median(handles),
             "rounds": rounds,
             # the very first cold instance runs the grant check and publishes the verdict; the next cold
@@ -286,11 +299,14 @@ def rows(result: dict) -> list:
 
     calls, shared = result["first_event_requests"], result["cold_event_requests"]
     return [
-        Row("cold start", "on_push, fresh python3.10 -I: import + one push event (process wall time)",
+        Row("cold start", "on_push, fresh python3.10 -I: process start to the reply of one push event",
             result["app_median_s"] * 1000, "ms", floor=result["floor_median_s"] * 1000,
             target=Target("<=", 1.10),
             note=f"median of {result['rounds']}; floor: a process importing the ACR SDK and tablestore and "
-                 "making the one CreateRepoSyncTask"),
+                 "making the one CreateRepoSyncTask, start to its reply"),
+        Row("cold start", "  the same, whole process wall time (interpreter exit included)",
+            result["app_wall_median_s"] * 1000, "ms", floor=result["floor_wall_median_s"] * 1000,
+            note="for information: FC keeps the instance after the reply, so exit is not on the path"),
         Row("cold start", "  of which importing index (acrsync and what it imports at module level)",
             result["import_median_s"] * 1000, "ms", note="inside the process, median"),
         Row("cold start", "  of which handling the event (lazy SDK imports and the cloud calls)",

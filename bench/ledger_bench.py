@@ -9,6 +9,7 @@ against localcloud and also counts HTTP requests per operation from ``cloud.stat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import tempfile
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from acrsync import codec
 from acrsync.records import ImageRef, Origin, Record, Status
 
 # Made-up demo account and key for localcloud: not a real Alibaba Cloud credential.
@@ -58,7 +60,7 @@ def sqlite_figures(n: int = 2000, workdir: str | Path | None = None) -> dict:
         bare.execute("PRAGMA journal_mode = WAL")
         bare.execute("PRAGMA synchronous = NORMAL")
         bare.execute("CREATE TABLE t (key TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL)")
-        docs = [(r.key, r.model_copy(update={"version": 1}).model_dump_json()) for r in records]
+        docs = [(r.key, codec.dumps(dataclasses.replace(r, version=1))) for r in records]
 
         def bare_create() -> None:
             for key, doc in docs:
@@ -82,7 +84,7 @@ def sqlite_figures(n: int = 2000, workdir: str | Path | None = None) -> dict:
         def ledger_cas(update: Callable[[Record], dict]) -> Callable[[], None]:
             def run() -> None:
                 for i, r in enumerate(stored):
-                    stored[i] = ledger.update(r.model_copy(update=update(r)))
+                    stored[i] = ledger.update(dataclasses.replace(r, **update(r)))
             return run
 
         # reconcile's usual write: a status change, no new task id -> one UPDATE statement
@@ -110,9 +112,9 @@ def _same_schema_floors(tmp: Path, records: list[Record]) -> dict:
     bare.execute("PRAGMA journal_mode = WAL")
     bare.execute("PRAGMA synchronous = NORMAL")
     insert, update = _INSERT, _UPDATE
-    created = [r.model_copy(update={"version": 1}) for r in records]
+    created = [dataclasses.replace(r, version=1) for r in records]
     inserts = [row_values(ledger._row(r)) for r in created]
-    pending = [r.model_copy(update={"version": 2, "status": Status.PENDING, "task_id": f"rst-{r.event_id}"})
+    pending = [dataclasses.replace(r, version=2, status=Status.PENDING, task_id=f"rst-{r.event_id}")
                for r in created]
     updates = [(*row_values(ledger._row(p))[1:], p.key, 1) for p in pending]
 
@@ -132,7 +134,7 @@ def _same_schema_floors(tmp: Path, records: list[Record]) -> dict:
 
     def ledger_update() -> None:
         for r in stored:
-            ledger.update(r.model_copy(update={"status": Status.PENDING, "task_id": f"rst-{r.event_id}"}))
+            ledger.update(dataclasses.replace(r, status=Status.PENDING, task_id=f"rst-{r.event_id}"))
 
     out = {"create_if_absent": _figure(n, _timed(ledger_create), _timed(bare_create)),
            "compare_and_set_new_task": _figure(n, _timed(ledger_update), _timed(bare_update))}
@@ -162,7 +164,7 @@ def tablestore_figures(n: int = 300, cloud=None) -> dict:
         client = ots.build_client(ledger.ots.session, cloud.url, OTS_INSTANCE)
         bare_table = ledger.table("records")
         records = _records(n, "ots")
-        bare_rows = [(f"bare/{r.key}", r.model_copy(update={"version": 1}).model_dump_json(),
+        bare_rows = [(f"bare/{r.key}", codec.dumps(dataclasses.replace(r, version=1)),
                       micros(r.created_at)) for r in records]
 
         def bare_create() -> None:
@@ -197,7 +199,7 @@ def tablestore_figures(n: int = 300, cloud=None) -> dict:
 
         def ledger_cas() -> None:
             for r in stored:
-                ledger.update(r.model_copy(update={"status": Status.PENDING, "task_id": f"rst-{r.event_id}"}))
+                ledger.update(dataclasses.replace(r, status=Status.PENDING, task_id=f"rst-{r.event_id}"))
 
         bare_cas_s = _timed(bare_cas)
         cloud.reset_stats()
@@ -209,7 +211,7 @@ def tablestore_figures(n: int = 300, cloud=None) -> dict:
         closing = stored[: max(1, n // 10)]
         for r in closing:
             current = ledger.get(r.key)
-            ledger.update(current.model_copy(update={"status": Status.SUCCESS}))
+            ledger.update(dataclasses.replace(current, status=Status.SUCCESS))
         close_calls = (sum(cloud.stats().values()) - len(closing)) / len(closing)   # minus the get()
         ledger.close()
     finally:

@@ -26,6 +26,7 @@ from acrsync.cloud.errors import CloudError
 from acrsync.cloud.retry import Budget
 from acrsync.config import Config, load_config, with_env_overrides
 from acrsync.deps import Deps
+from acrsync.errors import AcrsyncError
 from acrsync.grants.cache import GrantCache
 from acrsync.jsonlog import install, log_decision, reset_request_id, set_request_id
 from acrsync.ledger import Ledger
@@ -88,7 +89,8 @@ class App:
         self.ledger = ledger
         self.clock = clock
         self._credentials = credentials
-        self.rules = RuleCache(config.source.instance_id, config.rules_cache_ttl_seconds, clock)
+        self.rules = RuleCache(config.source.instance_id, config.rules_cache_ttl_seconds, clock,
+                               shared=ledger)
         self.resolver = ImageResolver(config.source.instance_id)
         # The latest verdict is shared through the ledger: a cold instance trusts it within the TTL.
         self.grants = GrantCache(lambda target, invocation_session: _check_grants(
@@ -140,8 +142,10 @@ class App:
                                             source_instance_id=self.config.source.instance_id)
             webhook = any(getattr(i, "via", None) == "webhook" or getattr(i, "source", "") == "webhook"
                           for i in items)
+            deps = self.deps(budget)
+            self._prime(deps)
             try:
-                summary = push.handle(items, self.deps(budget))
+                summary = push.handle(items, deps)
             except push.DeliveryFailed as e:
                 log_decision(log, decision="on_push_summary", failed=e.errors, **e.summary.to_dict())
                 if webhook:   # the sender may retry; nothing was half done that a retry could duplicate
@@ -158,6 +162,26 @@ class App:
             return result
         finally:
             reset_request_id(token)
+
+    def _prime(self, deps: Deps) -> None:
+        """A cold instance reads what other instances shared (the sync rules, each target's grant verdict)
+        in one ledger request, so its first push spends no ListRepoSyncRule and no grant check."""
+        wanted = {name: None for name in [self.rules.wants()] if name}
+        targets = {self.grants.wants(t): t for t in self.config.targets if t.enabled}
+        names = [*wanted, *(n for n in targets if n)]
+        if not names:
+            return
+        try:
+            docs = deps.ledger.shared_many(names, now=self.clock.now())
+        except AcrsyncError as e:        # an optimisation only: each cache reads for itself
+            log.warning("shared values not readable (%s); reading them one by one", e)
+            return
+        for name, doc in docs.items():
+            target = targets.get(name)
+            if target is not None:
+                self.grants.seed(target, doc)
+            elif name == self.rules.shared_name:
+                self.rules.seed(doc)
 
     def handle_reconcile(self, event: Any = None, context: Any = None, *,
                          dry_run: bool = False) -> dict[str, Any]:

@@ -7,15 +7,18 @@ later as a failed sync task.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
+from acrsync import __version__, codec
 from acrsync.errors import AcrsyncError
 from acrsync.regions import KNOWN_REGIONS, PUBLIC_TO_RESTRICTED_RULE, replication_allowed
 
@@ -35,12 +38,58 @@ class ConfigError(AcrsyncError, ValueError):
         super().__init__(f"{source} is not valid:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Check:
+    """A field's own check, as ``Annotated`` metadata: pydantic runs it when it validates a config (and
+    reports the field's path with the message); reading a validated config (``acrsync.codec``) does not.
+    Defining it costs no pydantic import: pydantic asks for the schema only when it validates."""
+
+    def __init__(self, fn: Callable[[Any], Any], *, before: bool = False):
+        self.fn = fn
+        self.before = before
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        if self.before:
+            return core_schema.no_info_before_validator_function(self.fn, handler(source))
+        return core_schema.no_info_after_validator_function(self.fn, handler(source))
 
 
-def _check_account(v: str) -> str:
-    v = str(v).strip()
+class Range:
+    """A number's bounds, as ``Annotated`` metadata checked when pydantic validates a config."""
+
+    def __init__(self, *, ge: float | None = None, gt: float | None = None, le: float | None = None):
+        self.ge, self.gt, self.le = ge, gt, le
+
+    def check(self, v: Any) -> Any:
+        if (self.ge is not None and v < self.ge) or (self.gt is not None and v <= self.gt) or \
+                (self.le is not None and v > self.le):
+            raise ValueError(f"{v!r} is out of range; use a number {self.describe()}")
+        return v
+
+    def describe(self) -> str:
+        low = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else ""
+        high = f"<= {self.le:g}" if self.le is not None else ""
+        return " and ".join(p for p in (low, high) if p)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+
+def _at_least_one_target(v: list[Any]) -> list[Any]:
+    if not v:
+        raise ValueError("no targets; add at least one target (name, account_id, region, instance_id)")
+    return v
+
+
+# pydantic reads this from each config dataclass: a misspelt key is an error, not silently ignored.
+_FORBID_EXTRA = {"extra": "forbid"}
+
+
+def _check_account(value: Any) -> str:
+    v = str(value).strip()
     if not v.isdigit():
         raise ValueError(f"{v!r} is not an Alibaba Cloud account id; use the digits-only UID of the "
                          "main account (quote it in YAML, e.g. \"1513561019701234\")")
@@ -61,80 +110,99 @@ def _check_region(v: str) -> str:
     return v
 
 
-class Source(_Strict):
-    account_id: str = Field(description="UID of account A, which owns the source instance")
-    region: str = Field(description="region id of the source instance")
-    instance_id: str = Field(description="source ACR EE instance id (cri-...); must be Advanced edition")
-
-    _account = field_validator("account_id", mode="before")(lambda v: _check_account(v))
-    _instance = field_validator("instance_id")(lambda v: _check_instance(v))
-    _region = field_validator("region")(lambda v: _check_region(v))
+def _check_target_name(v: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
+        raise ValueError(f"{v!r} is not a usable target name; use letters, digits, '.', '_' or '-' "
+                         "(at most 63 characters), e.g. beijing-prod")
+    return v
 
 
-class Target(_Strict):
-    name: str = Field(description="a short unique name used in the ledger, logs and CLI")
-    account_id: str
-    region: str
-    instance_id: str
-    namespaces: list[str] = Field(default_factory=list, description="namespace globs; empty means all")
-    repositories: list[str] = Field(default_factory=list,
-                                    description="'namespace/repo' globs; empty means all in the namespaces")
-    exclude: list[str] = Field(default_factory=list, description="'namespace/repo' globs never replicated")
-    tag_filter: str = Field(default=".*", description="regex a tag must match in full")
-    target_namespace: str | None = Field(default=None, description="null: same namespace name as the source")
-    override: bool = Field(default=False, description="overwrite an existing tag on the target")
-    priority: int = Field(default=3, ge=1, le=5, description="sync task priority 1-5 (higher runs first)")
-    reader_role_arn: str | None = Field(default=None,
-                                        description="role in account B that acrsync assumes to read RAM")
+def _check_regex(v: str) -> str:
+    try:
+        re.compile(v)
+    except re.error as e:
+        raise ValueError(f"the regex {v!r} does not compile ({e}); it is matched against the whole "
+                         "tag, e.g. '^v\\d+\\.\\d+\\.\\d+$' or 'v.*'") from None
+    return v
+
+
+def _check_repo_globs(v: list[str]) -> list[str]:
+    for g in v:
+        if g.count("/") != 1:
+            raise ValueError(f"{g!r} must be a 'namespace/repo' glob, e.g. 'team-a/api' or "
+                             "'team-a/tmp-*'")
+    return v
+
+
+def _check_role_arn(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(r"acs:ram::\d+:role/[A-Za-z0-9._-]+", v):
+        raise ValueError(f"{v!r} is not a RAM role ARN; it looks like "
+                         "acs:ram::<account B id>:role/<role name>")
+    return v
+
+
+def _check_rule_prefix(v: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,30}", v):
+        raise ValueError(f"{v!r} is not a usable rule name prefix; use letters, digits, '_' or '-' "
+                         "(at most 31 characters), starting with a letter or digit, e.g. acrsync-")
+    return v
+
+
+def _check_notify(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(r"https?://[^\s]+", v):
+        raise ValueError(f"{v!r} is not an http(s) URL; use the robot's webhook, e.g. "
+                         "https://oapi.dingtalk.com/robot/send?access_token=...&secret=SEC...")
+    return v
+
+
+AccountId = Annotated[str, Check(_check_account, before=True)]
+InstanceId = Annotated[str, Check(_check_instance)]
+RegionId = Annotated[str, Check(_check_region)]
+RepoGlobs = Annotated[list[str], Check(_check_repo_globs)]
+
+
+def _doc(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None,
+         doc: str = "") -> Any:
+    """A field with its description (for people reading the code; README.md has the reference)."""
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata={"description": doc})
+    return dataclasses.field(default=default, metadata={"description": doc})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    __pydantic_config__ = _FORBID_EXTRA
+    account_id: AccountId = _doc(doc="UID of account A, which owns the source instance")
+    region: RegionId = _doc(doc="region id of the source instance")
+    instance_id: InstanceId = _doc(doc="source ACR EE instance id (cri-...); must be Advanced edition")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    __pydantic_config__ = _FORBID_EXTRA
+    name: Annotated[str, Check(_check_target_name)] = _doc(
+        doc="a short unique name used in the ledger, logs and CLI")
+    account_id: AccountId
+    region: RegionId
+    instance_id: InstanceId
+    namespaces: list[str] = _doc(factory=list, doc="namespace globs; empty means all")
+    repositories: RepoGlobs = _doc(factory=list,
+                                   doc="'namespace/repo' globs; empty means all in the namespaces")
+    exclude: RepoGlobs = _doc(factory=list, doc="'namespace/repo' globs never replicated")
+    tag_filter: Annotated[str, Check(_check_regex)] = _doc(".*", doc="regex a tag must match in full")
+    target_namespace: str | None = _doc(None, doc="null: same namespace name as the source")
+    override: bool = _doc(False, doc="overwrite an existing tag on the target")
+    priority: Annotated[int, Range(ge=1, le=5)] = _doc(3, doc="sync task priority 1-5 (higher runs first)")
+    reader_role_arn: Annotated[str | None, Check(_check_role_arn)] = _doc(
+        None, doc="role in account B that acrsync assumes to read RAM")
     enabled: bool = True
 
-    _account = field_validator("account_id", mode="before")(lambda v: _check_account(v))
-    _instance = field_validator("instance_id")(lambda v: _check_instance(v))
-    _region = field_validator("region")(lambda v: _check_region(v))
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
-            raise ValueError(f"{v!r} is not a usable target name; use letters, digits, '.', '_' or '-' "
-                             "(at most 63 characters), e.g. beijing-prod")
-        return v
-
-    @field_validator("tag_filter")
-    @classmethod
-    def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"the regex {v!r} does not compile ({e}); it is matched against the whole "
-                             "tag, e.g. '^v\\d+\\.\\d+\\.\\d+$' or 'v.*'") from None
-        return v
-
-    @field_validator("repositories", "exclude")
-    @classmethod
-    def _repo_globs(cls, v: list[str]) -> list[str]:
-        for g in v:
-            if g.count("/") != 1:
-                raise ValueError(f"{g!r} must be a 'namespace/repo' glob, e.g. 'team-a/api' or "
-                                 "'team-a/tmp-*'")
-        return v
-
-    @field_validator("reader_role_arn")
-    @classmethod
-    def _role_arn(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"acs:ram::\d+:role/[A-Za-z0-9._-]+", v):
-            raise ValueError(f"{v!r} is not a RAM role ARN; it looks like "
-                             "acs:ram::<account B id>:role/<role name>")
-        return v
-
-    @model_validator(mode="after")
-    def _reader_in_target_account(self) -> Target:
+    def __post_init__(self) -> None:
         if self.reader_role_arn:
             acct = self.reader_role_arn.split(":")[3]
             if acct != self.account_id:
                 raise ValueError(f"reader_role_arn is in account {acct} but the target is account "
                                  f"{self.account_id}; use a role that lives in the target account")
-        return self
 
     @property
     def tag_regex(self) -> re.Pattern[str]:
@@ -145,15 +213,16 @@ class Target(_Strict):
         return f"acs:cr:{self.region}:{self.account_id}:instance/{self.instance_id}"
 
 
-class LedgerConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class LedgerConfig:
+    __pydantic_config__ = _FORBID_EXTRA
     backend: Literal["sqlite", "tablestore"] = "sqlite"
-    path: str = Field(default=".acrsync/ledger.db", description="SQLite file (backend: sqlite)")
-    endpoint: str | None = Field(default=None, description="Tablestore endpoint (backend: tablestore)")
-    instance: str | None = Field(default=None, description="Tablestore instance name (backend: tablestore)")
-    table_prefix: str = Field(default="acrsync", description="prefix of every Tablestore table")
+    path: str = _doc(".acrsync/ledger.db", doc="SQLite file (backend: sqlite)")
+    endpoint: str | None = _doc(None, doc="Tablestore endpoint (backend: tablestore)")
+    instance: str | None = _doc(None, doc="Tablestore instance name (backend: tablestore)")
+    table_prefix: str = _doc("acrsync", doc="prefix of every Tablestore table")
 
-    @model_validator(mode="after")
-    def _tablestore_needs(self) -> LedgerConfig:
+    def __post_init__(self) -> None:
         if self.backend == "tablestore":
             missing = [k for k in ("endpoint", "instance") if not getattr(self, k)]
             if missing:
@@ -161,114 +230,118 @@ class LedgerConfig(_Strict):
                     f"backend tablestore needs {' and '.join(missing)}: set ledger.endpoint to "
                     "https://<instance>.<region>.ots.aliyuncs.com (or the .vpc.tablestore.aliyuncs.com form "
                     "from inside a VPC) and ledger.instance to the Tablestore instance name")
-        return self
 
 
-class GrantsConfig(_Strict):
-    cache_ttl_seconds: int = Field(default=900, ge=0, description="how long a clean grant check is trusted")
-    blocked_ttl_seconds: int = Field(default=60, ge=0, description="how soon a failing check is re-run")
+@dataclass(frozen=True, kw_only=True)
+class GrantsConfig:
+    __pydantic_config__ = _FORBID_EXTRA
+    cache_ttl_seconds: Annotated[int, Range(ge=0)] = _doc(900, doc="how long a clean grant check is trusted")
+    blocked_ttl_seconds: Annotated[int, Range(ge=0)] = _doc(60, doc="how soon a failing check is re-run")
 
 
-class ReconcileConfig(_Strict):
-    max_attempts: int = Field(default=5, ge=1, description="sync task attempts per image and target")
-    backoff_base_seconds: float = Field(default=60, gt=0)
-    backoff_max_seconds: float = Field(default=3600, gt=0)
-    stuck_after_seconds: float = Field(default=3600, gt=0,
-                                       description="PENDING/SYNCHRONIZING longer than this is flagged stuck")
-    cancel_stuck: bool = Field(default=False, description="cancel stuck tasks and retry them")
-    claim_after_seconds: float = Field(
-        default=300, gt=0, description="a QUEUED record without a task is left this long to the push that "
-                                       "made it before reconcile creates or adopts its task")
-    page_size: int = Field(default=100, ge=1, le=100)
+@dataclass(frozen=True, kw_only=True)
+class ReconcileConfig:
+    __pydantic_config__ = _FORBID_EXTRA
+    max_attempts: Annotated[int, Range(ge=1)] = _doc(5, doc="sync task attempts per image and target")
+    backoff_base_seconds: Annotated[float, Range(gt=0)] = 60.0
+    backoff_max_seconds: Annotated[float, Range(gt=0)] = 3600.0
+    stuck_after_seconds: Annotated[float, Range(gt=0)] = _doc(
+        3600.0, doc="PENDING/SYNCHRONIZING longer than this is flagged stuck")
+    cancel_stuck: bool = _doc(False, doc="cancel stuck tasks and retry them")
+    claim_after_seconds: Annotated[float, Range(gt=0)] = _doc(
+        300.0, doc="a QUEUED record without a task is left this long to the push that made it before "
+                   "reconcile creates or adopts its task")
+    page_size: Annotated[int, Range(ge=1, le=100)] = 100
 
 
-class BackfillConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class BackfillConfig:
     """How politely ``acrsync backfill`` replicates existing images (docs/backfill.md)."""
 
-    qps: float = Field(default=10.0, gt=0, le=1000,
-                       description="OpenAPI calls per second, shared by every thread and invocation of a run")
-    max_in_flight: int = Field(default=20, ge=1, le=10000, description="open backfill sync tasks per target")
-    oss_threshold_bytes: int = Field(default=1 << 40, ge=1,
-                                     description="above this many bytes the plan points at the OSS route")
-    oss_threshold_tags: int = Field(default=100_000, ge=1,
-                                    description="above this many tasks the plan points at the OSS route")
-    max_failures: float = Field(default=0.5, gt=0, le=1,
-                                description="stop when this share of the finished tasks failed ...")
-    max_failures_min_finished: int = Field(default=100, ge=1, description="... once this many have finished")
-    task_seconds: float = Field(default=60.0, gt=0,
-                                description="expected seconds one sync task stays open (duration estimate)")
-    poll_seconds: float = Field(default=5.0, gt=0,
-                                description="how often a run at the in-flight cap looks for finished tasks")
+    __pydantic_config__ = _FORBID_EXTRA
+    qps: Annotated[float, Range(gt=0, le=1000)] = _doc(
+        10.0, doc="OpenAPI calls per second, shared by every thread and invocation of a run")
+    max_in_flight: Annotated[int, Range(ge=1, le=10000)] = _doc(20, doc="open backfill sync tasks per target")
+    oss_threshold_bytes: Annotated[int, Range(ge=1)] = _doc(
+        1 << 40, doc="above this many bytes the plan points at the OSS route")
+    oss_threshold_tags: Annotated[int, Range(ge=1)] = _doc(
+        100_000, doc="above this many tasks the plan points at the OSS route")
+    max_failures: Annotated[float, Range(gt=0, le=1)] = _doc(
+        0.5, doc="stop when this share of the finished tasks failed ...")
+    max_failures_min_finished: Annotated[int, Range(ge=1)] = _doc(100, doc="... once this many have finished")
+    task_seconds: Annotated[float, Range(gt=0)] = _doc(
+        60.0, doc="expected seconds one sync task stays open (duration estimate)")
+    poll_seconds: Annotated[float, Range(gt=0)] = _doc(
+        5.0, doc="how often a run at the in-flight cap looks for finished tasks")
 
 
-class RulesConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class RulesConfig:
     """The rule advisor (``acrsync rules``)."""
 
+    __pydantic_config__ = _FORBID_EXTRA
     # No public document states how many sync rules an instance may hold: a config value, not a constant.
-    max_rules_per_instance: int = Field(default=100, ge=1,
-                                        description="sync rules the source instance may hold "
-                                                    "(no public number)")
-    name_prefix: str = Field(default="acrsync-", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$",
-                             description="prefix of the rules acrsync creates; it never touches others")
+    max_rules_per_instance: Annotated[int, Range(ge=1)] = _doc(
+        100, doc="sync rules the source instance may hold (no public number)")
+    name_prefix: Annotated[str, Check(_check_rule_prefix)] = _doc(
+        "acrsync-", doc="prefix of the rules acrsync creates; it never touches others")
 
 
-class WebhookConfig(_Strict):
-    token_env: str = Field(default="ACRSYNC_WEBHOOK_TOKEN",
-                           description="environment variable that holds the webhook secret token")
+@dataclass(frozen=True, kw_only=True)
+class WebhookConfig:
+    __pydantic_config__ = _FORBID_EXTRA
+    token_env: str = _doc("ACRSYNC_WEBHOOK_TOKEN",
+                          doc="environment variable that holds the webhook secret token")
 
 
-class PipelineNames(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class PipelineNames:
     """The deployed functions and triggers the compliance run inspects (s.yaml's names by default)."""
 
+    __pydantic_config__ = _FORBID_EXTRA
     on_push: str = "acrsync-on-push"
     reconcile: str = "acrsync-reconcile"
     compliance: str = "acrsync-compliance"
-    check: Literal["auto", "always", "never"] = Field(
-        default="auto", description="auto: checked when the FC API answers, else noted as not checked")
+    check: Literal["auto", "always", "never"] = _doc(
+        "auto", doc="auto: checked when the FC API answers, else noted as not checked")
 
 
-class ComplianceConfig(_Strict):
-    remediate: bool = Field(default=False, description="create sync tasks for MISSING tags (and "
-                                                       "DIGEST_DIFFERS when the target has override: true)")
-    max_tasks_per_run: int = Field(default=100, ge=0, description="at most this many tasks per run")
-    qps: float = Field(default=10, gt=0,
-                       description="OpenAPI calls per second per account, shared by workers")
-    workers: int = Field(default=8, ge=1, le=64, description="repositories compared at the same time")
-    events_grace_minutes: float = Field(default=30, ge=0,
-                                        description="in-scope tags older than this that the ledger never saw "
-                                                    "mean events are not arriving")
-    notify_url: str | None = Field(default=None,
-                                   description="DingTalk robot webhook; POSTed when the verdict "
-                                               "changes. A secret= query parameter signs it")
-    schedule: str = Field(default="0 0 * * * *", description="the compliance timer's cron (s.yaml)")
-    examples_per_repo: int = Field(default=20, ge=0, le=1000,
-                                   description="tags listed per repository finding")
-    functions: PipelineNames = Field(default_factory=PipelineNames)
-
-    @field_validator("notify_url")
-    @classmethod
-    def _notify(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"https?://[^\s]+", v):
-            raise ValueError(f"{v!r} is not an http(s) URL; use the robot's webhook, e.g. "
-                             "https://oapi.dingtalk.com/robot/send?access_token=...&secret=SEC...")
-        return v
+@dataclass(frozen=True, kw_only=True)
+class ComplianceConfig:
+    __pydantic_config__ = _FORBID_EXTRA
+    remediate: bool = _doc(False, doc="create sync tasks for MISSING tags (and DIGEST_DIFFERS when the "
+                                      "target has override: true)")
+    max_tasks_per_run: Annotated[int, Range(ge=0)] = _doc(100, doc="at most this many tasks per run")
+    qps: Annotated[float, Range(gt=0)] = _doc(
+        10.0, doc="OpenAPI calls per second per account, shared by workers")
+    workers: Annotated[int, Range(ge=1, le=64)] = _doc(8, doc="repositories compared at the same time")
+    events_grace_minutes: Annotated[float, Range(ge=0)] = _doc(
+        30.0, doc="in-scope tags older than this that the ledger never saw mean events are not arriving")
+    notify_url: Annotated[str | None, Check(_check_notify)] = _doc(
+        None, doc="DingTalk robot webhook; POSTed when the verdict changes. A secret= query parameter "
+                  "signs it")
+    schedule: str = _doc("0 0 * * * *", doc="the compliance timer's cron (s.yaml)")
+    examples_per_repo: Annotated[int, Range(ge=0, le=1000)] = _doc(
+        20, doc="tags listed per repository finding")
+    functions: PipelineNames = _doc(factory=PipelineNames)
 
 
-class Config(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    __pydantic_config__ = _FORBID_EXTRA
     source: Source
-    targets: list[Target] = Field(min_length=1)
-    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
-    grants: GrantsConfig = Field(default_factory=GrantsConfig)
-    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
-    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
-    backfill: BackfillConfig = Field(default_factory=BackfillConfig)
-    rules: RulesConfig = Field(default_factory=RulesConfig)
-    compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
-    rules_cache_ttl_seconds: int = Field(default=300, ge=0,
-                                         description="how long the source's sync rules are cached")
+    targets: Annotated[list[Target], Check(_at_least_one_target)]
+    ledger: LedgerConfig = _doc(factory=LedgerConfig)
+    grants: GrantsConfig = _doc(factory=GrantsConfig)
+    reconcile: ReconcileConfig = _doc(factory=ReconcileConfig)
+    webhook: WebhookConfig = _doc(factory=WebhookConfig)
+    backfill: BackfillConfig = _doc(factory=BackfillConfig)
+    rules: RulesConfig = _doc(factory=RulesConfig)
+    compliance: ComplianceConfig = _doc(factory=ComplianceConfig)
+    rules_cache_ttl_seconds: Annotated[int, Range(ge=0)] = _doc(
+        300, doc="how long the source's sync rules are cached")
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Config:
+    def __post_init__(self) -> None:
         seen: set[str] = set()
         for t in self.targets:
             if t.name in seen:
@@ -282,7 +355,6 @@ class Config(_Strict):
             if t.instance_id == self.source.instance_id:
                 raise ValueError(f"targets.{t.name}.instance_id: the target is the source instance; "
                                  "name a different instance")
-        return self
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -291,43 +363,100 @@ class Config(_Strict):
         raise KeyError(f"no target named {name!r}; configured: {', '.join(t.name for t in self.targets)}")
 
 
-def _format(e: ValidationError) -> list[str]:
+_MISSING_TYPES = frozenset({"missing", "missing_argument", "missing_keyword_only_argument"})
+_EXTRA_TYPES = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
+
+
+def _format(errors: list[Any]) -> list[str]:
     out = []
-    for err in e.errors():
+    for err in errors:
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-        if err["type"] == "extra_forbidden":
+        if err["type"] in _EXTRA_TYPES:
             msg = "unknown key; check the spelling against the config reference in README.md"
-        elif err["type"] == "missing":
+        elif err["type"] in _MISSING_TYPES:
             msg = "required key is missing"
         out.append(f"{loc}: {msg}" if loc else msg)
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    """pydantic's validator for ``Config``, built on first use: only what validates a file pays for it."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Config)
+
+
 def parse_config(data: Any, source: str = "config") -> Config:
     """Validate a mapping; raise ConfigError with one line per problem."""
+    from pydantic import ValidationError
+
     if not isinstance(data, dict):
         raise ConfigError(["the file must hold a YAML mapping with 'source' and 'targets'"], source)
     try:
-        return Config.model_validate(data)
+        config: Config = _validator().validate_python(data)
     except ValidationError as e:
-        raise ConfigError(_format(e), source) from None
+        raise ConfigError(_format(e.errors()), source) from None
+    return config
+
+
+def validated_path(path: Path) -> Path:
+    """Where ``make package`` puts the validated form of the config file ``path`` (see ``load_config``)."""
+    return path.with_name(path.stem + ".validated.json")
+
+
+def write_validated(config: Config, path: Path) -> Path:
+    """Record that ``path``'s exact bytes validate to ``config``: the function then reads the config
+    without YAML or pydantic (``load_config``). Keyed by the file's sha256 and acrsync's version, so an
+    edited file, or another acrsync, validates again."""
+    out = validated_path(path)
+    doc = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "acrsync": __version__,
+           "config": codec.dump(config)}
+    out.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out
+
+
+def _read_validated(path: Path, raw: bytes) -> Config | None:
+    side = validated_path(path)
+    try:
+        doc = json.loads(side.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("acrsync") != __version__ or \
+            doc.get("sha256") != hashlib.sha256(raw).hexdigest():
+        return None
+    try:
+        return codec.load(Config, doc.get("config"))
+    except (codec.CodecError, ValueError):
+        return None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load from ``path`` or from the file named by ``ACRSYNC_CONFIG``."""
+    """Load from ``path`` or from the file named by ``ACRSYNC_CONFIG``.
+
+    A file with a matching validated form beside it (``write_validated``; ``make package`` writes one) is
+    read from that form: no YAML parser, no pydantic, which keeps them out of a function's cold start.
+    """
     p = path or os.environ.get(CONFIG_ENV)
     if not p:
         raise ConfigError([f"no config file: pass --config PATH or set {CONFIG_ENV}=PATH"])
     p = Path(p)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as e:
         raise ConfigError([f"cannot read {p}: {e.strerror}"], str(p)) from None
+    validated = _read_validated(p, raw)
+    if validated is not None:
+        return validated
+    import yaml
+
     try:
-        data = yaml.safe_load(text)
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"not UTF-8 text: {e}"], str(p)) from None
     except yaml.YAMLError as e:
         raise ConfigError([f"not valid YAML: {e}"], str(p)) from None
     return parse_config(data, str(p))
@@ -369,9 +498,9 @@ def with_env_overrides(config: Config, env: Mapping[str, str] | None = None) -> 
     env = os.environ if env is None else env
     endpoint, instance = env.get(OTS_ENDPOINT_ENV), env.get(OTS_INSTANCE_ENV)
     if config.ledger.backend == "tablestore" and (endpoint or instance):
-        ledger = config.ledger.model_copy(update={k: v for k, v in (("endpoint", endpoint),
-                                                                    ("instance", instance)) if v})
-        config = config.model_copy(update={"ledger": ledger})
+        ledger = dataclasses.replace(config.ledger, endpoint=endpoint or config.ledger.endpoint,
+                                     instance=instance or config.ledger.instance)
+        config = dataclasses.replace(config, ledger=ledger)
     problems = region_mismatches(config, env.get(DEPLOY_REGION_ENV) or None)
     if problems:
         raise ConfigError(problems, "environment")

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as _dt
 import functools
 import hashlib
@@ -45,8 +46,6 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from acrsync import jsonlog
 from acrsync.model import ImageSide
@@ -75,11 +74,8 @@ MAX_REJECTED_PAYLOAD = 64 * 1024
 
 # ---- typed events ----------------------------------------------------------------------------------
 
-class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class PushCompleted(_Event):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PushCompleted:
     """An image tag was pushed to the source instance."""
 
     kind: Literal["push"] = "push"
@@ -116,10 +112,10 @@ class PushCompleted(_Event):
         return None if self.time is None else int(self.time.timestamp() * 1000)
 
 
-class SyncCompleted(_Event):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SyncCompleted:
     """ACR reports a sync task finished. A hint only: confirm with GetRepoSyncTask."""
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: Literal["sync"] = "sync"
     event_id: str
     time: _dt.datetime | None = None
@@ -134,11 +130,11 @@ class SyncCompleted(_Event):
     raw: dict[str, Any]
 
 
-class TimerTick(_Event):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TimerTick:
     """A timer trigger fired; ``payload`` is the trigger's configured text, parsed when it is a JSON
     object."""
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: Literal["timer"] = "timer"
     trigger_name: str
     trigger_time: str | None = None
@@ -151,7 +147,8 @@ class TimerTick(_Event):
         return mode if isinstance(mode, str) else None
 
 
-class Rejected(_Event):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Rejected:
     """An item acrsync cannot use. Keep it (``to_rejected_event``), acknowledge it, never retry it.
 
     ``unauthenticated`` is set for webhook requests without the right token: they are answered 401 and
@@ -159,7 +156,6 @@ class Rejected(_Event):
     the payload, so a flood of identical requests is one row.
     """
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: Literal["rejected"] = "rejected"
     reason: str
     payload: str                       # raw text (base64 when it was not UTF-8); secret-named keys masked
@@ -635,7 +631,7 @@ def _checked(parsed: Parsed) -> Parsed:
         if not _storable(parsed.reason):
             updates["reason"] = parsed.reason.encode("utf-8", "backslashreplace").decode("utf-8")
         if updates:
-            parsed = parsed.model_copy(update=updates)
+            parsed = dataclasses.replace(parsed, **updates)
     return parsed
 
 
@@ -645,7 +641,7 @@ def _safe_item(item: Any, payload: Callable[[], str], **kw: Any) -> Parsed:
     try:
         parsed = _checked(_parse_item(item, "", **kw))
         if isinstance(parsed, Rejected):
-            parsed = parsed.model_copy(update={"payload": payload()})
+            parsed = dataclasses.replace(parsed, payload=payload())
         return parsed
     except Exception as e:  # the contract is "never raise for bad input"
         jsonlog.log_decision(log, "event parser failed", logging.ERROR, error=f"{type(e).__name__}: {e}")

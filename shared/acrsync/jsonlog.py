@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import dataclasses
 import datetime as _dt
 import enum
 import functools
@@ -106,6 +107,8 @@ def redact(value: Any, _depth: int = 0) -> Any:
         return [redact(v, _depth + 1) for v in value]
     if isinstance(value, str):
         return scrub_text(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):   # acrsync's domain types
+        return redact({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, _depth + 1)
     if hasattr(value, "model_dump"):                      # pydantic models
         return redact(value.model_dump(mode="json"), _depth + 1)
     if isinstance(value, enum.Enum):

@@ -9,12 +9,12 @@ they make is validated when they are applied.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from acrsync import codec
 from acrsync.config import ReconcileConfig
 from acrsync.failures import backoff_seconds, classify
 from acrsync.grants.findings import Finding
@@ -63,50 +63,77 @@ class Action(str, Enum):
     CANCEL_TASK = "cancel_task"      # cancel a stuck task (then it is retried)
 
 
-class RecordChanges(BaseModel):
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET = _Unset.UNSET   # "not given" (None given means "clear the field")
+
+
+class RecordChanges:
     """Changes to a ``Record``: only the fields given are changed (``None`` given means "clear it").
 
-    Built with typed fields, so a wrong name or type fails where the change is made; ``apply`` validates the
-    whole record it makes, so a change that leaves a record invalid fails before it is written.
+    Keyword-only and typed, so a wrong name fails where the change is made; ``apply`` checks the whole
+    record it makes (``acrsync.codec``), so a change that leaves a record of the wrong shape fails before it
+    is written.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    FIELDS = ("status", "task_id", "batch_id", "rule_id", "task_issue", "attempts", "history", "last_error",
+              "finding", "stuck", "gave_up", "next_retry_at")
+    __slots__ = ("_values",)
 
-    status: Status | None = None
-    task_id: str | None = None
-    batch_id: str | None = None
-    rule_id: str | None = None
-    task_issue: str | None = None
-    attempts: int | None = Field(default=None, ge=0)
-    history: list[Attempt] | None = None
-    last_error: ErrorInfo | None = None
-    finding: Finding | None = None
-    stuck: bool | None = None
-    gave_up: bool | None = None
-    next_retry_at: float | None = None
+    def __init__(self, *, status: Status | None | _Unset = UNSET, task_id: str | None | _Unset = UNSET,
+                 batch_id: str | None | _Unset = UNSET, rule_id: str | None | _Unset = UNSET,
+                 task_issue: str | None | _Unset = UNSET, attempts: int | None | _Unset = UNSET,
+                 history: list[Attempt] | None | _Unset = UNSET,
+                 last_error: ErrorInfo | None | _Unset = UNSET,
+                 finding: Finding | None | _Unset = UNSET, stuck: bool | None | _Unset = UNSET,
+                 gave_up: bool | None | _Unset = UNSET, next_retry_at: float | None | _Unset = UNSET):
+        given = dict(status=status, task_id=task_id, batch_id=batch_id, rule_id=rule_id,
+                     task_issue=task_issue, attempts=attempts, history=history, last_error=last_error,
+                     finding=finding, stuck=stuck, gave_up=gave_up, next_retry_at=next_retry_at)
+        values = {k: v for k, v in given.items() if v is not UNSET}
+        if isinstance(attempts, int) and attempts < 0:
+            raise ValueError(f"attempts must be >= 0, not {attempts}")
+        object.__setattr__(self, "_values", values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("RecordChanges is immutable")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in RecordChanges.FIELDS:
+            return self._values.get(name)
+        raise AttributeError(name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RecordChanges) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._values)))
+
+    def __repr__(self) -> str:
+        return "RecordChanges(" + ", ".join(f"{k}={v!r}" for k, v in sorted(self._values.items())) + ")"
 
     def __bool__(self) -> bool:
-        return bool(self.model_fields_set)
+        return bool(self._values)
 
     @property
     def names(self) -> list[str]:
         """The fields this changes, sorted (for logs and dry runs)."""
-        return sorted(self.model_fields_set)
+        return sorted(self._values)
 
     def values(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
+        return dict(self._values)
 
     def merged(self, later: RecordChanges) -> RecordChanges:
         """These changes, then ``later``'s (a field set in both takes ``later``'s value)."""
-        return RecordChanges(**{**self.values(), **later.values()})
+        return RecordChanges(**{**self._values, **later._values})
 
     def apply(self, record: Record, *, now: float) -> Record:
-        """The record with these changes and ``updated_at=now``, validated as a whole (same version: the
+        """The record with these changes and ``updated_at=now``, checked as a whole (same version: the
         ledger's compare-and-set decides whether it is written)."""
-        data = record.model_dump()
-        data.update(self.values())
-        data["updated_at"] = now
-        return Record.model_validate(data)
+        changed = dataclasses.replace(record, **self._values, updated_at=now)
+        return codec.load(Record, codec.dump(changed))
 
 
 NO_CHANGES = RecordChanges()
@@ -180,7 +207,7 @@ def decide(record: Record, task: SyncTask | None, ctx: Context) -> Decision:
     if task.issue != record.task_issue:
         base["task_issue"] = task.issue
     history = [a if a.task_id != task.task_id
-               else a.model_copy(update={"status": status, "issue": task.issue})
+               else dataclasses.replace(a, status=status, issue=task.issue)
                for a in record.history]
     if history != record.history:
         base["history"] = history

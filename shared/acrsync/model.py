@@ -4,17 +4,12 @@ logic (coverage, grants, reconcile decisions) reads only these, never SDK models
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+from dataclasses import dataclass, field
 
 # ---- ACR -----------------------------------------------------------------------------------------
 
-class InstanceInfo(_Frozen):
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InstanceInfo:
     instance_id: str
     name: str = ""
     edition: str                      # InstanceSpecification: Enterprise_Basic|_Standard|_Advanced
@@ -22,8 +17,8 @@ class InstanceInfo(_Frozen):
     region: str | None = None         # only ListInstance returns it
 
 
-class NamespaceInfo(_Frozen):
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NamespaceInfo:
     instance_id: str
     name: str
     namespace_id: str = ""
@@ -32,7 +27,8 @@ class NamespaceInfo(_Frozen):
     status: str = "NORMAL"
 
 
-class RepoInfo(_Frozen):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RepoInfo:
     instance_id: str
     repo_id: str
     namespace: str
@@ -46,8 +42,8 @@ class RepoInfo(_Frozen):
         return f"{self.namespace}/{self.name}"
 
 
-class TagInfo(_Frozen):
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TagInfo:
     tag: str
     digest: str                       # as ACR returns it (bare hex)
     image_id: str = ""
@@ -56,7 +52,8 @@ class TagInfo(_Frozen):
     status: str = "NORMAL"
 
 
-class SyncRule(_Frozen):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SyncRule:
     """A sync rule as ListRepoSyncRule returns it. Note: it carries no TargetUserId (only CrossUser)."""
 
     rule_id: str
@@ -79,8 +76,8 @@ class SyncRule(_Frozen):
     create_time_ms: int = 0
 
 
-class ImageSide(_Frozen):
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImageSide:
     instance_id: str = ""
     region: str = ""
     namespace: str = ""
@@ -88,10 +85,10 @@ class ImageSide(_Frozen):
     tag: str = ""
 
 
-class SyncTask(_Frozen):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SyncTask:
     """A sync task from GetRepoSyncTask or ListRepoSyncTask (whichever fields that call returns)."""
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     task_id: str
     batch_id: str | None = None       # SyncBatchTaskId
     rule_id: str | None = None        # empty for manual tasks
@@ -101,16 +98,16 @@ class SyncTask(_Frozen):
     cross_user: bool = False
     progress: int | None = None       # 0/1, not a percentage
     synced_size: int | None = None
-    source: ImageSide = Field(default_factory=ImageSide)   # ImageFrom
-    target: ImageSide = Field(default_factory=ImageSide)   # ImageTo
+    source: ImageSide = field(default_factory=ImageSide)   # ImageFrom
+    target: ImageSide = field(default_factory=ImageSide)   # ImageTo
     created_ms: int = 0
     modified_ms: int = 0              # ModifedTime (sic) or ModifiedTime
 
 
 # ---- RAM -----------------------------------------------------------------------------------------
 
-class RoleInfo(_Frozen):
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RoleInfo:
     name: str
     arn: str = ""
     role_id: str = ""
@@ -118,23 +115,23 @@ class RoleInfo(_Frozen):
     description: str = ""
 
 
-class PolicyRef(_Frozen):
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyRef:
     name: str
     type: str                         # System | Custom
     default_version: str = ""
 
 
-class PolicyInfo(_Frozen):
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyInfo:
     name: str
     type: str
     default_version: str = ""
     document: str                     # DefaultPolicyVersion.PolicyDocument, JSON text
 
 
-class CallerIdentity(_Frozen):
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallerIdentity:
     account_id: str
     arn: str = ""
     identity_type: str = ""

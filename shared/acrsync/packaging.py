@@ -12,7 +12,8 @@ It writes, reproducibly (the same inputs give the same bytes, so fc3 skips an un
   Only what the functions import is kept: no CLI-only libraries (typer, rich and theirs), no numpy (see
   ``PRUNED``), no test folders, no binaries that cannot load on the runtime.
 - ``build/fc/<function>.zip`` (and ``build/fc/<function>/``): ``index.py`` at the root, the ``acrsync``
-  package without its CLI, and the replication config as ``acrsync.yaml``; bytecode precompiled for 3.10.
+  package without its CLI, and the replication config as ``acrsync.yaml`` with its validated form
+  (``acrsync.validated.json``, what the function reads); bytecode precompiled for 3.10.
 
 The emulator (``localcloud``) is never deployed: a package that contains it is refused. The config must
 use the Tablestore ledger and the region s.yaml deploys to (``--region``, from vars.region).
@@ -90,6 +91,7 @@ KEPT_UNLOADED: dict[str, str] = {
     "past": "part of the future distribution",
     "jinja2": "compliance reports rendered as HTML or Markdown (acrsync.compliance.render)",
     "markupsafe": "jinja2's escaping",
+    "yaml": "reads a config that has no validated form beside it (make package writes one)",
     "_yaml": "PyYAML's compatibility shim for its C extension",
 }
 # Parts of acrsync that never run in a function: the CLI (and its entry point), the demo, this builder.
@@ -233,6 +235,18 @@ def check_config(path: Path, region: str | None = None) -> None:
     problems = region_mismatches(cfg, region)
     if problems:
         raise PackagingError(f"{path}: " + "; ".join(problems))
+
+
+def write_validated_config(path: Path) -> Path:
+    """Validate the packaged config once more and write its validated form beside it: the function reads
+    that form (no YAML parser, no pydantic at cold start; ``acrsync.config.load_config``)."""
+    from acrsync.config import ConfigError, load_config, validated_path, write_validated
+
+    validated_path(path).unlink(missing_ok=True)        # never trust a form this build did not write
+    try:
+        return write_validated(load_config(path), path)
+    except ConfigError as e:
+        raise PackagingError(str(e)) from None
 
 
 def function_requirements(requirements: list[str]) -> list[str]:
@@ -415,6 +429,7 @@ def build_function(name: str, out: Path, config: Path, *, root: Path = REPO_ROOT
     shutil.copy2(entry, dest / "index.py")
     shutil.copytree(package_src, dest / "acrsync", ignore=_SOURCE_IGNORE)
     shutil.copy2(config, dest / CONFIG_NAME)
+    write_validated_config(dest / CONFIG_NAME)
     assert_no_localcloud(dest)
     if compile_bytecode:
         compile_for_runtime(dest, CODE_ROOT)

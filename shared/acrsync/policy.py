@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 SYNC_ROLE_NAME = "aliyuncontainerregistrycrossaccoutsyncrole"
 """The role ACR assumes in account B. The name really is spelt "accout": ACR looks up exactly this."""
 
@@ -160,26 +158,26 @@ def _resource_match(pattern: str, resource: str) -> bool:
 
 # ---- verdicts ------------------------------------------------------------------------------------
 
-class Evidence(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
     """Which statement of which document a verdict rests on."""
 
-    model_config = ConfigDict(frozen=True)
     policy: str
     statement: int
     effect: str
-    text: str = Field(description="the statement as JSON")
-    condition: str | None = Field(default=None, description="the Condition block, quoted, if any")
+    text: str                          # the statement as JSON
+    condition: str | None = None       # the Condition block, quoted, if any
 
 
-class Verdict(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
     """The answer to "may ``action`` be done on ``resource``?" with the statements that decided it."""
 
-    model_config = ConfigDict(frozen=True)
     decision: Decision
     action: str
-    resource: str = Field(description="the resource form that decided the verdict")
-    evidence: list[Evidence] = Field(default_factory=list)
-    conditions: list[str] = Field(default_factory=list, description="conditions acrsync cannot evaluate")
+    resource: str                      # the resource form that decided the verdict
+    evidence: list[Evidence] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)   # conditions acrsync cannot evaluate
 
     @property
     def allowed(self) -> bool:
@@ -255,22 +253,22 @@ def allows_action_elsewhere(policies: Sequence[Policy], action: str) -> list[Evi
 
 # ---- trust policies ------------------------------------------------------------------------------
 
-class TrustWarning(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    principal: str = Field(description="the principal that is wider than needed, as written")
+@dataclass(frozen=True, kw_only=True)
+class TrustWarning:
+    principal: str                     # the principal that is wider than needed, as written
     reason: str
     evidence: Evidence
 
 
-class TrustVerdict(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class TrustVerdict:
     """Does the trust policy let ACR acting for account A assume the role, and what else does it let in."""
 
-    model_config = ConfigDict(frozen=True)
     decision: Decision
-    principal: str = Field(description="the principal that must be trusted: <A>@cr.aliyuncs.com")
-    evidence: list[Evidence] = Field(default_factory=list)
-    conditions: list[str] = Field(default_factory=list)
-    warnings: list[TrustWarning] = Field(default_factory=list)
+    principal: str                     # the principal that must be trusted: <A>@cr.aliyuncs.com
+    evidence: list[Evidence] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    warnings: list[TrustWarning] = field(default_factory=list)
 
     @property
     def trusted(self) -> bool:

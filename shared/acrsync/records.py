@@ -6,12 +6,14 @@ stores these types; the pure modules (``events``, ``lifecycle``) use them withou
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-
+from acrsync import codec
 from acrsync.grants.findings import Finding, Fix
 
 
@@ -49,27 +51,27 @@ class Origin(str, Enum):
     COMPLIANCE = "compliance"
 
 
-class ErrorInfo(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+@dataclass(frozen=True, kw_only=True)
+class ErrorInfo:
     code: str
     message: str = ""
     request_id: str | None = None
 
 
-class Attempt(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Attempt:
     """One sync task made for this record (a retry makes a new one)."""
 
-    model_config = ConfigDict(frozen=True)
     task_id: str
     status: str
     created_at: float
     issue: str | None = None
 
 
-class ImageRef(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class ImageRef:
     """One image in the source: a tag at a digest. A tag moved to a new digest is a new image."""
 
-    model_config = ConfigDict(frozen=True)
     instance_id: str
     namespace: str
     repo: str
@@ -104,10 +106,11 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-class Record(BaseModel):
-    """A replication record: what should be on one target and what ACR said about it."""
+@dataclass(kw_only=True)
+class Record:
+    """A replication record: what should be on one target and what ACR said about it. Mutable for the
+    ledger's own bookkeeping only: flows change a record through ``lifecycle.RecordChanges``."""
 
-    model_config = ConfigDict(use_enum_values=False)
 
     image: ImageRef
     target: str
@@ -118,7 +121,7 @@ class Record(BaseModel):
     rule_id: str | None = None             # the covering or task-making sync rule
     task_issue: str | None = None          # ACR TaskIssue of the latest task
     attempts: int = 0
-    history: list[Attempt] = Field(default_factory=list)
+    history: list[Attempt] = field(default_factory=list)
     last_error: ErrorInfo | None = None
     finding: Finding | None = None         # BLOCKED: the grant/prerequisite finding (code, message, fix)
     event_id: str | None = None
@@ -129,17 +132,27 @@ class Record(BaseModel):
     next_retry_at: float | None = None
     version: int = 0                       # 0 before the first write; compare-and-set on it
 
-    @field_validator("finding", mode="before")
     @classmethod
-    def _finding_of_older_records(cls, value: Any, info: ValidationInfo) -> Any:
-        """Records written before findings were typed hold {code, kind, message, fix: str}."""
+    def from_stored(cls, doc: str | bytes) -> Record:
+        """A record as the ledger stores it (``stored``); raises ``codec.CodecError`` on a foreign shape."""
+        data = _json_object(doc)
+        value = data.get("finding")
         if isinstance(value, dict) and "severity" not in value:
+            # records written before findings were typed hold {code, kind, message, fix: str}
             fix = value.get("fix")
-            return {"code": value.get("code", "UNKNOWN"), "severity": "error",
-                    "target": value.get("target") or info.data.get("target", ""),
-                    "message": value.get("message", ""),
-                    "fix": {"summary": fix} if isinstance(fix, str) else fix}
-        return value
+            data["finding"] = {"code": value.get("code", "UNKNOWN"), "severity": "error",
+                               "target": value.get("target") or data.get("target", ""),
+                               "message": value.get("message", ""),
+                               "fix": {"summary": fix} if isinstance(fix, str) else fix}
+        return codec.load(cls, data)
+
+    def stored(self) -> str:
+        """The JSON document the ledger keeps."""
+        return codec.dumps(self)
+
+    def replace(self, **changes: Any) -> Record:
+        """A copy with ``changes`` (the record itself is left as it is)."""
+        return dataclasses.replace(self, **changes)
 
     @property
     def key(self) -> str:
@@ -163,10 +176,10 @@ def blocking_finding(target: str, code: str, message: str, fix: str) -> Finding:
     return Finding(code=code, severity="error", target=target, message=message, fix=Fix(summary=fix))
 
 
-class RejectedEvent(BaseModel):
+@dataclass(kw_only=True)
+class RejectedEvent:
     """An event acrsync could not use: kept with the reason, acknowledged, never retried."""
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     id: str
     received_at: float
     source: str                            # "eventbridge" | "webhook" | "timer" | ...
@@ -175,28 +188,38 @@ class RejectedEvent(BaseModel):
     request_id: str | None = None
 
 
-class Report(BaseModel):
+@dataclass(kw_only=True)
+class Report:
     """A stored report (compliance, reconcile summary): a summary plus a JSON body."""
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     kind: str                              # "compliance" | "reconcile" | ...
     id: str                                # sortable, e.g. an ISO time: listing is newest id first
     created_at: float
-    summary: dict[str, Any] = Field(default_factory=dict)
-    body: dict[str, Any] = Field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
 
 
-class Checkpoint(BaseModel):
+@dataclass(kw_only=True)
+class Checkpoint:
     """Where a long walk stopped (a backfill of one repository toward one target, say): resumable.
 
     ``version`` makes saving compare-and-set, so two runs never both move the same checkpoint.
     """
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     scope: str                             # "backfill", ...
     name: str                              # e.g. "<target>/<namespace>/<repo>"
     cursor: str | None = None              # the page token or position to continue from; None: start
     done: bool = False
     updated_at: float
-    data: dict[str, Any] = Field(default_factory=dict)   # counts and the like, for status displays
+    data: dict[str, Any] = field(default_factory=dict)   # counts and the like, for status displays
     version: int = 0
+
+
+def _json_object(doc: str | bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(doc)
+    except ValueError as e:
+        raise codec.CodecError(f"not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise codec.CodecError(f"expected a JSON object, got {type(data).__name__}")
+    return data

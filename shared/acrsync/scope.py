@@ -15,16 +15,14 @@ and case-sensitive, as ACR names are.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
-
-from pydantic import BaseModel, ConfigDict
 
 from acrsync.config import Target
 
 
-class ScopeDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True)
+class ScopeDecision:
     in_scope: bool
     reason: str
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from acrsync.config import parse_config
 from acrsync.model import NamespaceInfo, RepoInfo, SyncRule
 from acrsync.rule_advisor import advise, pending, rule_name
@@ -69,7 +71,7 @@ def test_existing_rule_covers_and_limit_counts_existing_rules():
     cfg = config()
     existing = SyncRule(rule_id="r1", name="theirs", scope="NAMESPACE", local_instance_id="cri-source",
                         local_namespace="a", target_instance_id="cri-target", target_region="cn-beijing")
-    cfg2 = cfg.model_copy(update={"rules": cfg.rules.model_copy(update={"max_rules_per_instance": 1})})
+    cfg2 = dataclasses.replace(cfg, rules=dataclasses.replace(cfg.rules, max_rules_per_instance=1))
     plan = advise(cfg2, cfg2.targets[0], source_repos=REPOS, rules=[existing],
                   target_namespaces={"a": ns("a"), "b": ns("b")}, target_repos={}, grant_finding=None)
     assert plan.already_covered == ["a/api", "a/web"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -97,8 +98,8 @@ def test_check_reads_and_notes_not_checked():
                                                           code="NoPermission")))
     assert note.startswith("not checked: NoPermission") and [f.severity for f in found] == ["info"]
     assert codes(found) == ["PIPELINE_NOT_CHECKED"]
-    never = CFG.model_copy(update={"compliance": CFG.compliance.model_copy(update={
-        "functions": CFG.compliance.functions.model_copy(update={"check": "never"})})})
+    never = dataclasses.replace(CFG, **{"compliance": dataclasses.replace(CFG.compliance, **{
+        "functions": dataclasses.replace(CFG.compliance.functions, check="never")})})
     assert pipeline.check(never, FakeFc()) == ([], "not checked: compliance.functions.check is never")
 
 

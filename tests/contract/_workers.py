@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from acrsync.ledger import VersionConflict
@@ -19,7 +20,7 @@ def wait_ready(results, n: int, timeout: float = 60.0) -> None:
 
 def race_create(spec: dict, start, results, record_json: str, event_id: str) -> None:
     ledger = open_from_spec(spec)
-    record = Record.model_validate_json(record_json).model_copy(update={"event_id": event_id})
+    record = dataclasses.replace(Record.from_stored(record_json), event_id=event_id)
     results.append("ready")
     start.wait()
     try:
@@ -38,7 +39,7 @@ def increment_attempts(spec: dict, start, results, key: str, times: int) -> None
         while done < times:
             current = ledger.get(key)
             try:
-                ledger.update(current.model_copy(update={"attempts": current.attempts + 1}))
+                ledger.update(dataclasses.replace(current, attempts=current.attempts + 1))
                 done += 1
             except VersionConflict:
                 conflicts += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -36,7 +37,7 @@ def config(tmp_path, monkeypatch):
 def filled(config):
     led = SqliteLedger(config["db"])
     stored = created(led, rec("app", "v1"))
-    led.update(stored.model_copy(update={
+    led.update(dataclasses.replace(stored, **{
         "status": Status.ERROR, "task_id": "rst-1", "attempts": 1,
         "history": [Attempt(task_id="rst-1", status="ERROR", created_at=1001.0, issue="NETWORK")]}))
     created(led, rec("app", "v2", status=Status.SUCCESS))

@@ -6,10 +6,12 @@ the real OTSClient against localcloud. Multi-process tests open their own ledger
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 
 import pytest
 
+from acrsync import codec
 from acrsync.grants.findings import Finding, Fix
 from acrsync.ledger import VersionConflict
 from acrsync.records import Attempt, ErrorInfo, ImageRef, Origin, Record, RejectedEvent, Report, Status
@@ -38,7 +40,7 @@ def test_create_if_absent_creates_once_and_returns_the_stored_record(ledger):
     ok, stored = ledger.create_if_absent(first)
     assert ok is True
     assert stored.version == 1
-    assert stored.model_copy(update={"version": 0}) == first
+    assert dataclasses.replace(stored, version=0) == first
 
     again = rec(event_id="ev-2", origin=Origin.BACKFILL, created_at=2000.0)
     ok2, existing = ledger.create_if_absent(again)
@@ -49,7 +51,7 @@ def test_create_if_absent_creates_once_and_returns_the_stored_record(ledger):
 
 def test_update_bumps_the_version_and_keeps_every_field(ledger):
     stored = created(ledger, rec())
-    changed = stored.model_copy(update={
+    changed = dataclasses.replace(stored, **{
         "status": Status.ERROR, "task_id": "rst-1", "attempts": 1, "task_issue": "NETWORK_ERROR",
         "history": [Attempt(task_id="rst-1", status="ERROR", created_at=1001.0, issue="NETWORK_ERROR")],
         "last_error": ErrorInfo(code="SYNC_FAILED", message="network", request_id="req-1"),
@@ -57,21 +59,21 @@ def test_update_bumps_the_version_and_keeps_every_field(ledger):
                            fix=Fix(summary="create the role")), "updated_at": 1002.5})
     written = ledger.update(changed)
     assert written.version == 2
-    assert written == changed.model_copy(update={"version": 2})
+    assert written == dataclasses.replace(changed, version=2)
     assert ledger.get(stored.key) == written
 
 
 def test_update_with_a_stale_version_conflicts_and_changes_nothing(ledger):
     stored = created(ledger, rec())
-    v2 = ledger.update(stored.model_copy(update={"status": Status.PENDING, "task_id": "rst-1"}))
+    v2 = ledger.update(dataclasses.replace(stored, status=Status.PENDING, task_id="rst-1"))
     with pytest.raises(VersionConflict):
-        ledger.update(stored.model_copy(update={"status": Status.SUCCESS}))
+        ledger.update(dataclasses.replace(stored, status=Status.SUCCESS))
     assert ledger.get(stored.key) == v2
 
 
 def test_update_of_a_missing_record_conflicts(ledger):
     with pytest.raises(VersionConflict):
-        ledger.update(rec().model_copy(update={"version": 1}))
+        ledger.update(dataclasses.replace(rec(), version=1))
     assert ledger.get(rec().key) is None
 
 
@@ -83,10 +85,10 @@ def test_get_of_an_unknown_key_is_none(ledger):
 
 def test_get_by_task_finds_the_current_and_an_earlier_task(ledger):
     stored = created(ledger, rec())
-    first = ledger.update(stored.model_copy(update={
+    first = ledger.update(dataclasses.replace(stored, **{
         "status": Status.ERROR, "task_id": "rst-first", "attempts": 1,
         "history": [Attempt(task_id="rst-first", status="ERROR", created_at=1001.0)]}))
-    retried = ledger.update(first.model_copy(update={
+    retried = ledger.update(dataclasses.replace(first, **{
         "status": Status.PENDING, "task_id": "rst-second", "attempts": 2,
         "history": [*first.history, Attempt(task_id="rst-second", status="PENDING", created_at=1100.0)]}))
     assert ledger.get_by_task("rst-second") == retried
@@ -98,9 +100,9 @@ def test_get_by_task_finds_the_current_and_an_earlier_task(ledger):
 
 def test_get_by_task_ignores_a_task_id_whose_update_lost(ledger):
     stored = created(ledger, rec())
-    ledger.update(stored.model_copy(update={"task_id": "rst-winner", "status": Status.PENDING}))
+    ledger.update(dataclasses.replace(stored, task_id="rst-winner", status=Status.PENDING))
     with pytest.raises(VersionConflict):
-        ledger.update(stored.model_copy(update={"task_id": "rst-loser", "status": Status.PENDING}))
+        ledger.update(dataclasses.replace(stored, task_id="rst-loser", status=Status.PENDING))
     assert ledger.get_by_task("rst-loser") is None
     assert ledger.get_by_task("rst-winner").task_id == "rst-winner"
 
@@ -115,7 +117,7 @@ def test_open_records_pages_oldest_first_and_skips_closed_records(ledger):
     given_up = created(ledger, rec(tag="gaveup", created_at=999.5, status=Status.ERROR, gave_up=True))
     covered = created(ledger, rec(tag="covered", created_at=1004.5, status=Status.COVERED))
     closing = created(ledger, rec(tag="closing", created_at=1000.0))
-    ledger.update(closing.model_copy(update={"status": Status.SUCCESS}))
+    ledger.update(dataclasses.replace(closing, status=Status.SUCCESS))
 
     seen: list[Record] = []
     cursor = None
@@ -143,9 +145,9 @@ def test_open_records_of_an_empty_ledger_is_one_empty_page(ledger):
 
 def test_a_reopened_record_is_open_again(ledger):
     stored = created(ledger, rec())
-    closed = ledger.update(stored.model_copy(update={"status": Status.SUCCESS}))
+    closed = ledger.update(dataclasses.replace(stored, status=Status.SUCCESS))
     assert ledger.open_records().records == []
-    reopened = ledger.update(closed.model_copy(update={"status": Status.QUEUED}))
+    reopened = ledger.update(dataclasses.replace(closed, status=Status.QUEUED))
     assert ledger.open_records().records == [reopened]
 
 
@@ -180,7 +182,7 @@ def test_counts_by_status_counts_every_record(ledger):
     for i, s in enumerate(statuses):
         created(ledger, rec(tag=f"v{i}", status=s))
     stored = ledger.get(rec(tag="v0").key)
-    ledger.update(stored.model_copy(update={"status": Status.SUCCESS}))
+    ledger.update(dataclasses.replace(stored, status=Status.SUCCESS))
     assert ledger.counts_by_status() == {"QUEUED": 1, "SUCCESS": 2, "ERROR": 1, "BLOCKED": 1}
 
 
@@ -263,7 +265,7 @@ def _run(target, spec, args_of) -> list:
 @pytest.mark.slow
 def test_concurrent_create_if_absent_has_exactly_one_winner(ledger, ledger_spec):
     record = rec(tag="race")
-    results = _run(_workers.race_create, ledger_spec, lambda i: (record.model_dump_json(), f"ev-{i}"))
+    results = _run(_workers.race_create, ledger_spec, lambda i: (codec.dumps(record), f"ev-{i}"))
     assert len(results) == PROCESSES
     assert not [r for r in results if r[0] == "error"], results
     winners = [r for r in results if r[0] is True]

@@ -3,6 +3,7 @@ listings, reports, checkpoints, global caps (racing processes never exceed a cap
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -72,10 +73,10 @@ def test_progress_checkpoints_are_compare_and_set_and_listed_by_name(ledger):
                                          updated_at=1.0, data={"created": 3}))
     assert cp.version == 1
     assert ledger.get_progress("backfill", "bj/team/app") == cp
-    moved = ledger.save_progress(cp.model_copy(update={"cursor": None, "done": True, "updated_at": 2.0}))
+    moved = ledger.save_progress(dataclasses.replace(cp, cursor=None, done=True, updated_at=2.0))
     assert moved.version == 2 and ledger.get_progress("backfill", "bj/team/app").done is True
     with pytest.raises(VersionConflict):
-        ledger.save_progress(cp.model_copy(update={"cursor": "page-3"}))    # another run moved it first
+        ledger.save_progress(dataclasses.replace(cp, cursor="page-3"))    # another run moved it first
     with pytest.raises(VersionConflict):
         ledger.save_progress(Checkpoint(scope="backfill", name="bj/team/app", updated_at=3.0))
     ledger.save_progress(Checkpoint(scope="backfill", name="bj/team/web", updated_at=1.0))
@@ -138,3 +139,16 @@ def test_racing_processes_never_exceed_a_cap(ledger, ledger_spec):
     assert sum(r[4] for r in results) == 0, "a holder saw more than cap slots held"
     assert sum(r[3] for r in results) > 0
     assert ledger.slots_in_use("churn", now=1000.0) == 0
+
+
+def test_shared_values_are_read_together_in_the_order_asked(ledger):
+    ledger.share("rules/cri-s", "[]", ttl=60.0, now=1000.0)
+    ledger.share("grants/bj/1", '{"clean": true}', ttl=10.0, now=1000.0)
+    ledger.share("grants/sh/2", '{"clean": false}', ttl=60.0, now=1000.0)
+    got = ledger.shared_many(["grants/sh/2", "missing/one", "grants/bj/1", "rules/cri-s"], now=1020.0)
+    assert got == {"grants/sh/2": '{"clean": false}', "rules/cri-s": "[]"}    # bj expired, one missing
+    assert ledger.shared_many([], now=1020.0) == {}
+    many = [f"grants/t{i}/x" for i in range(150)]                             # more than one batch read
+    for i, name in enumerate(many):
+        ledger.share(name, str(i), ttl=60.0, now=1000.0)
+    assert ledger.shared_many(many, now=1001.0) == {n: str(i) for i, n in enumerate(many)}

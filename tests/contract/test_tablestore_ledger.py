@@ -4,6 +4,7 @@ localcloud; faults come from localcloud or from a relay that loses replies after
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import itertools
 import subprocess
@@ -65,7 +66,7 @@ def test_push_path_costs_one_call_per_write(cloud):
     stored = created(ledger, rec())
     assert calls(cloud) == 1, cloud.stats()
     cloud.reset_stats()
-    ledger.update(stored.model_copy(update={"status": Status.PENDING, "task_id": "rst-1"}))
+    ledger.update(dataclasses.replace(stored, status=Status.PENDING, task_id="rst-1"))
     assert calls(cloud) == 1, cloud.stats()
 
 
@@ -82,7 +83,7 @@ def test_closing_a_record_removes_its_index_rows(cloud):
     ledger = make(cloud.url)
     stored = created(ledger, rec(status=Status.ERROR, next_retry_at=10.0))
     assert len(index(ledger, "open")) == 1
-    ledger.update(stored.model_copy(update={"status": Status.SUCCESS, "next_retry_at": None}))
+    ledger.update(dataclasses.replace(stored, status=Status.SUCCESS, next_retry_at=None))
     assert index(ledger, "open") == []
 
 
@@ -106,7 +107,7 @@ def test_update_row_is_retried_after_a_server_error_and_counted(cloud):
     stored = created(ledger, rec())
     before = ledger.ots.session.calls["ots:UpdateRow"]
     cloud.set_faults("UpdateRow", error_rate=1.0, count=1)
-    written = ledger.update(stored.model_copy(update={"status": Status.SYNCHRONIZING}))
+    written = ledger.update(dataclasses.replace(stored, status=Status.SYNCHRONIZING))
     assert written.version == 2
     assert cloud.stats()["UpdateRow"] == 2
     assert ledger.ots.session.calls["ots:UpdateRow"] - before == 2     # every HTTP attempt, as the cloud saw
@@ -118,7 +119,7 @@ def test_every_tablestore_call_is_counted_in_the_session(cloud):
     session.calls.clear()
     cloud.reset_stats()
     stored = created(ledger, rec())
-    ledger.update(stored.model_copy(update={"status": Status.PENDING, "task_id": "rst-1"}))
+    ledger.update(dataclasses.replace(stored, status=Status.PENDING, task_id="rst-1"))
     ledger.get_by_task("rst-1")
     ledger.open_records()
     report = Report(kind="compliance", id="r1", created_at=1.0)
@@ -230,7 +231,7 @@ def test_update_retried_after_a_lost_reply_is_not_a_conflict(cloud):
     try:
         ledger = make(relay.url)
         stored = created(ledger, rec())
-        written = ledger.update(stored.model_copy(update={"status": Status.SYNCHRONIZING}))
+        written = ledger.update(dataclasses.replace(stored, status=Status.SYNCHRONIZING))
         assert relay.lost == 1
         assert written.version == 2 and ledger.get(stored.key) == written
     finally:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from acrsync.clock import ManualClock
@@ -10,6 +12,8 @@ from acrsync.config import GrantsConfig, parse_config
 from acrsync.errors import AcrsyncError
 from acrsync.grants.cache import GrantCache, shared_name
 from acrsync.ledger.sqlite import SqliteLedger
+from acrsync.model import SyncRule
+from acrsync.source import RuleCache
 from tests.integration.e2e import config_doc, fc_context, make_app, push_event
 
 TTL, BLOCKED = 900, 60
@@ -67,7 +71,7 @@ def test_a_cold_instance_trusts_the_published_verdict_until_it_expires(target):
 def test_a_changed_target_does_not_trust_an_old_verdict(target):
     store, clock = Store(), ManualClock()
     _cache(store, clock)[0].verdict(target, SESSION)
-    changed = target.model_copy(update={"instance_id": "cri-othertarget01"})
+    changed = dataclasses.replace(target, instance_id="cri-othertarget01")
     assert shared_name(changed) != shared_name(target)
     cold, calls = _cache(store, clock)
     cold.verdict(changed, SESSION)
@@ -104,4 +108,44 @@ def test_two_cold_instances_on_one_ledger_check_the_grant_once(cloud, tmp_path):
     spent = {k: v for k, v in second.session.calls.items() if v}
     assert not [k for k in spent if k.startswith(("sts:", "ram:"))], spent
     assert spent.get("cr:CreateRepoSyncTask") == 1
+    # the sync rules came with the verdict: the only OpenAPI call of the cold instance is the task
+    assert [k for k in spent if k.startswith("cr:")] == ["cr:CreateRepoSyncTask"], spent
     assert isinstance(second.ledger, SqliteLedger)
+
+
+class Acr:
+    """The source's ListRepoSyncRule, counted."""
+
+    def __init__(self, rules):
+        self.rules, self.calls = rules, 0
+
+    def list_repo_sync_rules(self, instance_id):
+        self.calls += 1
+        return self.rules
+
+
+RULE = SyncRule(rule_id="r1", scope="NAMESPACE", local_instance_id="cri-s", local_namespace="team-b",
+                target_instance_id="cri-t", target_region="cn-beijing")
+
+
+def test_sync_rules_read_by_one_instance_seed_a_cold_one_until_the_ttl():
+    store, clock = Store(), ManualClock()
+    first, acr = RuleCache("cri-s", 300, clock, shared=store), Acr([RULE])
+    assert first.rules(acr) == [RULE] and acr.calls == 1
+    clock.advance(299)
+    cold = RuleCache("cri-s", 300, clock, shared=store)
+    assert cold.wants() == "rules/cri-s"
+    doc = store.shared(cold.wants(), now=clock.now())
+    assert doc is not None and cold.seed(doc)
+    assert cold.wants() is None and cold.rules(acr) == [RULE] and acr.calls == 1
+    clock.advance(2)                                      # the first read is older than the TTL now
+    assert cold.wants() == "rules/cri-s" and not cold.seed(doc)
+    assert cold.rules(acr) == [RULE] and acr.calls == 2
+
+
+def test_rules_of_another_instance_or_unreadable_are_not_taken():
+    store, clock = Store(), ManualClock()
+    RuleCache("cri-other", 300, clock, shared=store).rules(Acr([RULE]))
+    other = store.shared("rules/cri-other", now=clock.now())
+    cold = RuleCache("cri-s", 300, clock, shared=store)
+    assert not cold.seed(other) and not cold.seed("{broken") and cold.wants() == "rules/cri-s"

@@ -1,7 +1,8 @@
 """What a cold on_push instance imports (docs/BENCHMARKS.md, "Cold start"): ``index`` loads the push path
-only. The grant check, its fixes and apply, the policy analyser, reconcile, the CLI and the other
-functions' modules load when something uses them, and the pydantic models a push never validates are
-built on first use (``defer_build``)."""
+only, and neither pydantic nor PyYAML: the domain types are stdlib dataclasses, and the packaged config is
+read from its validated form (``make package`` writes it beside the file). The grant check, its fixes and
+apply, the policy analyser, reconcile, the CLI and the other functions' modules load when something uses
+them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import acrsync
 import acrsync.grants
+from acrsync.config import parse_config, write_validated
+from acrsync.demo import config_doc
 
 ROOT = Path(acrsync.__file__).resolve().parents[2]
 
@@ -22,37 +26,35 @@ NOT_ON_THE_PUSH_PATH = [
     "acrsync.grants.apply", "acrsync.grants.fixes", "acrsync.grants.check", "acrsync.policy",
     "acrsync.reconcile", "acrsync.cli", "acrsync.compliance", "acrsync.backfill", "acrsync.demo",
     "acrsync.packaging", "acrsync.rule_advisor", "acrsync.drift",
-    "typer", "rich", "pygments", "jinja2", "click",
-]
-DEFERRED = [
-    "acrsync.model.InstanceInfo", "acrsync.model.NamespaceInfo", "acrsync.model.TagInfo",
-    "acrsync.model.SyncTask", "acrsync.model.ImageSide", "acrsync.model.RoleInfo", "acrsync.model.PolicyRef",
-    "acrsync.model.PolicyInfo",
-    "acrsync.model.CallerIdentity", "acrsync.records.ErrorInfo", "acrsync.records.RejectedEvent",
-    "acrsync.records.Report", "acrsync.records.Checkpoint", "acrsync.events.SyncCompleted",
-    "acrsync.events.TimerTick", "acrsync.events.Rejected", "acrsync.grants.findings.Finding",
-    "acrsync.grants.findings.Fix", "acrsync.grants.findings.Evidence", "acrsync.grants.findings.PolicyName",
-    "acrsync.ledger.limits.Slots", "acrsync.ledger.limits.Bucket",
+    "typer", "rich", "pygments", "jinja2", "click", "pydantic", "pydantic_core", "yaml",
 ]
 
 PROBE = r"""
 import importlib, json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 import index
-complete = {}
-for name in json.loads(sys.argv[3]):
-    module, cls = name.rsplit(".", 1)
-    complete[name] = getattr(importlib.import_module(module), cls).__pydantic_complete__
-print(json.dumps({"modules": sorted(sys.modules), "complete": complete,
+from acrsync.config import load_config
+config = load_config(sys.argv[3])
+print(json.dumps({"modules": sorted(sys.modules), "targets": [t.name for t in config.targets],
                   "acrsync": importlib.import_module("acrsync").__file__}))
 """
 
 
 @pytest.fixture(scope="module")
-def cold() -> dict:
-    """A fresh isolated interpreter (no PYTHON* variables, no script directory) importing on_push's index."""
+def packaged_config(tmp_path_factory) -> Path:
+    """A config file with its validated form beside it, as ``make package`` leaves them."""
+    path = tmp_path_factory.mktemp("code") / "acrsync.yaml"
+    path.write_text(yaml.safe_dump(config_doc()), encoding="utf-8")
+    write_validated(parse_config(config_doc()), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cold(packaged_config) -> dict:
+    """A fresh isolated interpreter (no PYTHON* variables, no script directory) importing on_push's index
+    and loading the packaged config."""
     proc = subprocess.run([sys.executable, "-I", "-c", PROBE, str(ROOT / "functions" / "on_push"),
-                           str(ROOT / "shared"), json.dumps(DEFERRED)],
+                           str(ROOT / "shared"), str(packaged_config)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -61,25 +63,13 @@ def cold() -> dict:
 def test_the_probe_imports_this_checkout(cold):
     assert Path(cold["acrsync"]).resolve() == Path(acrsync.__file__).resolve()
     assert {"acrsync.app", "acrsync.push", "acrsync.events", "acrsync.grants.cache"} <= set(cold["modules"])
+    assert cold["targets"] == [t["name"] for t in config_doc()["targets"]]
 
 
 @pytest.mark.parametrize("name", NOT_ON_THE_PUSH_PATH)
 def test_importing_on_push_leaves_out(cold, name):
     loaded = [m for m in cold["modules"] if m == name or m.startswith(name + ".")]
-    assert loaded == [], f"importing functions/on_push/index.py loads {loaded}"
-
-
-def test_models_a_push_never_validates_are_built_on_first_use(cold):
-    assert [name for name, complete in cold["complete"].items() if complete] == []
-
-
-def test_a_deferred_model_validates_as_before():
-    from acrsync.model import SyncTask
-
-    task = SyncTask.model_validate({"task_id": "t-1", "status": "SUCCESS", "source": {"tag": "v1"}})
-    assert task.source.tag == "v1" and task.target.tag == ""
-    with pytest.raises(ValueError, match="status"):
-        SyncTask.model_validate({"task_id": "t-1"})
+    assert loaded == [], f"importing functions/on_push/index.py and loading its config loads {loaded}"
 
 
 def test_the_grants_package_surface_resolves_lazily_to_its_modules():

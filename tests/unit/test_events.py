@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import logging
 from datetime import datetime, timezone
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from acrsync import codec
 from acrsync.events import (
     PushCompleted,
     Rejected,
@@ -413,7 +415,7 @@ def test_to_rejected_event_for_the_ledger():
 
 def test_typed_events_are_frozen():
     ev = one(load("push_cloudevent.json"))
-    with pytest.raises(Exception, match="frozen"):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         ev.tag = "other"
 
 
@@ -473,7 +475,7 @@ def test_a_sync_event_with_a_malformed_identifier_is_rejected(field, value):
              "data": {"SyncTaskId": "rst-1", "InstanceId": "cri-a", "TaskStatus": "SUCCESS", field: value}}
     ev = one(json.dumps(event).encode())
     assert isinstance(ev, Rejected) and ev.event_id == "demo-sync-1", ev
-    ev.to_rejected_event(0.0).model_dump_json()      # what the ledger stores serialises
+    codec.dumps(ev.to_rejected_event(0.0))      # what the ledger stores serialises
 
 
 def test_an_unusable_event_id_gives_the_record_an_id_from_the_payload():
@@ -483,7 +485,7 @@ def test_an_unusable_event_id_gives_the_record_an_id_from_the_payload():
     assert isinstance(ev, Rejected) and ev.event_id is None and "event id" in ev.reason
     record = ev.to_rejected_event(0.0)
     assert record.id.startswith("rej-")
-    record.model_dump_json()
+    codec.dumps(record)
 
 
 def test_a_rejected_payload_is_bounded_with_its_size_and_hash():

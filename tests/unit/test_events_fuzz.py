@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from acrsync import codec
 from acrsync.events import PushCompleted, Rejected, SyncCompleted, TimerTick, detect_and_parse
 from acrsync.jsonlog import is_secret_name
 
@@ -74,11 +75,11 @@ def check(items, parsed_json=None) -> None:
     for i, item in enumerate(items):
         assert isinstance(item, (PushCompleted, SyncCompleted, TimerTick, Rejected))
         if isinstance(item, (PushCompleted, SyncCompleted)):
-            item.model_dump_json()                       # every field it would store serialises
+            codec.dumps(item)                       # every field it would store serialises
             continue
         if not isinstance(item, Rejected):
             continue
-        item.to_rejected_event(0.0).model_dump_json()    # what the ledger stores serialises
+        codec.dumps(item.to_rejected_event(0.0))    # what the ledger stores serialises
         assert item.reason.strip() and not item.reason.startswith("internal error"), item.reason
         assert item.source in ("eventbridge", "webhook", "timer", "unknown")
         item.payload.encode("utf-8")                             # storable as text
@@ -187,4 +188,4 @@ def test_unencodable_text_in_any_field_is_rejected_never_raised(event, key, bad)
     check(items, _as_sent(event))
     for item in items:
         if isinstance(item, (PushCompleted, SyncCompleted)):
-            assert bad not in item.model_dump_json(), item
+            assert bad not in codec.dumps(item), item

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -333,7 +334,7 @@ def test_target_instance_missing():
 
 def test_region_rule_public_to_finance():
     cfg = make_config()
-    finance = cfg.targets[0].model_copy(update={"region": "cn-shanghai-finance-1"})
+    finance = dataclasses.replace(cfg.targets[0], region="cn-shanghai-finance-1")
     h_ram, h_src, h_dst = healthy()
     found = check_target(cfg, finance, ram=h_ram, source_acr=h_src, target_acr=h_dst)
     f = only(found, "REGION_NOT_ALLOWED")
@@ -468,7 +469,7 @@ BROKEN = {
     "SOURCE_INSTANCE_UNREADABLE": lambda: run(src=FakeAcr(SOURCE_ACCOUNT)),
     "TARGET_INSTANCE_UNREADABLE": lambda: run(dst=FakeAcr(TARGET_ACCOUNT)),
     "REGION_NOT_ALLOWED": lambda: check_target(
-        make_config(), make_config().targets[0].model_copy(update={"region": "cn-north-2-gov-1"}),
+        make_config(), dataclasses.replace(make_config().targets[0], region="cn-north-2-gov-1"),
         ram=healthy()[0], source_acr=healthy()[1], target_acr=healthy()[2]),
     "TARGET_NAMESPACE_MISSING": lambda: run(make_config(namespaces=["team-a"]), dst=_dst()),
     "TARGET_NAMESPACE_NO_AUTOCREATE": lambda: run(make_config(namespaces=["team-a"]),

@@ -3,6 +3,7 @@ adapters."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -88,7 +89,7 @@ def test_cache_is_per_target_and_can_be_invalidated():
     clock, checker = ManualClock(), Switchable()
     cache = GrantCache(checker, GrantsConfig(), clock)
     a = make_config().targets[0]
-    b = a.model_copy(update={"name": "other"})
+    b = dataclasses.replace(a, name="other")
     cache.verdict(a, SESSION)
     cache.verdict(b, SESSION)
     cache.verdict(a, SESSION)
@@ -134,7 +135,7 @@ class AdminAcr(FakeAcr):
     def update_namespace(self, instance_id, name, *, auto_create_repo=None, default_repo_type=None):
         self.writes.append("UpdateNamespace")
         ns = self.namespaces[(instance_id, name)]
-        self.namespaces[(instance_id, name)] = ns.model_copy(update={
+        self.namespaces[(instance_id, name)] = dataclasses.replace(ns, **{
             "auto_create_repo": ns.auto_create_repo if auto_create_repo is None else auto_create_repo,
             "default_repo_type": default_repo_type or ns.default_repo_type})
 

@@ -6,6 +6,7 @@ Accounts and instance ids are made up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from acrsync.cloud.errors import AccessDenied, NotFound
@@ -106,7 +107,7 @@ class FakeRam:
     def update_role_trust(self, name: str, trust_policy: str) -> RoleInfo:
         self.writes.append("UpdateRole")
         r = self.roles[name.lower()]
-        self.roles[name.lower()] = r.model_copy(update={"trust_policy": trust_policy})
+        self.roles[name.lower()] = dataclasses.replace(r, trust_policy=trust_policy)
         return self.roles[name.lower()]
 
     def create_policy(self, name: str, document: str, description: str = "") -> PolicyInfo:
@@ -117,7 +118,7 @@ class FakeRam:
     def create_policy_version(self, name: str, document: str, set_as_default: bool = True) -> None:
         self.writes.append("CreatePolicyVersion")
         p = self.policies[(name, "Custom")]
-        self.policies[(name, "Custom")] = p.model_copy(update={"document": document, "default_version": "v2"})
+        self.policies[(name, "Custom")] = dataclasses.replace(p, document=document, default_version="v2")
 
     def attach_policy_to_role(self, policy_name: str, policy_type: str, role_name: str) -> None:
         self.writes.append("AttachPolicyToRole")

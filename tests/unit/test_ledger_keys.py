@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -64,9 +66,9 @@ def test_index_rows_follow_the_record_state():
 
     assert rows(r) == {("tasks", ("rst-1", r.key)), ("tasks", ("rst-2", r.key)),
                        ("open", (10_000_000, r.key))}
-    done = r.model_copy(update={"status": Status.SUCCESS})
+    done = dataclasses.replace(r, status=Status.SUCCESS)
     assert rows(done) == {("tasks", ("rst-1", r.key)), ("tasks", ("rst-2", r.key))}
-    gave_up = r.model_copy(update={"gave_up": True})
+    gave_up = dataclasses.replace(r, gave_up=True)
     assert {s for s, _ in rows(gave_up)} == {"tasks"}
     assert rows(record()) == {("open", (10_000_000, record().key))}
 

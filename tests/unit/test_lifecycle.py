@@ -1,5 +1,7 @@
 """Reconcile decisions, table by table: no I/O, a fixed clock."""
 
+import dataclasses
+
 import pytest
 
 from acrsync.config import ReconcileConfig
@@ -107,7 +109,7 @@ def test_stuck_is_flagged_once():
 
 
 def test_stuck_is_cancelled_when_configured():
-    policy = POLICY.model_copy(update={"cancel_stuck": True})
+    policy = dataclasses.replace(POLICY, cancel_stuck=True)
     d = decide(rec(status=Status.SYNCHRONIZING), task("SYNCHRONIZING", created=NOW - 4000),
                ctx(policy=policy))
     assert d.action is Action.CANCEL_TASK
@@ -123,7 +125,7 @@ def test_blocked_record_unblocks_when_grants_turn_clean():
 def test_young_queued_record_is_left_to_its_push():
     r = rec(status=Status.QUEUED, task_id=None, history=[], attempts=0, updated_at=NOW - 10)
     assert decide(r, None, ctx()).action is Action.NONE
-    old = r.model_copy(update={"updated_at": NOW - 1000})
+    old = dataclasses.replace(r, updated_at=NOW - 1000)
     assert decide(old, None, ctx()).action is Action.CREATE_TASK
 
 
@@ -181,7 +183,7 @@ def test_claim_period_comes_from_the_config():
     r = rec(status=Status.QUEUED, task_id=None, history=[], attempts=0, updated_at=NOW - 40)
     assert ReconcileConfig().claim_after_seconds == 300
     assert not due(r, ctx())                                          # 40 s < the default 300 s
-    short = POLICY.model_copy(update={"claim_after_seconds": 30})
+    short = dataclasses.replace(POLICY, claim_after_seconds=30)
     assert due(r, ctx(policy=short)) and decide(r, None, ctx(policy=short)).action is Action.CREATE_TASK
 
 
@@ -199,8 +201,12 @@ def test_changes_are_validated_when_applied():
     assert RecordChanges(attempts=2).apply(r, now=NOW).attempts == 2
     with pytest.raises(ValueError):
         RecordChanges(status=None).apply(r, now=NOW)                      # a record always has a status
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="no_such_field"):
         RecordChanges(no_such_field=1)
+    with pytest.raises(ValueError, match="attempts"):
+        RecordChanges(attempts=-1)
+    with pytest.raises(ValueError, match="status"):
+        RecordChanges(status="DONE").apply(r, now=NOW)                    # not a Status
 
 
 def test_adopting_a_task_in_an_unknown_status_keeps_the_record_open_as_in_progress():

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from acrsync import drift, lifecycle, scope
+from acrsync import codec, drift, lifecycle, scope
 from acrsync.backfill.caps import CLAIM_SECONDS, Caps, guard_tripped
 from acrsync.backfill.plan import BackfillPlan, RepoPlan, estimate, in_flight_of, oss_route, plan_page
 from acrsync.cloud.acr import more_pages
@@ -198,7 +198,7 @@ class Backfill:
         if verdict.clean:
             return None
         for f in verdict.findings or []:
-            d = f.model_dump(mode="json") if hasattr(f, "model_dump") else dict(f)
+            d: dict[str, Any] = codec.dump(f)
             if d.get("severity", "error") == "error":
                 return d
         return {
@@ -312,7 +312,7 @@ class Backfill:
                 log_decision(log, decision="adopted", key=rec.key, task_id=task.task_id)
                 return "adopted"
         try:
-            claimed = self.d.ledger.update(rec.model_copy(update={"updated_at": now, "next_retry_at": None}))
+            claimed = self.d.ledger.update(rec.replace(updated_at=now, next_retry_at=None))
         except VersionConflict:
             return "duplicate"
         return create_task(claimed, repo.repo_id, self.target, self.d)
@@ -358,13 +358,8 @@ class Backfill:
                 continue
             try:
                 self.d.ledger.update(
-                    rec.model_copy(
-                        update={
-                            "status": Status(task.status),
-                            "task_issue": task.issue,
-                            "updated_at": self.d.clock.now(),
-                        }
-                    )
+                    rec.replace(status=Status(task.status), task_issue=task.issue,
+                                updated_at=self.d.clock.now())
                 )
             except (VersionConflict, ValueError):
                 continue

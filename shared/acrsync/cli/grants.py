@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from acrsync import codec
 from acrsync import policy as P
 from acrsync.cli.common import (
     EXIT_USAGE,
@@ -143,7 +144,7 @@ def verify(
     if stop is not None:
         f, code = stop
         if output is Output.json:
-            typer.echo(json.dumps({"clean": False, "targets": {t.name: [f.model_dump(mode="json")]
+            typer.echo(json.dumps({"clean": False, "targets": {t.name: [codec.dump(f)]
                                                                for t in targets}}, indent=2))
         else:
             typer.echo(f"== every target: not checked\n{_render([f])}")
@@ -153,7 +154,7 @@ def verify(
     everything = [f for fs in results.values() for f in fs]
     if output is Output.json:
         typer.echo(json.dumps({"clean": not has_errors(everything),
-                               "targets": {n: [f.model_dump(mode="json") for f in fs]
+                               "targets": {n: [codec.dump(f) for f in fs]
                                            for n, fs in results.items()}}, indent=2))
     else:
         for name, fs in results.items():

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from acrsync import codec
 from acrsync.cli.common import (
     EXIT_FINDINGS,
     EXIT_USAGE,
@@ -139,7 +140,7 @@ def short_key(r: Record) -> str:
 
 
 def _record_json(r: Record) -> dict[str, Any]:
-    return {"key": r.key, "short_key": short_key(r), **r.model_dump(mode="json")}
+    return {"key": r.key, "short_key": short_key(r), **codec.dump(r)}
 
 
 @dataclass(frozen=True)
@@ -379,8 +380,8 @@ def show(key: str = typer.Argument(..., metavar="KEY",
         typer.echo(json.dumps(_record_json(record), indent=2))
         return
     fields = Table("field", "value", title=record.key, show_header=False)
-    for name, value in record.model_dump(mode="json", exclude={"history", "image"}).items():
-        if value not in (None, [], {}):
+    for name, value in codec.dump(record).items():
+        if name not in ("history", "image") and value not in (None, [], {}):
             shown = _when(value) if name.endswith("_at") and isinstance(value, (int, float)) else value
             fields.add_row(name, shown if isinstance(shown, str) else json.dumps(shown))
     history = Table("task", "status", "created", "issue", title="attempts")
@@ -405,7 +406,7 @@ def rejected(limit: int = typer.Option(20, "--limit", "-n", min=1, help="at most
     except LedgerError as e:
         raise _fail(e, cfg) from None
     if output == Output.json:
-        typer.echo(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+        typer.echo(json.dumps([codec.dump(e) for e in events], indent=2))
         return
     console = _console()
     table = Table("received", "source", "id", "reason", "payload", box=None, pad_edge=False, show_edge=False)

@@ -13,10 +13,10 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from acrsync import codec
 from acrsync.clock import SYSTEM, Clock
 from acrsync.config import GrantsConfig, Target
 from acrsync.errors import AcrsyncError
@@ -26,11 +26,11 @@ if TYPE_CHECKING:
     from acrsync.deps import Session
 
 
-class Verdict(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
     target: str
-    clean: bool = Field(description="no blocking findings (advisory warnings and info allowed)")
-    findings: list[Finding] = Field(default_factory=list)
+    clean: bool                       # no blocking findings (advisory warnings and info allowed)
+    findings: list[Finding] = field(default_factory=list)
     checked_at: float
     expires_at: float
 
@@ -50,7 +50,7 @@ class SharedValues(Protocol):
 
 def shared_name(target: Target) -> str:
     """Keyed by the target's whole configuration: a changed target never trusts an old verdict."""
-    digest = hashlib.sha256(target.model_dump_json().encode()).hexdigest()[:16]
+    digest = hashlib.sha256(codec.dumps(target).encode()).hexdigest()[:16]
     return f"grants/{target.name}/{digest}"
 
 
@@ -91,13 +91,33 @@ class GrantCache:
             self._verdicts[target.name] = v
         return v
 
+    def wants(self, target: Target) -> str | None:
+        """The shared name to read for ``target`` when this instance holds no valid verdict for it."""
+        with self._lock:
+            cached = self._verdicts.get(target.name)
+        return None if cached is not None and self._clock.now() < cached.expires_at else shared_name(target)
+
+    def seed(self, target: Target, doc: str) -> bool:
+        """Take a verdict read from the shared store along with other values (``Ledger.shared_many``)."""
+        now = self._clock.now()
+        try:
+            v = codec.loads(Verdict, doc)
+        except (AcrsyncError, ValueError) as e:
+            log.warning("shared grant verdict for %s not readable (%s); checking again", target.name, e)
+            return False
+        if v.target != target.name or now >= v.expires_at:
+            return False
+        with self._lock:
+            self._verdicts[target.name] = v
+        return True
+
     def _read_shared(self, target: Target, now: float) -> Verdict | None:
         """The verdict another instance published, if still valid; None (check again) on any doubt."""
         if self._shared is None:
             return None
         try:
             doc = self._shared.shared(shared_name(target), now=now)
-            v = Verdict.model_validate_json(doc) if doc else None
+            v = codec.loads(Verdict, doc) if doc else None
         except (AcrsyncError, ValueError) as e:     # the store is an optimisation: never let it fail a push
             log.warning("shared grant verdict for %s not readable (%s); checking again", target.name, e)
             return None
@@ -107,7 +127,7 @@ class GrantCache:
         if self._shared is None or ttl <= 0:
             return
         try:
-            self._shared.share(shared_name(target), v.model_dump_json(), ttl=ttl, now=now)
+            self._shared.share(shared_name(target), codec.dumps(v), ttl=ttl, now=now)
         except AcrsyncError as e:
             log.warning("grant verdict for %s not shared (%s); other instances check for themselves",
                         target.name, e)

@@ -7,6 +7,7 @@ and the push path pass the real ones from ``acrsync.cloud``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -90,7 +91,7 @@ class _Reads:
         """The one finding for a reader role that could not be assumed, with what it kept unchecked."""
         if self.unusable is None:
             return []
-        return [self.unusable.model_copy(update={"not_checked": list(self.not_checked)})]
+        return [dataclasses.replace(self.unusable, not_checked=list(self.not_checked))]
 
     def via_reader(self, what: str, ram_action: str, fn: Callable[..., T], *args: Any) -> T:
         """A read in account B through the reader role: a refusal is the reader's missing permission."""

@@ -9,9 +9,8 @@ evaluate (``UNPROVEN_CODES``). Warnings that are advice only (e.g. trust wider t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 Severity = Literal["error", "warning", "info"]
 
@@ -51,58 +50,56 @@ def code_blocks(code: str, severity: Severity | None = None) -> bool:
     return (severity or CODES[code]) == "error" or code in UNPROVEN_CODES
 
 
-class PolicyName(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class PolicyName:
     """A RAM policy by name and type, as ListPoliciesForRole returns it (never parsed back out of prose)."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
     name: str
-    type: str = Field(description="System | Custom")
+    type: str                         # System | Custom
 
     @property
     def label(self) -> str:
         return f"policy {self.name} ({self.type})"
 
 
-class Evidence(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
     """Where the finding comes from: a policy statement, a role, an API reply."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
-    source: str = Field(description="e.g. 'policy acrsync-sync-cri-x (Custom)', 'trust policy of role r', "
-                                    "'GetInstance cri-x'")
-    policy: PolicyName | None = Field(default=None, description="the attached policy this evidence is from")
-    statement: int | None = Field(default=None, description="0-based index in the document's Statement list")
-    detail: str = Field(default="", description="the statement JSON, the condition, or the value read")
+    source: str                       # e.g. 'policy acrsync-sync-cri-x (Custom)', 'GetInstance cri-x'
+    policy: PolicyName | None = None  # the attached policy this evidence is from
+    statement: int | None = None      # 0-based index in the document's Statement list
+    detail: str = ""                  # the statement JSON, the condition, or the value read
 
 
-class Fix(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Fix:
     """How to make the finding go away: the documents to put in place and the commands that do it."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
     summary: str
     role_name: str | None = None
     policy_name: str | None = None
     policy_json: str | None = None
     trust_json: str | None = None
-    commands: list[str] = Field(default_factory=list)
-    automatic: bool = Field(default=False, description="`acrsync grants apply` makes this change")
+    commands: list[str] = field(default_factory=list)
+    automatic: bool = False           # `acrsync grants apply` makes this change
 
 
-class Finding(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+@dataclass(frozen=True, kw_only=True)
+class Finding:
     code: str
     severity: Severity
     target: str
     message: str
-    evidence: list[Evidence] = Field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
     fix: Fix | None = None
-    not_checked: list[str] = Field(
-        default_factory=list, description="checks this failure kept from running (not clean, not failed)")
+    not_checked: list[str] = field(default_factory=list)   # checks this failure kept from running
+    # True when this finding keeps the target from clean (an error, or an unproven grant). A field, not a
+    # property, so that every dump (JSON output, the ledger, reports) carries it.
+    blocks: bool = field(init=False, default=False)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def blocks(self) -> bool:
-        """True when this finding keeps the target from clean (an error, or an unproven grant)."""
-        return code_blocks(self.code, self.severity)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", code_blocks(self.code, self.severity))
 
 
 def finding(code: str, target: str, message: str, *, evidence: list[Evidence] | None = None,

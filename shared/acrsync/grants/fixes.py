@@ -5,6 +5,7 @@ writes them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 
@@ -49,8 +50,8 @@ def reader_policy(config: Config, target: Target) -> Json:
     """What the reader role needs for the grant check, as `acrsync permissions --principal reader`
     prints it."""
     arn = target.reader_role_arn or DEFAULT_READER_ARN.format(account=target.account_id)
-    reader = target.model_copy(update={"reader_role_arn": arn, "enabled": True})
-    cfg = config.model_copy(update={"targets": [reader]})
+    reader = dataclasses.replace(target, reader_role_arn=arn, enabled=True)
+    cfg = dataclasses.replace(config, targets=[reader])
     docs = policy_documents(cfg, Principal.READER)
     return docs[0].document
 

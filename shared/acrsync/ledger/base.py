@@ -13,6 +13,7 @@ methods named ``_...`` below marked abstract. Backends: SQLite (embedded default
 from __future__ import annotations
 
 import abc
+import dataclasses
 import json
 import random
 import threading
@@ -22,8 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import ValidationError
-
+from acrsync import codec
 from acrsync.errors import AcrsyncError
 from acrsync.ledger.limits import Bucket, Slots
 from acrsync.records import Checkpoint, Record, RejectedEvent, Report, repo_prefix
@@ -176,6 +176,10 @@ class Ledger(abc.ABC):
         """Store ``item`` as is. ``expect``: None writes whatever is there, 0 only if absent, n only if
         the stored version is n. False when that condition fails."""
 
+    def _get_items(self, kind: str, keys: list[str]) -> list[Item | None]:
+        """Several items at once, in the order of ``keys`` (a backend with a batch read overrides this)."""
+        return [self._get_item(kind, k) for k in keys]
+
     @abc.abstractmethod
     def _delete_item(self, kind: str, key: str) -> None: ...
 
@@ -197,16 +201,16 @@ class Ledger(abc.ABC):
     # ==== serialisation and the known-version cache ================================================
     def _row(self, record: Record) -> StoredRecord:
         return StoredRecord(record.key, record.version, record.status.value, record.task_id,
-                            record.created_at, Indexed.of(record), record.model_dump_json())
+                            record.created_at, Indexed.of(record), record.stored())
 
     def _decode(self, raw: Raw) -> Record:
         doc, version = raw
         try:
-            rec = Record.model_validate_json(doc)
-        except ValidationError as e:
-            raise LedgerError(f"a stored record does not parse ({e.error_count()} problems: "
-                              f"{e.errors()[0]['msg']}); was it written by a newer acrsync?") from e
-        rec = rec if rec.version == version else rec.model_copy(update={"version": version})
+            rec = Record.from_stored(doc)
+        except codec.CodecError as e:
+            raise LedgerError(f"a stored record does not parse ({e}); was it written by a newer "
+                              "acrsync?") from e
+        rec = rec if rec.version == version else rec.replace(version=version)
         self._remember(rec)
         return rec
 
@@ -228,7 +232,7 @@ class Ledger(abc.ABC):
 
         Returns (created, stored record); the stored record has ``version`` 1 when created.
         """
-        stored = record.model_copy(update={"version": 1})
+        stored = record.replace(version=1)
         existing = self._insert(self._row(stored))
         if existing is None:
             self._remember(stored)
@@ -241,7 +245,7 @@ class Ledger(abc.ABC):
         Raises VersionConflict otherwise (also when the record does not exist).
         """
         expected = record.version
-        new = record.model_copy(update={"version": expected + 1})
+        new = record.replace(version=expected + 1)
         before = self._known_index(record.key, expected)
         if before is None:
             current = self.get(record.key)
@@ -350,25 +354,25 @@ class Ledger(abc.ABC):
 
     # ---- rejected events ----------------------------------------------------------------------
     def put_rejected(self, event: RejectedEvent) -> None:
-        self.write_item(REJECTED, rejected_key(event), event.model_dump_json())
+        self.write_item(REJECTED, rejected_key(event), codec.dumps(event))
 
     def list_rejected(self, limit: int = 100) -> list[RejectedEvent]:
         """Newest first."""
-        return [RejectedEvent.model_validate_json(i.doc)
+        return [codec.loads(RejectedEvent, i.doc)
                 for i in self.list_items(REJECTED, newest_first=True, limit=limit)]
 
     # ---- reports ------------------------------------------------------------------------------
     def put_report(self, report: Report) -> None:
         """Store (or replace) a report under (kind, id)."""
-        self.write_item(REPORT + report.kind, report.id, report.model_dump_json())
+        self.write_item(REPORT + report.kind, report.id, codec.dumps(report))
 
     def get_report(self, kind: str, report_id: str) -> Report | None:
         item = self.get_item(REPORT + kind, report_id)
-        return Report.model_validate_json(item.doc) if item is not None else None
+        return codec.loads(Report, item.doc) if item is not None else None
 
     def list_reports(self, kind: str, limit: int = 20) -> list[Report]:
         """Newest (greatest id) first."""
-        return [Report.model_validate_json(i.doc)
+        return [codec.loads(Report, i.doc)
                 for i in self.list_items(REPORT + kind, newest_first=True, limit=limit)]
 
     def latest_report(self, kind: str) -> Report | None:
@@ -391,7 +395,7 @@ class Ledger(abc.ABC):
         item = self.get_item(PROGRESS + scope, name)
         if item is None:
             return None
-        return Checkpoint.model_validate_json(item.doc).model_copy(update={"version": item.version})
+        return dataclasses.replace(codec.loads(Checkpoint, item.doc), version=item.version)
 
     def save_progress(self, checkpoint: Checkpoint) -> Checkpoint:
         """Compare-and-set on ``checkpoint.version`` (0: new); returns it with the stored version.
@@ -399,13 +403,13 @@ class Ledger(abc.ABC):
         Raises VersionConflict when another run moved it first: that run owns the walk.
         """
         cp = checkpoint
-        stored = self.put_item(Item(PROGRESS + cp.scope, cp.name, cp.model_dump_json(exclude={"version"}),
-                                    cp.version))
-        return cp.model_copy(update={"version": stored.version})
+        doc = {k: v for k, v in codec.dump(cp).items() if k != "version"}   # the item's version is the truth
+        stored = self.put_item(Item(PROGRESS + cp.scope, cp.name, codec.dumps(doc), cp.version))
+        return dataclasses.replace(cp, version=stored.version)
 
     def list_progress(self, scope: str, prefix: str = "") -> list[Checkpoint]:
         """Checkpoints of ``scope`` whose name starts with ``prefix``, by name."""
-        return [Checkpoint.model_validate_json(i.doc).model_copy(update={"version": i.version})
+        return [dataclasses.replace(codec.loads(Checkpoint, i.doc), version=i.version)
                 for i in self.list_items(PROGRESS + scope, prefix=prefix)]
 
     # ---- global caps: in-flight slots and token buckets ----------------------------------------
@@ -430,24 +434,24 @@ class Ledger(abc.ABC):
         """Take one of ``cap`` slots of ``name`` for ``holder`` until ``now + ttl``; False when all are
         held. Re-acquiring renews. Concurrent callers never hold more than ``cap`` slots together."""
         def step(item: Item | None) -> tuple[str | None, bool]:
-            slots = Slots.model_validate_json(item.doc) if item is not None else Slots()
+            slots = codec.loads(Slots, item.doc) if item is not None else Slots()
             got = slots.acquire(holder, cap=cap, ttl=ttl, now=now)
-            return (got.model_dump_json(), True) if got is not None else (None, False)
+            return (codec.dumps(got), True) if got is not None else (None, False)
         return self._cas_loop(SLOTS, name, step)
 
     def release_slot(self, name: str, holder: str, *, now: float) -> None:
         def step(item: Item | None) -> tuple[str | None, None]:
             if item is None:
                 return None, None
-            slots = Slots.model_validate_json(item.doc)
+            slots = codec.loads(Slots, item.doc)
             if holder not in slots.leases:
                 return None, None
-            return slots.release(holder, now).model_dump_json(), None
+            return codec.dumps(slots.release(holder, now)), None
         self._cas_loop(SLOTS, name, step)
 
     def slots_in_use(self, name: str, *, now: float) -> int:
         item = self.get_item(SLOTS, name)
-        return len(Slots.model_validate_json(item.doc).live(now)) if item is not None else 0
+        return len(codec.loads(Slots, item.doc).live(now)) if item is not None else 0
 
     def take_tokens(self, name: str, *, rate: float, burst: float, now: float, n: float = 1.0) -> float:
         """Take ``n`` tokens from the bucket ``name`` (``rate`` a second, at most ``burst``).
@@ -455,9 +459,9 @@ class Ledger(abc.ABC):
         Returns 0.0 when taken, else the seconds to wait before asking again (nothing taken).
         """
         def step(item: Item | None) -> tuple[str | None, float]:
-            bucket = Bucket.model_validate_json(item.doc) if item is not None else Bucket.full(burst, now)
+            bucket = codec.loads(Bucket, item.doc) if item is not None else Bucket.full(burst, now)
             new, wait = bucket.take(n, rate=rate, burst=burst, now=now)
-            return (new.model_dump_json(), 0.0) if new is not None else (None, wait)
+            return (codec.dumps(new), 0.0) if new is not None else (None, wait)
         return self._cas_loop(BUCKET, name, step)
 
     # ---- values shared between instances, with a time to live ----------------------------------
@@ -467,7 +471,11 @@ class Ledger(abc.ABC):
 
     def shared(self, name: str, *, now: float) -> str | None:
         """The value published under ``name`` if it has not expired."""
-        item = self.get_item(SHARED, name)
-        if item is None or (item.expires_at is not None and item.expires_at <= now):
-            return None
-        return item.doc
+        return self.shared_many([name], now=now).get(name)
+
+    def shared_many(self, names: list[str], *, now: float) -> dict[str, str]:
+        """The values published under ``names`` that have not expired, read together (one request on
+        Tablestore): what a cold function instance needs before its first push."""
+        items = self._get_items(SHARED, names) if names else []
+        return {name: item.doc for name, item in zip(names, items, strict=True)
+                if item is not None and (item.expires_at is None or item.expires_at > now)}

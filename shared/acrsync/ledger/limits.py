@@ -9,15 +9,14 @@ item and writes it back with compare-and-set, so concurrent FC instances never e
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class Slots(BaseModel):
+@dataclass(frozen=True)
+class Slots:
     """Leases on one named counter: holder -> the time its lease ends."""
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
-    leases: dict[str, float] = Field(default_factory=dict)
+    leases: dict[str, float] = field(default_factory=dict)
 
     def live(self, now: float) -> dict[str, float]:
         return {h: t for h, t in self.leases.items() if t > now}
@@ -33,10 +32,10 @@ class Slots(BaseModel):
         return Slots(leases={h: t for h, t in self.live(now).items() if h != holder})
 
 
-class Bucket(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Bucket:
     """A token bucket: ``tokens`` left at time ``at``."""
 
-    model_config = ConfigDict(defer_build=True)   # not validated on a push: built on first use
     tokens: float
     at: float
 

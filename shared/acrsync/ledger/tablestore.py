@@ -370,6 +370,13 @@ class TablestoreLedger(Ledger):
             cols = self.ots.get_row(self.table("items"), [("kind", kind), ("key", key)])
         return self._item(kind, key, cols) if cols else None
 
+    def _get_items(self, kind: str, keys: list[str]) -> list[Item | None]:
+        if len(keys) == 1:
+            return [self._get_item(kind, keys[0])]
+        with self._errors("BatchGetRow"):
+            rows = self.ots.batch_get(self.table("items"), [[("kind", kind), ("key", k)] for k in keys])
+        return [self._item(kind, k, cols) if cols else None for k, cols in zip(keys, rows, strict=True)]
+
     @staticmethod
     def _item(kind: str, key: str, cols: dict[str, Any]) -> Item:
         return Item(kind, key, cols["doc"], int(cols["version"]), cols.get("expires_at"))
