@@ -1,5 +1,6 @@
-"""Domain objects read from ACR and RAM. The adapters in ``acrsync.cloud`` return these; the pure
-logic (coverage, grants, reconcile decisions) reads only these, never SDK models.
+"""Domain objects read from ACR. The adapters in ``acrsync.cloud`` return these; the pure logic
+(coverage, grants, reconcile decisions) reads only these, never SDK models. What RAM and STS return is in
+``acrsync.roles`` (the push path never reads it).
 """
 
 from __future__ import annotations
@@ -102,36 +103,3 @@ class SyncTask:
     target: ImageSide = field(default_factory=ImageSide)   # ImageTo
     created_ms: int = 0
     modified_ms: int = 0              # ModifedTime (sic) or ModifiedTime
-
-
-# ---- RAM -----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RoleInfo:
-    name: str
-    arn: str = ""
-    role_id: str = ""
-    trust_policy: str                 # AssumeRolePolicyDocument, JSON text
-    description: str = ""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PolicyRef:
-    name: str
-    type: str                         # System | Custom
-    default_version: str = ""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PolicyInfo:
-    name: str
-    type: str
-    default_version: str = ""
-    document: str                     # DefaultPolicyVersion.PolicyDocument, JSON text
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CallerIdentity:
-    account_id: str
-    arn: str = ""
-    identity_type: str = ""

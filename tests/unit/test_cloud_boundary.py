@@ -79,8 +79,8 @@ def test_every_declared_tablestore_operation_is_an_sdk_method(operation):
     assert callable(getattr(ots.OTSClient, method, None)), f"OTSClient has no {method}"
 
 
-@pytest.mark.parametrize("module", ["records.py", "model.py", "events.py", "lifecycle.py", "scope.py",
-                                    "coverage.py", "failures.py", "policy.py"])
+@pytest.mark.parametrize("module", ["records.py", "model.py", "roles.py", "events.py", "lifecycle.py",
+                                    "scope.py", "coverage.py", "failures.py", "policy.py"])
 def test_domain_modules_import_no_storage(module):
     """The ledger imports the domain types, never the reverse."""
     tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))

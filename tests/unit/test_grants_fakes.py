@@ -11,8 +11,9 @@ import json
 
 from acrsync.cloud.errors import AccessDenied, NotFound
 from acrsync.config import Config, parse_config
-from acrsync.model import InstanceInfo, NamespaceInfo, PolicyInfo, PolicyRef, RepoInfo, RoleInfo
+from acrsync.model import InstanceInfo, NamespaceInfo, RepoInfo
 from acrsync.policy import SYNC_ROLE_NAME
+from acrsync.roles import PolicyInfo, PolicyRef, RoleInfo
 
 SOURCE_ACCOUNT = "1250000000000001"     # made-up account A
 TARGET_ACCOUNT = "1510000000000002"     # made-up account B

@@ -10,7 +10,7 @@ from alibabacloud_ram20150501 import models as m
 
 from acrsync.cloud.clients import Adapter, CloudSession, request
 from acrsync.cloud.errors import NotFound
-from acrsync.model import PolicyInfo, PolicyRef, RoleInfo
+from acrsync.roles import PolicyInfo, PolicyRef, RoleInfo
 
 LIST_ROLES_PAGE = 1000     # ListRoles MaxItems upper bound
 

@@ -9,7 +9,7 @@ from alibabacloud_sts20150401 import models as m
 from acrsync.cloud.clients import Adapter, CloudSession, request
 from acrsync.cloud.credentials import Creds
 from acrsync.cloud.errors import CloudError
-from acrsync.model import CallerIdentity
+from acrsync.roles import CallerIdentity
 
 
 def parse_expiration(value: str | None) -> float | None:

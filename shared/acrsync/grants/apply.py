@@ -31,7 +31,7 @@ from acrsync.cloud.permissions import Json
 from acrsync.config import Config, Source, Target
 from acrsync.grants import fixes
 from acrsync.grants.check import DISPUTED_EDITION, TARGET_EDITIONS, AcrReader, RamReader
-from acrsync.model import PolicyInfo, PolicyRef, RoleInfo
+from acrsync.roles import PolicyInfo, PolicyRef, RoleInfo
 
 StepKind = Literal["CreateRole", "UpdateRole", "CreatePolicy", "CreatePolicyVersion", "AttachPolicyToRole",
                    "DetachPolicyFromRole", "CreateNamespace", "UpdateNamespace"]

@@ -21,8 +21,9 @@ from acrsync.cloud.permissions import TABLE, Json
 from acrsync.config import Config, Source, Target
 from acrsync.grants import fixes
 from acrsync.grants.findings import Evidence, Finding, Fix, PolicyName, finding
-from acrsync.model import InstanceInfo, NamespaceInfo, PolicyInfo, PolicyRef, RepoInfo, RoleInfo
+from acrsync.model import InstanceInfo, NamespaceInfo, RepoInfo
 from acrsync.regions import PUBLIC_TO_RESTRICTED_RULE, replication_allowed
+from acrsync.roles import PolicyInfo, PolicyRef, RoleInfo
 
 if TYPE_CHECKING:
     from acrsync.deps import Session

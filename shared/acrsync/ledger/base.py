@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from acrsync import codec
 from acrsync.errors import AcrsyncError
-from acrsync.ledger.limits import Bucket, Slots
 from acrsync.records import Checkpoint, Record, RejectedEvent, Report, repo_prefix
 
 if TYPE_CHECKING:
@@ -433,6 +432,8 @@ class Ledger(abc.ABC):
     def acquire_slot(self, name: str, holder: str, *, cap: int, ttl: float, now: float) -> bool:
         """Take one of ``cap`` slots of ``name`` for ``holder`` until ``now + ttl``; False when all are
         held. Re-acquiring renews. Concurrent callers never hold more than ``cap`` slots together."""
+        from acrsync.ledger.limits import Slots  # caps (backfill, compliance): not on the push path
+
         def step(item: Item | None) -> tuple[str | None, bool]:
             slots = codec.loads(Slots, item.doc) if item is not None else Slots()
             got = slots.acquire(holder, cap=cap, ttl=ttl, now=now)
@@ -440,6 +441,8 @@ class Ledger(abc.ABC):
         return self._cas_loop(SLOTS, name, step)
 
     def release_slot(self, name: str, holder: str, *, now: float) -> None:
+        from acrsync.ledger.limits import Slots
+
         def step(item: Item | None) -> tuple[str | None, None]:
             if item is None:
                 return None, None
@@ -450,6 +453,8 @@ class Ledger(abc.ABC):
         self._cas_loop(SLOTS, name, step)
 
     def slots_in_use(self, name: str, *, now: float) -> int:
+        from acrsync.ledger.limits import Slots
+
         item = self.get_item(SLOTS, name)
         return len(codec.loads(Slots, item.doc).live(now)) if item is not None else 0
 
@@ -458,6 +463,8 @@ class Ledger(abc.ABC):
 
         Returns 0.0 when taken, else the seconds to wait before asking again (nothing taken).
         """
+        from acrsync.ledger.limits import Bucket
+
         def step(item: Item | None) -> tuple[str | None, float]:
             bucket = codec.loads(Bucket, item.doc) if item is not None else Bucket.full(burst, now)
             new, wait = bucket.take(n, rate=rate, burst=burst, now=now)

@@ -1,0 +1,38 @@
+"""Domain objects read from RAM and STS: roles, their policies, the caller. The grant check reads these
+(never SDK models); the push path does not, so they are apart from ``acrsync.model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RoleInfo:
+    name: str
+    arn: str = ""
+    role_id: str = ""
+    trust_policy: str                 # AssumeRolePolicyDocument, JSON text
+    description: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyRef:
+    name: str
+    type: str                         # System | Custom
+    default_version: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyInfo:
+    name: str
+    type: str
+    default_version: str = ""
+    document: str                     # DefaultPolicyVersion.PolicyDocument, JSON text
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallerIdentity:
+    account_id: str
+    arn: str = ""
+    identity_type: str = ""
