@@ -160,7 +160,7 @@ def as_html(report: ComplianceReport) -> str:
     for i, (ns, rows) in enumerate(sorted(groups.items())):
         bad = [r for r in rows if not r["ok"]]
         anchor = "ns-" + _slug(ns)
-        if anchor in ids:                    # "a.b" and "a-b" share a slug: keep anchors unique
+        while anchor in ids:                 # "a.b" and "a-b" share a slug: keep anchors unique
             anchor = f"{anchor}-{i}"
         ids.add(anchor)
         namespaces.append(
