@@ -1,6 +1,8 @@
 """The HTML report in a real headless Chromium (Debian's chromium or chromium-headless-shell): it renders,
-it is screenshotted, and its structure is asserted from the DOM Chromium dumps. A missing browser fails
-these tests; it never skips them (.ci/run installs the browser with apt-get)."""
+it is screenshotted, and its structure is asserted from the DOM Chromium dumps; its filter box is used with
+clicks and keys over the DevTools protocol (tests/compliance/cdp.py), page scripts disabled and enabled, and
+what is displayed is measured. A missing browser fails these tests; it never skips them (.ci/run installs
+the browser with apt-get)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from acrsync.compliance import render
+from tests.compliance.cdp import Browser
 from tests.compliance.factory import XSS, report
 
 BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser")
@@ -161,3 +164,155 @@ window.addEventListener("load", function () {
     at = json.loads(next(a for t, a in target.elements if t == "body")["data-probe"])
     # a namespace link shows that namespace only
     assert at["ns_all"] == 1
+
+
+# --- The filter box, driven like a user would (clicks and keys over the DevTools protocol) -----------------
+# What is displayed is measured in the page: a row counts as shown when checkVisibility() is true (no
+# display:none on it or an ancestor, not inside a collapsed <details>) and it has a height.
+SHOWN = """Array.from(document.querySelectorAll("#coverage tr.row"))
+  .filter(e => e.checkVisibility() && e.getBoundingClientRect().height > 0).map(e => e.dataset.path)"""
+SHOWN_NS = """Array.from(document.querySelectorAll("details.ns")).filter(e => e.checkVisibility())
+  .map(e => e.dataset.ns)"""
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """path -> the row's states, computed from the report itself (independently of the renderer)."""
+    out = {}
+    for r in report(2000, namespaces=80, evil=True, tag_filter=XSS).rows:
+        cells = list(r.cells.values())
+        out[r.path] = {"ns": r.namespace, "ok": r.healthy, "missing": any(c.missing for c in cells),
+                       "excluded": any(c.mode.value == "excluded" for c in cells)}
+    return out
+
+
+@pytest.fixture
+def tab(tmp_path):
+    b = Browser(browser(), FLAGS, tmp_path / "profile")
+    yield b
+    b.close()
+
+
+def shown(tab: Browser) -> set[str]:
+    return set(tab.js(SHOWN))
+
+
+def choose_namespace(tab: Browser, value: str) -> None:
+    """Sets the namespace <select> (DevTools evaluation, not a page script; no event is needed: the filter
+    is CSS). Type-ahead would depend on keystroke timing; the arrow keys are tried in the no-JS test."""
+    tab.js(f'document.getElementById("f-ns").value = {json.dumps(value)}')
+    assert tab.js('document.getElementById("f-ns").value') == value
+
+
+def test_filter_without_javascript(page, rows, tab):
+    tab.open(page[1].as_uri() + "?q=repo-0007", scripts=False)
+    # the page's own script did not run: no text field, the note says why, ?q= did nothing
+    assert tab.js('document.getElementById("q").checkVisibility()') is False
+    assert tab.js('document.getElementById("no-js").checkVisibility()') is True
+    assert "Text search needs JavaScript" in tab.js('document.getElementById("no-js").textContent')
+    assert tab.js('document.querySelectorAll(".filtered-out, .searching").length') == 0
+    problems = {p for p, r in rows.items() if not r["ok"]}
+    assert shown(tab) == problems                                     # fully-OK rows collapsed
+
+    tab.click("#show-missing")
+    assert tab.js('document.getElementById("show-missing").checked') is True
+    missing = {p for p, r in rows.items() if r["missing"]}
+    assert len(missing) == 40 and shown(tab) == missing
+    assert tab.js('getComputedStyle(document.querySelector("tr.row.drift")).display') == "none"
+
+    choose_namespace(tab, "team-7")
+    assert tab.js('document.getElementById("f-ns").selectedOptions[0].value') == "team-7"
+    assert tab.js(SHOWN_NS) == ["team-7"]
+    assert shown(tab) == {p for p in missing if rows[p]["ns"] == "team-7"} and len(shown(tab)) == 5
+
+    tab.click("#show-all")                  # one namespace, every state: its fully-OK rows stay collapsed
+    assert shown(tab) == {p for p, r in rows.items() if r["ns"] == "team-7" and not r["ok"]}
+    tab.click("#show-ok")                   # ... until "fully OK" shows them
+    team7_ok = {p for p, r in rows.items() if r["ns"] == "team-7" and r["ok"]}
+    assert len(team7_ok) == 20 and shown(tab) == team7_ok
+
+    tab.js('document.getElementById("f-ns").focus()')
+    tab.key("ArrowDown", "ArrowDown", 40)   # the keyboard on the select: the next namespace
+    assert tab.js('document.getElementById("f-ns").value') == "team-70"
+    assert tab.js(SHOWN_NS) == ["team-70"]
+    assert shown(tab) == {p for p, r in rows.items() if r["ns"] == "team-70" and r["ok"]}
+
+    choose_namespace(tab, "")
+    tab.click("#show-excluded")             # healthy rows from collapsed groups, every namespace
+    excluded = {p for p, r in rows.items() if r["excluded"]}
+    assert len(excluded) == 40 and shown(tab) == excluded
+    assert len(tab.js(SHOWN_NS)) == len({rows[p]["ns"] for p in excluded})
+
+
+def test_filter_with_javascript(page, rows, tab):
+    tab.open(page[1].as_uri(), scripts=True)
+    assert tab.js('document.getElementById("q").checkVisibility()') is True
+    assert tab.js('document.getElementById("no-js").checkVisibility()') is False
+
+    tab.click("#q")
+    tab.type_text("repo-0007")
+    assert shown(tab) == {"team-7/repo-0007"}
+
+    clear(tab)
+    tab.type_text("team-7/")                # a namespace: all its rows, fully-OK ones included
+    team7 = {p for p, r in rows.items() if r["ns"] == "team-7"}
+    assert len(team7) == 25 and shown(tab) == team7
+    assert tab.js(SHOWN_NS) == ["team-7"]
+
+    tab.click("#show-missing")              # the CSS filters combine with the text
+    assert shown(tab) == {p for p in team7 if rows[p]["missing"]}
+    choose_namespace(tab, "team-3")
+    assert shown(tab) == set() and tab.js(SHOWN_NS) == []
+
+    choose_namespace(tab, "")
+    tab.click("#q")
+    clear(tab)
+    tab.type_text("repo-04")
+    want = {p for p, r in rows.items() if r["missing"] and "repo-04" in p}
+    assert len(want) == 2 and shown(tab) == want
+    clear(tab)                              # no text: the state filter alone again
+    assert shown(tab) == {p for p, r in rows.items() if r["missing"]}
+    tab.click("#show-all")
+    assert shown(tab) == {p for p, r in rows.items() if not r["ok"]}
+
+
+def clear(tab: Browser) -> None:
+    tab.js('document.getElementById("q").focus(); document.getElementById("q").select()')
+    tab.key("Backspace", "Backspace", 8)
+    assert tab.js('document.getElementById("q").value') == ""
+
+
+def style_of(html: str) -> str:
+    return html[html.index("<style>"):html.index("</style>")]
+
+
+def test_filter_css_grows_per_namespace_not_per_repository():
+    small, large = (render.as_html(report(n, namespaces=80)) for n in (200, 2000))
+    assert style_of(small) == style_of(large)                        # 10x the repositories, same CSS
+    wide = render.as_html(report(2000, namespaces=2000))
+    per_namespace = (len(style_of(wide)) - len(style_of(large))) / (2000 - 80)
+    assert 0 < per_namespace < 100
+    assert len(large) < 600_000 and len(wide) < 1_600_000           # bytes, whole page
+
+
+def test_namespace_anchors_and_filter_classes_are_unique():
+    r = report(3, namespaces=1)
+    r.rows[0].namespace, r.rows[1].namespace, r.rows[2].namespace = "a.b", "a-b", "a-b-2"
+    dom = dom_of(render.as_html(r))
+    groups = dom.having("details", "ns")
+    assert len({a["id"] for a in groups}) == len(groups) == 3
+    assert len({a["class"] for a in groups}) == 3
+    assert {a["value"] for a in dom.having("option", "o")} == {"a.b", "a-b", "a-b-2"}
+
+
+def test_filter_at_2000_namespaces(tmp_path, tab):
+    """One repository per namespace: the namespace chooser and a state still pick exactly the right rows."""
+    path = tmp_path / "wide.html"
+    path.write_text(render.as_html(report(2000, namespaces=2000)), encoding="utf-8")
+    tab.open(path.as_uri(), scripts=False)
+    choose_namespace(tab, "team-1907")
+    assert tab.js(SHOWN_NS) == ["team-1907"] and shown(tab) == {"team-1907/repo-1907"}
+    tab.click("#show-drift")
+    assert shown(tab) == set() and tab.js(SHOWN_NS) == []
+    tab.click("#show-missing")
+    assert shown(tab) == {"team-1907/repo-1907"}

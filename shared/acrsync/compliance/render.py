@@ -112,13 +112,32 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "ns"
 
 
+# The state filter of the HTML report: (radio id suffix, label, class a matrix row carries when it is in that
+# state; "" for "all"). Rows get the classes in _row_view; the template generates one CSS rule per state.
+STATES: tuple[tuple[str, str, str], ...] = (
+    ("all", "all", ""),
+    ("problems", "needing attention", "attention"),
+    ("missing", "missing tags", "missing"),
+    ("drift", "digest differs", "drift"),
+    ("inflight", "in flight", "inflight"),
+    ("unreadable", "unreadable or not checked", "unreadable"),
+    ("excluded", "excluded", "excluded"),
+    ("rule", "by a sync rule", "rule"),
+    ("ok", "fully OK", "fully-ok"),
+)
+
+
 def _row_view(r: RepoRow, names: list[str]) -> dict[str, Any]:
     cells = [r.cells.get(n) for n in names]
-    flags = {"missing": any(c is not None and c.missing for c in cells),
-             "drift": any(c is not None and c.differs for c in cells),
-             "unreadable": any(c is not None and c.mode.value in ("unreadable", "not_checked")
-                               for c in cells),
-             "rule": any(c is not None and c.mode.value == "rule" for c in cells)}
+    present = [c for c in cells if c is not None]
+    flags = {"attention": not r.healthy,
+             "fully-ok": r.healthy,
+             "missing": any(c.missing for c in present),
+             "drift": any(c.differs for c in present),
+             "inflight": any(c.in_flight for c in present),
+             "unreadable": any(c.mode.value in ("unreadable", "not_checked") for c in present),
+             "excluded": any(c.mode.value == "excluded" for c in present),
+             "rule": any(c.mode.value == "rule" for c in present)}
     return {"path": r.path, "repo": r.repo, "tags": r.tags, "cells": cells, "ok": r.healthy,
             "classes": " ".join(k for k, v in flags.items() if v)}
 
@@ -130,18 +149,25 @@ def _template() -> Template:
 
 
 def as_html(report: ComplianceReport) -> str:
-    """One self-contained page: no external assets; every value autoescaped."""
+    """One self-contained page: no external assets; every value autoescaped. The filter's CSS is generated
+    per namespace and per state (never per repository), so it stays small at thousands of repositories."""
     names = [t.name for t in report.targets]
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in report.rows:
         groups.setdefault(r.namespace, []).append(_row_view(r, names))
     namespaces = []
-    for ns, rows in sorted(groups.items()):
+    ids: set[str] = set()
+    for i, (ns, rows) in enumerate(sorted(groups.items())):
         bad = [r for r in rows if not r["ok"]]
+        anchor = "ns-" + _slug(ns)
+        while anchor in ids:                 # "a.b" and "a-b" share a slug: keep anchors unique
+            anchor = f"{anchor}-{i}"
+        ids.add(anchor)
         namespaces.append(
             {
                 "name": ns,
-                "id": "ns-" + _slug(ns),
+                "id": anchor,
+                "index": i,
                 "rows": bad,
                 "ok_rows": [r for r in rows if r["ok"]],
                 "problems": len(bad),
@@ -153,6 +179,7 @@ def as_html(report: ComplianceReport) -> str:
         sev[f.severity] += 1
     return _template().render(report=report, scope=report.scope, targets=report.targets, names=names,
                               namespaces=namespaces, findings=report.findings, severities=sev,
+                              states=[{"key": k, "label": label, "cls": c} for k, label, c in STATES],
                               started=_when(report.started_at), finished=_when(report.finished_at),
                               problems=sum(n["problems"] for n in namespaces),
                               repos=len(report.rows), calls=sum(report.calls.values()))
