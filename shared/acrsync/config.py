@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from acrsync import __version__, codec
 from acrsync.errors import AcrsyncError
 from acrsync.regions import KNOWN_REGIONS, PUBLIC_TO_RESTRICTED_RULE, replication_allowed
+from acrsync.value import Frozen
 
 CONFIG_ENV = "ACRSYNC_CONFIG"
 OTS_ENDPOINT_ENV = "ACRSYNC_OTS_ENDPOINT"
@@ -169,16 +170,16 @@ def _doc(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | Non
     return dataclasses.field(default=default, metadata={"description": doc})
 
 
-@dataclass(frozen=True, kw_only=True)
-class Source:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Source(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     account_id: AccountId = _doc(doc="UID of account A, which owns the source instance")
     region: RegionId = _doc(doc="region id of the source instance")
     instance_id: InstanceId = _doc(doc="source ACR EE instance id (cri-...); must be Advanced edition")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Target:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Target(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     name: Annotated[str, Check(_check_target_name)] = _doc(
         doc="a short unique name used in the ledger, logs and CLI")
@@ -213,8 +214,8 @@ class Target:
         return f"acs:cr:{self.region}:{self.account_id}:instance/{self.instance_id}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class LedgerConfig:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class LedgerConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     backend: Literal["sqlite", "tablestore"] = "sqlite"
     path: str = _doc(".acrsync/ledger.db", doc="SQLite file (backend: sqlite)")
@@ -232,15 +233,15 @@ class LedgerConfig:
                     "from inside a VPC) and ledger.instance to the Tablestore instance name")
 
 
-@dataclass(frozen=True, kw_only=True)
-class GrantsConfig:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class GrantsConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     cache_ttl_seconds: Annotated[int, Range(ge=0)] = _doc(900, doc="how long a clean grant check is trusted")
     blocked_ttl_seconds: Annotated[int, Range(ge=0)] = _doc(60, doc="how soon a failing check is re-run")
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReconcileConfig:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class ReconcileConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     max_attempts: Annotated[int, Range(ge=1)] = _doc(5, doc="sync task attempts per image and target")
     backoff_base_seconds: Annotated[float, Range(gt=0)] = 60.0
@@ -254,8 +255,8 @@ class ReconcileConfig:
     page_size: Annotated[int, Range(ge=1, le=100)] = 100
 
 
-@dataclass(frozen=True, kw_only=True)
-class BackfillConfig:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class BackfillConfig(Frozen):
     """How politely ``acrsync backfill`` replicates existing images (docs/backfill.md)."""
 
     __pydantic_config__ = _FORBID_EXTRA
@@ -275,8 +276,8 @@ class BackfillConfig:
         5.0, doc="how often a run at the in-flight cap looks for finished tasks")
 
 
-@dataclass(frozen=True, kw_only=True)
-class RulesConfig:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class RulesConfig(Frozen):
     """The rule advisor (``acrsync rules``)."""
 
     __pydantic_config__ = _FORBID_EXTRA
@@ -287,15 +288,15 @@ class RulesConfig:
         "acrsync-", doc="prefix of the rules acrsync creates; it never touches others")
 
 
-@dataclass(frozen=True, kw_only=True)
-class WebhookConfig:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class WebhookConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     token_env: str = _doc("ACRSYNC_WEBHOOK_TOKEN",
                           doc="environment variable that holds the webhook secret token")
 
 
-@dataclass(frozen=True, kw_only=True)
-class PipelineNames:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class PipelineNames(Frozen):
     """The deployed functions and triggers the compliance run inspects (s.yaml's names by default)."""
 
     __pydantic_config__ = _FORBID_EXTRA
@@ -306,8 +307,8 @@ class PipelineNames:
         "auto", doc="auto: checked when the FC API answers, else noted as not checked")
 
 
-@dataclass(frozen=True, kw_only=True)
-class ComplianceConfig:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class ComplianceConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     remediate: bool = _doc(False, doc="create sync tasks for MISSING tags (and DIGEST_DIFFERS when the "
                                       "target has override: true)")
@@ -326,8 +327,8 @@ class ComplianceConfig:
     functions: PipelineNames = _doc(factory=PipelineNames)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Config:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Config(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     source: Source
     targets: Annotated[list[Target], Check(_at_least_one_target)]

@@ -40,6 +40,8 @@ import yaml
 from rich.console import Console
 from rich.panel import Panel
 
+from acrsync.value import Value
+
 if TYPE_CHECKING:
     from acrsync.app import App
 
@@ -171,8 +173,8 @@ def because(d: dict[str, Any]) -> str:
     return f"{kind}: {d.get('reason') or d.get('code') or d.get('error') or ''}".rstrip(": ")
 
 
-@dataclass
-class Demo:
+@dataclass(repr=False, eq=False)
+class Demo(Value):
     """What the steps share: localcloud, the config, the identities, and the on_push runs shown so far."""
 
     cloud: LocalCloudProcess

@@ -22,6 +22,7 @@ from acrsync.config import Config, Target
 from acrsync.ledger import Ledger
 from acrsync.model import RepoInfo, SyncRule, SyncTask, TagInfo
 from acrsync.source import ImageResolver, RuleCache
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.cloud.acr import Acr
@@ -77,8 +78,8 @@ class GrantVerdicts(Protocol):
     def verdict(self, target: Target, session: Session) -> Verdict: ...
 
 
-@dataclass(frozen=True)
-class Deps:
+@dataclass(frozen=True, repr=False, eq=False)
+class Deps(Frozen):
     """Everything one invocation of push, reconcile, compliance or backfill talks to."""
 
     config: Config

@@ -50,6 +50,7 @@ from typing import Any, Literal
 from acrsync import jsonlog
 from acrsync.model import ImageSide
 from acrsync.records import RejectedEvent
+from acrsync.value import Frozen
 
 log = logging.getLogger("acrsync.events")
 
@@ -74,8 +75,8 @@ MAX_REJECTED_PAYLOAD = 64 * 1024
 
 # ---- typed events ----------------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class PushCompleted:
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class PushCompleted(Frozen):
     """An image tag was pushed to the source instance."""
 
     kind: Literal["push"] = "push"
@@ -112,8 +113,8 @@ class PushCompleted:
         return None if self.time is None else int(self.time.timestamp() * 1000)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SyncCompleted:
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class SyncCompleted(Frozen):
     """ACR reports a sync task finished. A hint only: confirm with GetRepoSyncTask."""
 
     kind: Literal["sync"] = "sync"
@@ -130,8 +131,8 @@ class SyncCompleted:
     raw: dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TimerTick:
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class TimerTick(Frozen):
     """A timer trigger fired; ``payload`` is the trigger's configured text, parsed when it is a JSON
     object."""
 
@@ -147,8 +148,8 @@ class TimerTick:
         return mode if isinstance(mode, str) else None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Rejected:
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Rejected(Frozen):
     """An item acrsync cannot use. Keep it (``to_rejected_event``), acknowledge it, never retry it.
 
     ``unauthenticated`` is set for webhook requests without the right token: they are answered 401 and

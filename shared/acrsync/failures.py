@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from acrsync.value import Frozen
+
 
 class Kind(str, Enum):
     TRANSIENT = "transient"      # retry with back-off
@@ -19,8 +21,8 @@ class Kind(str, Enum):
     CONFLICT = "conflict"        # the target already has this tag at another digest: BLOCKED
 
 
-@dataclass(frozen=True)
-class Classified:
+@dataclass(frozen=True, repr=False, eq=False)
+class Classified(Frozen):
     kind: Kind
     code: str
     hint: str

@@ -20,6 +20,7 @@ from acrsync.failures import backoff_seconds, classify
 from acrsync.grants.findings import Finding
 from acrsync.model import SyncTask
 from acrsync.records import Attempt, ErrorInfo, Record, Status, blocking_finding
+from acrsync.value import Frozen
 
 
 class TaskPhase(str, Enum):
@@ -139,8 +140,8 @@ class RecordChanges:
 NO_CHANGES = RecordChanges()
 
 
-@dataclass(frozen=True)
-class Context:
+@dataclass(frozen=True, repr=False, eq=False)
+class Context(Frozen):
     now: float
     policy: ReconcileConfig
     grants_clean: bool | None        # None: not known (no check was needed)
@@ -153,8 +154,8 @@ class Context:
         return self.policy.claim_after_seconds
 
 
-@dataclass(frozen=True)
-class Decision:
+@dataclass(frozen=True, repr=False, eq=False)
+class Decision(Frozen):
     changes: RecordChanges = NO_CHANGES
     action: Action = Action.NONE
     why: str = ""

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from acrsync.value import Frozen
+
 # ---- ACR -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class InstanceInfo:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class InstanceInfo(Frozen):
     instance_id: str
     name: str = ""
     edition: str                      # InstanceSpecification: Enterprise_Basic|_Standard|_Advanced
@@ -18,8 +20,8 @@ class InstanceInfo:
     region: str | None = None         # only ListInstance returns it
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class NamespaceInfo:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class NamespaceInfo(Frozen):
     instance_id: str
     name: str
     namespace_id: str = ""
@@ -28,8 +30,8 @@ class NamespaceInfo:
     status: str = "NORMAL"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RepoInfo:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class RepoInfo(Frozen):
     instance_id: str
     repo_id: str
     namespace: str
@@ -43,8 +45,8 @@ class RepoInfo:
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TagInfo:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class TagInfo(Frozen):
     tag: str
     digest: str                       # as ACR returns it (bare hex)
     image_id: str = ""
@@ -53,8 +55,8 @@ class TagInfo:
     status: str = "NORMAL"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SyncRule:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class SyncRule(Frozen):
     """A sync rule as ListRepoSyncRule returns it. Note: it carries no TargetUserId (only CrossUser)."""
 
     rule_id: str
@@ -77,8 +79,8 @@ class SyncRule:
     create_time_ms: int = 0
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ImageSide:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class ImageSide(Frozen):
     instance_id: str = ""
     region: str = ""
     namespace: str = ""
@@ -86,8 +88,8 @@ class ImageSide:
     tag: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SyncTask:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class SyncTask(Frozen):
     """A sync task from GetRepoSyncTask or ListRepoSyncTask (whichever fields that call returns)."""
 
     task_id: str

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from acrsync.value import Frozen
+
 SYNC_ROLE_NAME = "aliyuncontainerregistrycrossaccoutsyncrole"
 """The role ACR assumes in account B. The name really is spelt "accout": ACR looks up exactly this."""
 
@@ -37,8 +39,8 @@ class PolicyError(ValueError):
 
 # ---- parsed documents ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Statement:
+@dataclass(frozen=True, repr=False, eq=False)
+class Statement(Frozen):
     index: int                               # position in the document's Statement list, 0-based
     effect: str                              # "Allow" | "Deny"
     actions: tuple[str, ...] = ()
@@ -67,8 +69,8 @@ class Statement:
         return json.dumps(self.raw, ensure_ascii=False, sort_keys=True)
 
 
-@dataclass(frozen=True)
-class Policy:
+@dataclass(frozen=True, repr=False, eq=False)
+class Policy(Frozen):
     name: str
     statements: tuple[Statement, ...]
 
@@ -158,8 +160,8 @@ def _resource_match(pattern: str, resource: str) -> bool:
 
 # ---- verdicts ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True)
-class Evidence:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Evidence(Frozen):
     """Which statement of which document a verdict rests on."""
 
     policy: str
@@ -169,8 +171,8 @@ class Evidence:
     condition: str | None = None       # the Condition block, quoted, if any
 
 
-@dataclass(frozen=True, kw_only=True)
-class Verdict:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Verdict(Frozen):
     """The answer to "may ``action`` be done on ``resource``?" with the statements that decided it."""
 
     decision: Decision
@@ -253,15 +255,15 @@ def allows_action_elsewhere(policies: Sequence[Policy], action: str) -> list[Evi
 
 # ---- trust policies ------------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True)
-class TrustWarning:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class TrustWarning(Frozen):
     principal: str                     # the principal that is wider than needed, as written
     reason: str
     evidence: Evidence
 
 
-@dataclass(frozen=True, kw_only=True)
-class TrustVerdict:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class TrustVerdict(Frozen):
     """Does the trust policy let ACR acting for account A assume the role, and what else does it let in."""
 
     decision: Decision

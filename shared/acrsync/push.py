@@ -31,6 +31,7 @@ from acrsync.jsonlog import log_decision
 from acrsync.ledger import VersionConflict
 from acrsync.lifecycle import RecordChanges, TaskPhase, record_status
 from acrsync.records import Attempt, ErrorInfo, ImageRef, Origin, Record, Status, blocking_finding
+from acrsync.value import Value
 
 log = logging.getLogger("acrsync.push")
 
@@ -47,8 +48,8 @@ class Outcome(str, Enum):
     FAILED = "failed"                # nothing to replicate (gone from the source) or the event failed
 
 
-@dataclass
-class Summary:
+@dataclass(repr=False, eq=False)
+class Summary(Value):
     """What one invocation did: per target, how many images went each way; plus rejected events."""
 
     per_target: dict[str, Counter[Outcome]] = field(default_factory=dict)

@@ -37,6 +37,7 @@ from acrsync.lifecycle import Action, Flag, RecordChanges
 from acrsync.model import ImageSide, SyncTask
 from acrsync.push import Outcome, create_task
 from acrsync.records import ImageRef, Origin, Record, Report, Status, blocking_finding
+from acrsync.value import Frozen, Value
 
 log = logging.getLogger("acrsync.reconcile")
 
@@ -50,8 +51,8 @@ TASK_CACHE = 2 * OPEN_BATCH            # tasks read that a run keeps (compact, ~
 FLAGGED_MAX = 100                     # flagged records listed in one summary (all are counted and logged)
 
 
-@dataclass
-class RunSummary:
+@dataclass(repr=False, eq=False)
+class RunSummary(Value):
     records_seen: int = 0
     updated: int = 0
     created: int = 0
@@ -84,8 +85,8 @@ class RunSummary:
 
 # ---- steps: what a plan holds ---------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class RecordStep:
+@dataclass(frozen=True, repr=False, eq=False)
+class RecordStep(Frozen):
     """What to do with one open record: a compare-and-set write, then maybe an action on its task."""
 
     record: Record
@@ -107,8 +108,8 @@ class RecordStep:
                 "changes": self.changes.names}
 
 
-@dataclass(frozen=True)
-class RuleTaskStep:
+@dataclass(frozen=True, repr=False, eq=False)
+class RuleTaskStep(Frozen):
     """A rule-made task toward a configured target: attach it to a COVERED record, or record it anew."""
 
     task: SyncTask
@@ -122,8 +123,8 @@ class RuleTaskStep:
 
 # ---- planning: reads and decisions, no writes -----------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class SeenTask:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class SeenTask(Frozen):
     """What reconcile needs of a task it has read, in about 0.6 KiB (a ``SyncTask`` is ~5 KiB)."""
 
     task_id: str

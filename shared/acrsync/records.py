@@ -15,6 +15,7 @@ from typing import Any
 
 from acrsync import codec
 from acrsync.grants.findings import Finding, Fix
+from acrsync.value import Frozen, Value
 
 
 class Status(str, Enum):
@@ -51,15 +52,15 @@ class Origin(str, Enum):
     COMPLIANCE = "compliance"
 
 
-@dataclass(frozen=True, kw_only=True)
-class ErrorInfo:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class ErrorInfo(Frozen):
     code: str
     message: str = ""
     request_id: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Attempt:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Attempt(Frozen):
     """One sync task made for this record (a retry makes a new one)."""
 
     task_id: str
@@ -68,8 +69,8 @@ class Attempt:
     issue: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ImageRef:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class ImageRef(Frozen):
     """One image in the source: a tag at a digest. A tag moved to a new digest is a new image."""
 
     instance_id: str
@@ -106,8 +107,8 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-@dataclass(kw_only=True)
-class Record:
+@dataclass(kw_only=True, repr=False, eq=False)
+class Record(Value):
     """A replication record: what should be on one target and what ACR said about it. Mutable for the
     ledger's own bookkeeping only: flows change a record through ``lifecycle.RecordChanges``."""
 
@@ -176,8 +177,8 @@ def blocking_finding(target: str, code: str, message: str, fix: str) -> Finding:
     return Finding(code=code, severity="error", target=target, message=message, fix=Fix(summary=fix))
 
 
-@dataclass(kw_only=True)
-class RejectedEvent:
+@dataclass(kw_only=True, repr=False, eq=False)
+class RejectedEvent(Value):
     """An event acrsync could not use: kept with the reason, acknowledged, never retried."""
 
     id: str
@@ -188,8 +189,8 @@ class RejectedEvent:
     request_id: str | None = None
 
 
-@dataclass(kw_only=True)
-class Report:
+@dataclass(kw_only=True, repr=False, eq=False)
+class Report(Value):
     """A stored report (compliance, reconcile summary): a summary plus a JSON body."""
 
     kind: str                              # "compliance" | "reconcile" | ...
@@ -199,8 +200,8 @@ class Report:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True)
-class Checkpoint:
+@dataclass(kw_only=True, repr=False, eq=False)
+class Checkpoint(Value):
     """Where a long walk stopped (a backfill of one repository toward one target, say): resumable.
 
     ``version`` makes saving compare-and-set, so two runs never both move the same checkpoint.

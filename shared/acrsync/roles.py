@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from acrsync.value import Frozen
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RoleInfo:
+
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class RoleInfo(Frozen):
     name: str
     arn: str = ""
     role_id: str = ""
@@ -16,23 +18,23 @@ class RoleInfo:
     description: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PolicyRef:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class PolicyRef(Frozen):
     name: str
     type: str                         # System | Custom
     default_version: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PolicyInfo:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class PolicyInfo(Frozen):
     name: str
     type: str
     default_version: str = ""
     document: str                     # DefaultPolicyVersion.PolicyDocument, JSON text
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CallerIdentity:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class CallerIdentity(Frozen):
     account_id: str
     arn: str = ""
     identity_type: str = ""

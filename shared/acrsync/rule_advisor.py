@@ -25,12 +25,13 @@ from typing import Any
 from acrsync import scope
 from acrsync.config import Config, Target
 from acrsync.model import NamespaceInfo, RepoInfo, SyncRule
+from acrsync.value import Frozen, Value
 
 NAME_MAX = 64
 
 
-@dataclass(frozen=True)
-class Proposal:
+@dataclass(frozen=True, repr=False, eq=False)
+class Proposal(Frozen):
     """One CreateRepoSyncRule call."""
 
     name: str
@@ -54,8 +55,8 @@ class Proposal:
                 "target_user_id": self.target_user_id, "repositories": list(self.repositories)}
 
 
-@dataclass(frozen=True)
-class Unmet:
+@dataclass(frozen=True, repr=False, eq=False)
+class Unmet(Frozen):
     """A repository (or namespace) no rule can be proposed for, and what to do about it."""
 
     what: str
@@ -63,8 +64,8 @@ class Unmet:
     fix: str
 
 
-@dataclass
-class RulePlan:
+@dataclass(repr=False, eq=False)
+class RulePlan(Value):
     target: str
     proposals: list[Proposal] = field(default_factory=list)
     unmet: list[Unmet] = field(default_factory=list)

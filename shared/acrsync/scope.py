@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from acrsync.config import Target
+from acrsync.value import Frozen
 
 
-@dataclass(frozen=True)
-class ScopeDecision:
+@dataclass(frozen=True, repr=False, eq=False)
+class ScopeDecision(Frozen):
     in_scope: bool
     reason: str
 

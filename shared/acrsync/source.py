@@ -18,6 +18,7 @@ from acrsync import codec
 from acrsync.clock import SYSTEM, Clock
 from acrsync.errors import AcrsyncError
 from acrsync.model import RepoInfo, SyncRule, TagInfo
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.deps import SourceAcr
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("acrsync.source")
 
 
-@dataclass(frozen=True, kw_only=True)
-class SharedRules:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class SharedRules(Frozen):
     """The rules as one instance read them, published for the others (``RuleCache``)."""
 
     instance_id: str
@@ -107,8 +108,8 @@ class RuleCache:
             self._rules = None
 
 
-@dataclass(frozen=True)
-class ResolvedImage:
+@dataclass(frozen=True, repr=False, eq=False)
+class ResolvedImage(Frozen):
     repo: RepoInfo
     digest: str | None
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from acrsync.config import BackfillConfig
 from acrsync.ledger import Ledger, Record, Status
+from acrsync.value import Value
 
 CLAIM_SECONDS = 120.0      # a record still without a task this long after its last write holds no slot
 FINISHED_OK = frozenset({Status.SUCCESS, Status.COVERED})
@@ -72,8 +73,8 @@ def update(store: CapStore, name: str,
             return new, True
 
 
-@dataclass
-class Finished:
+@dataclass(repr=False, eq=False)
+class Finished(Value):
     done: int = 0
     failed: int = 0
 
@@ -82,8 +83,8 @@ class Finished:
         return self.done + self.failed
 
 
-@dataclass
-class Caps:
+@dataclass(repr=False, eq=False)
+class Caps(Value):
     """The caps of one target. ``refresh`` asks ACR about in-flight records the ledger still shows open
     (the run's own status read, when reconcile has not reported them yet)."""
 

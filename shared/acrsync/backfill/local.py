@@ -15,6 +15,7 @@ from acrsync.backfill.run import Backfill, GuardTripped, Job, Resumable, save_ru
 from acrsync.cloud.errors import CloudError
 from acrsync.config import Target
 from acrsync.model import RepoInfo
+from acrsync.value import Value
 
 if TYPE_CHECKING:
     from acrsync.app import App
@@ -37,8 +38,8 @@ def for_app(app: App, target: Target, *, budget: Budget | None = None,
     return bf
 
 
-@dataclass
-class Progress:
+@dataclass(repr=False, eq=False)
+class Progress(Value):
     created: int
     done: int
     failed: int
@@ -76,8 +77,8 @@ def progress_of(bf: Backfill, planned: int) -> Progress:
     )
 
 
-@dataclass
-class Outcome:
+@dataclass(repr=False, eq=False)
+class Outcome(Value):
     status: str                  # done | stopped | guard
     reason: str = ""
 

@@ -37,6 +37,7 @@ from acrsync.jsonlog import log_decision
 from acrsync.ledger import ImageRef, Ledger, Origin, Record, Status, VersionConflict, record_key
 from acrsync.model import RepoInfo, TagInfo
 from acrsync.push import create_task, replicate
+from acrsync.value import Value
 
 if TYPE_CHECKING:
     from acrsync.cloud.acr import Acr
@@ -85,8 +86,8 @@ def repo_name(target: str, namespace: str, repo: str) -> str:
     return f"backfill/{target}/repo/{namespace}/{repo}"
 
 
-@dataclass
-class Tally:
+@dataclass(repr=False, eq=False)
+class Tally(Value):
     """What a run did, for progress lines and the final summary."""
 
     outcomes: Counter[str] = field(default_factory=Counter)

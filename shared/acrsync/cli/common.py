@@ -16,6 +16,7 @@ import typer
 
 from acrsync.config import Config, ConfigError, load_config, with_env_overrides
 from acrsync.errors import AcrsyncError
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.cloud.clients import CloudSession
@@ -53,8 +54,8 @@ def load(path: Path | None) -> Config:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-@dataclass(frozen=True)
-class CloudFlags:
+@dataclass(frozen=True, repr=False, eq=False)
+class CloudFlags(Frozen):
     """--profile, --region and --endpoint of one command: they mean what the environment variables mean."""
 
     profile: str | None = None

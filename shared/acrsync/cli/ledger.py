@@ -37,6 +37,7 @@ from acrsync.cli.common import load as _config
 from acrsync.config import Config
 from acrsync.ledger import Ledger, LedgerError, open_ledger
 from acrsync.records import Record, Status
+from acrsync.value import Frozen
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="inspect and set up the replication ledger (one record per image and target)")
@@ -143,8 +144,8 @@ def _record_json(r: Record) -> dict[str, Any]:
     return {"key": r.key, "short_key": short_key(r), **codec.dump(r)}
 
 
-@dataclass(frozen=True)
-class KeyQuery:
+@dataclass(frozen=True, repr=False, eq=False)
+class KeyQuery(Frozen):
     """A key as a person types it: full, without the instance, with a short or ``sha256:`` digest, or a
     bare digest prefix; ``#target`` optional."""
 

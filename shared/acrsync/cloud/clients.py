@@ -31,6 +31,7 @@ from acrsync.cloud.credentials import (
     StaticCredentials,
 )
 from acrsync.cloud.retry import Budget, RetryPolicy, call_with_retry
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.cloud.acr import Acr
@@ -48,16 +49,16 @@ SERVICES = ("cr", "ram", "sts", "fc", "ots")
 DEFAULT_STS_DURATION = 3600
 
 
-@dataclass(frozen=True)
-class Timeouts:
+@dataclass(frozen=True, repr=False, eq=False)
+class Timeouts(Frozen):
     """Per-attempt timeouts in seconds (each also shortened to what is left of the budget)."""
 
     connect: float = 3.0
     read: float = 10.0
 
 
-@dataclass(frozen=True)
-class Endpoints:
+@dataclass(frozen=True, repr=False, eq=False)
+class Endpoints(Frozen):
     """``ACRSYNC_ENDPOINT`` (every service) and ``ACRSYNC_ENDPOINT_<SVC>`` (one service) overrides."""
 
     default: str | None = None

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from acrsync.clock import SYSTEM, Clock
 from acrsync.cloud.errors import NoCredentials
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from alibabacloud_credentials.models import CredentialModel
@@ -34,8 +35,8 @@ ENV_SECURITY_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"
 REFRESH_BEFORE_EXPIRY = 15 * 60
 
 
-@dataclass(frozen=True)
-class Creds:
+@dataclass(frozen=True, repr=False, eq=False)
+class Creds(Frozen):
     """One set of keys. The secret and token never appear in repr (and so never in a log line)."""
 
     access_key_id: str

@@ -59,6 +59,8 @@ from tablestore import (  # noqa: E402
 from tablestore.credentials import Credentials, CredentialsProvider  # noqa: E402
 from tablestore.retry import NoRetryPolicy  # noqa: E402
 
+from acrsync.value import Frozen  # noqa: E402
+
 if TYPE_CHECKING:
     from acrsync.cloud.clients import CloudSession
 
@@ -87,8 +89,8 @@ class ConditionFailed(errors.CloudError):
     """The row condition did not hold (exists / does not exist / column value): the ledger's lost race."""
 
 
-@dataclass(frozen=True)
-class RowResult:
+@dataclass(frozen=True, repr=False, eq=False)
+class RowResult(Frozen):
     ok: bool
     code: str | None = None
     message: str | None = None

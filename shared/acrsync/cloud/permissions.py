@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from acrsync.cloud.errors import UndeclaredOperation
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.config import Config, Target
@@ -53,8 +54,8 @@ class Scope(str, Enum):
     NONE = "none"                  # no permission needed (sts:GetCallerIdentity)
 
 
-@dataclass(frozen=True)
-class Declaration:
+@dataclass(frozen=True, repr=False, eq=False)
+class Declaration(Frozen):
     service: str                   # "cr" | "ram" | "sts" | "fc" | "ots"
     api_action: str                # "CreateRepoSyncTask"
     ram_action: str | None         # "cr:CreateRepositorySync"; None: the API needs no permission
@@ -225,8 +226,8 @@ def _document(principal: Principal, config: Config, target: Target | None = None
 
 # ---- deployment: what s.yaml creates, named as it names them ---------------------------------------
 
-@dataclass(frozen=True)
-class DeploySettings:
+@dataclass(frozen=True, repr=False, eq=False)
+class DeploySettings(Frozen):
     """The names s.yaml gives what it deploys, read from the same environment variables (and defaults)."""
 
     function_role: str = "acrsync-fc"
@@ -244,8 +245,8 @@ class DeploySettings:
                    dead_letter_queue=env.get("ACRSYNC_DEAD_LETTER_QUEUE") or cls.dead_letter_queue)
 
 
-@dataclass(frozen=True)
-class StaticStatement:
+@dataclass(frozen=True, repr=False, eq=False)
+class StaticStatement(Frozen):
     """One Allow statement of a deployment policy; ``{region}``, ``{account}`` and the settings' fields are
     filled in. ``verified`` is False when the action names follow the pattern but no source confirmed them."""
 
@@ -344,8 +345,8 @@ def unverified_static_actions() -> set[str]:
             for a in st.actions}
 
 
-@dataclass(frozen=True)
-class PolicyDocument:
+@dataclass(frozen=True, repr=False, eq=False)
+class PolicyDocument(Frozen):
     principal: Principal
     account_id: str
     attach_to: str                 # who gets it, in words

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from acrsync.cloud.errors import CredentialsInvalid, Unreachable
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.cloud.clients import CloudSession
@@ -23,8 +24,8 @@ class Problem(str, Enum):
     CREDENTIALS_INVALID = "CREDENTIALS_INVALID"
 
 
-@dataclass(frozen=True)
-class ProbeResult:
+@dataclass(frozen=True, repr=False, eq=False)
+class ProbeResult(Frozen):
     problem: Problem | None
     message: str = ""
     fix: str = ""

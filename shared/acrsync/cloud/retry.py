@@ -19,12 +19,13 @@ from typing import Any, TypeVar
 
 from acrsync.clock import SYSTEM, Clock
 from acrsync.cloud.errors import BudgetExhausted, CloudError, NetworkError, Throttled, Unreachable
+from acrsync.value import Frozen
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Budget:
+@dataclass(frozen=True, repr=False, eq=False)
+class Budget(Frozen):
     """An absolute deadline in ``clock`` seconds (epoch by default); None means no deadline."""
 
     deadline: float | None = None
@@ -64,8 +65,8 @@ class Budget:
         return self.deadline is not None
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+@dataclass(frozen=True, repr=False, eq=False)
+class RetryPolicy(Frozen):
     max_attempts: int = 5
     base: float = 0.25          # first window, seconds
     cap: float = 8.0            # largest window, seconds

@@ -21,6 +21,7 @@ from acrsync.cloud.errors import CloudError, NotFound
 from acrsync.compliance.findings import Finding, finding
 from acrsync.config import Config
 from acrsync.grants.findings import Evidence, Fix, Severity
+from acrsync.value import Frozen
 
 PUSH_SOURCE = "acs.cr"
 PUSH_TYPE = "cr:Artifact:PushCompleted"
@@ -31,8 +32,8 @@ class FcReader(Protocol):
     def list_triggers(self, function_name: str) -> list[dict[str, Any]]: ...
 
 
-@dataclass(frozen=True)
-class FunctionState:
+@dataclass(frozen=True, repr=False, eq=False)
+class FunctionState(Frozen):
     """What FC said about one function: None when it does not exist."""
 
     name: str

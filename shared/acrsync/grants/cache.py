@@ -21,13 +21,14 @@ from acrsync.clock import SYSTEM, Clock
 from acrsync.config import GrantsConfig, Target
 from acrsync.errors import AcrsyncError
 from acrsync.grants.findings import Finding, blocking
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.deps import Session
 
 
-@dataclass(frozen=True, kw_only=True)
-class Verdict:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Verdict(Frozen):
     target: str
     clean: bool                       # no blocking findings (advisory warnings and info allowed)
     findings: list[Finding] = field(default_factory=list)

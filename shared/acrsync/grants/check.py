@@ -24,6 +24,7 @@ from acrsync.grants.findings import Evidence, Finding, Fix, PolicyName, finding
 from acrsync.model import InstanceInfo, NamespaceInfo, RepoInfo
 from acrsync.regions import PUBLIC_TO_RESTRICTED_RULE, replication_allowed
 from acrsync.roles import PolicyInfo, PolicyRef, RoleInfo
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.deps import Session
@@ -227,8 +228,8 @@ class _Attached:
         return any(p.name == policy_name for p in self.names.values())
 
 
-@dataclass(frozen=True)
-class _Gap:
+@dataclass(frozen=True, repr=False, eq=False)
+class _Gap(Frozen):
     """Why one sync action is not granted on the target, as data; worded once per group of actions."""
 
     code: str

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from acrsync.value import Frozen
+
 Severity = Literal["error", "warning", "info"]
 
 # code -> default severity. Every code the checks can emit is listed here (docs/grants.md explains each).
@@ -50,8 +52,8 @@ def code_blocks(code: str, severity: Severity | None = None) -> bool:
     return (severity or CODES[code]) == "error" or code in UNPROVEN_CODES
 
 
-@dataclass(frozen=True, kw_only=True)
-class PolicyName:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class PolicyName(Frozen):
     """A RAM policy by name and type, as ListPoliciesForRole returns it (never parsed back out of prose)."""
 
     name: str
@@ -62,8 +64,8 @@ class PolicyName:
         return f"policy {self.name} ({self.type})"
 
 
-@dataclass(frozen=True, kw_only=True)
-class Evidence:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Evidence(Frozen):
     """Where the finding comes from: a policy statement, a role, an API reply."""
 
     source: str                       # e.g. 'policy acrsync-sync-cri-x (Custom)', 'GetInstance cri-x'
@@ -72,8 +74,8 @@ class Evidence:
     detail: str = ""                  # the statement JSON, the condition, or the value read
 
 
-@dataclass(frozen=True, kw_only=True)
-class Fix:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Fix(Frozen):
     """How to make the finding go away: the documents to put in place and the commands that do it."""
 
     summary: str
@@ -85,8 +87,8 @@ class Fix:
     automatic: bool = False           # `acrsync grants apply` makes this change
 
 
-@dataclass(frozen=True, kw_only=True)
-class Finding:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Finding(Frozen):
     code: str
     severity: Severity
     target: str

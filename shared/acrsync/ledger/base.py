@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from acrsync import codec
 from acrsync.errors import AcrsyncError
 from acrsync.records import Checkpoint, Record, RejectedEvent, Report, repo_prefix
+from acrsync.value import Frozen
 
 if TYPE_CHECKING:
     from acrsync.cloud.retry import Budget
@@ -53,14 +54,14 @@ class LedgerError(AcrsyncError):
     """The backend failed (I/O, service error) in a way the caller cannot fix by re-reading."""
 
 
-@dataclass(frozen=True)
-class Page:
+@dataclass(frozen=True, repr=False, eq=False)
+class Page(Frozen):
     records: list[Record]
     cursor: str | None                     # pass back to continue; None when done
 
 
-@dataclass(frozen=True)
-class Indexed:
+@dataclass(frozen=True, repr=False, eq=False)
+class Indexed(Frozen):
     """What a record's index entries derive from: its task ids, and its ``created_at`` while open."""
 
     task_ids: frozenset[str]
@@ -71,8 +72,8 @@ class Indexed:
         return cls(record.task_ids, record.created_at if record.is_open else None)
 
 
-@dataclass(frozen=True)
-class StoredRecord:
+@dataclass(frozen=True, repr=False, eq=False)
+class StoredRecord(Frozen):
     """A record as a backend stores it: the key, the version, the columns it is queried on, the JSON."""
 
     key: str
@@ -87,8 +88,8 @@ class StoredRecord:
 Raw = tuple[str, int]                      # (doc, version) as a backend reads a record back
 
 
-@dataclass(frozen=True)
-class Item:
+@dataclass(frozen=True, repr=False, eq=False)
+class Item(Frozen):
     """A versioned document under (kind, key). ``version`` 0 means "not stored yet"."""
 
     kind: str

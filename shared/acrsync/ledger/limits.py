@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from acrsync.value import Frozen
 
-@dataclass(frozen=True)
-class Slots:
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Slots(Frozen):
     """Leases on one named counter: holder -> the time its lease ends."""
 
     leases: dict[str, float] = field(default_factory=dict)
@@ -32,8 +34,8 @@ class Slots:
         return Slots(leases={h: t for h, t in self.live(now).items() if h != holder})
 
 
-@dataclass(frozen=True, kw_only=True)
-class Bucket:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Bucket(Frozen):
     """A token bucket: ``tokens`` left at time ``at``."""
 
     tokens: float
