@@ -36,9 +36,15 @@ joined one at a time (the target bucket in memory, the source bucket streamed li
 document the order of ListRepoTag, so the two sides cannot be merged as sorted streams; the join bounds
 memory by one page per repository in flight whatever the tag count, at the cost of disk (about 100 bytes
 per tag per side, removed when the comparison ends, also on errors and when the consumer stops early).
+The spill goes under ``tempfile.gettempdir()`` (``TMPDIR``, else ``/tmp``); an FC 3.0 instance has a
+writable temporary disk of the function's ``diskSize``, 512 MB or 10,240 MB
+(https://www.alibabacloud.com/help/en/functioncompute/fc-3-0/product-overview/limits-of-usage,
+https://www.alibabacloud.com/help/en/functioncompute/fc/developer-reference/api-fc-2023-03-30-struct-function).
 Either way each source tag is taken out of the target side as it is seen (whether or not it passes the tag
-filter), so what remains at the end is exactly the target-only tags (EXTRA), yielded in tag order. A
-source tag listed twice is OK (or DIFFERS) once and MISSING the second time, on both paths.
+filter), so what remains at the end is exactly the target-only tags (EXTRA). A source tag listed twice is
+OK (or DIFFERS) once and MISSING the second time, on both paths. The two paths yield the same drifts in
+different orders (page order, or bucket order when spilled): a consumer that lists some of them chooses by
+tag name, not by arrival.
 
 Calls are at the page floor: ceil(tags / 100) ListRepoTag pages per side (one when the repository is
 empty), none on the target side when the target repository does not exist (every source tag is then
