@@ -212,7 +212,8 @@ class TargetIndex:
             self._odd.pop(i, None)
 
     def _digest(self, i: int) -> str:
-        return self._odd.get(i) or self._digests[32 * i:32 * i + 32].hex()
+        odd = self._odd.get(i)
+        return odd if odd is not None else self._digests[32 * i:32 * i + 32].hex()
 
     def take(self, tag: str) -> str | None:
         _, i = self._find(tag, hash(tag) & self._MASK)

@@ -77,7 +77,7 @@ def mixed_world(seed: int, n: int) -> tuple[list[TagInfo], list[TagInfo]]:
         elif kind == 2:
             target.append(TagInfo(tag=name, digest=digest(i + 10**6)))    # DIGEST_DIFFERS
         elif kind == 3:
-            target.append(TagInfo(tag=name, digest="odd-" + str(i)))      # not 64 hex: kept as text
+            target.append(TagInfo(tag=name, digest="odd-" + str(i) if i % 2 else ""))   # not 64 hex
         # kind 4, 5: MISSING (or IN_FLIGHT)
     for i in range(n // 5):
         target.append(TagInfo(tag=f"only-{i}", digest=digest(i)))          # EXTRA
@@ -118,6 +118,15 @@ class TestSameAnswerBothWays:
                                                      spill_dir=str(tmp_path))]
             assert sorted(out) == [("a", TagState.MISSING), ("a", TagState.OK),
                                    ("b", TagState.DIGEST_DIFFERS), ("c", TagState.EXTRA)]
+
+    def test_an_empty_digest_is_kept_as_empty_on_both_paths(self, tmp_path):
+        source = [TagInfo(tag="e", digest=""), TagInfo(tag="f", digest="")]
+        target = [TagInfo(tag="e", digest=""), TagInfo(tag="f", digest="0" * 64), TagInfo(tag="g", digest="")]
+        for page_size in (100, 1):
+            drifts = compare(source, target, page_size=page_size, spill_dir=str(tmp_path))
+            out = sorted((d.tag, d.state, d.target_digest) for d in drifts)
+            assert out == [("e", TagState.OK, ""), ("f", TagState.DIGEST_DIFFERS, "0" * 64),
+                           ("g", TagState.EXTRA, "")]
 
     def test_no_target_repository_is_all_missing_without_disk(self, tmp_path):
         out = list(compare([TagInfo(tag=f"v{i}", digest="1") for i in range(50)], [], page_size=5,
