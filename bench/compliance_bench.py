@@ -12,26 +12,37 @@ Measured:
 - wall time of the run (``entry.check``, ``compliance.qps`` per account, ``workers`` threads) vs the floor:
   a sequential bare-SDK loop paging the same ListRepository and ListRepoTag calls under the same per-account
   QPS cap (``drift.QpsLimiter``, the same class the run uses);
-- peak Python memory (tracemalloc) of a run over MEM_REPOS repositories at 100 and at 1,000 tags each (a
-  full page and ten pages per side): what the tag count adds beyond the pages in flight.
+- peak memory at MEM_TAGS tags per repository on each side (100, 1,000 and 10,000: one page, in memory;
+  ten and a hundred pages, spilled), against a localcloud without added latency or pacing (MEM_QPS): the
+  peak of Python allocations (tracemalloc, after a warm-up run) of a run on one worker over four
+  repositories (what one repository in flight holds); the same run's whole-process peak RSS growth as the
+  first run of a fresh interpreter (VmHWM reset through /proc/self/clear_refs, so native allocations the
+  tracer cannot see count too); and the tracemalloc peak of a run on ``workers`` threads over MEM_REPOS
+  repositories.
+  The figures are the largest peak over the smallest: memory bounded by the pages in flight, not the tags.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
 from bench import (
-    A_KEY_ID,
-    A_SECRET,
     ACCOUNT_A,
     ACCOUNT_B,
+    CLI_KEY_ID,
+    CLI_SECRET,
     DEMO_SCENARIO,
     READER_ROLE_ARN,
     SOURCE_INSTANCE,
@@ -48,7 +59,10 @@ AREA = "F compliance"
 NAMESPACE = "team-a"
 PAGE = 100
 MIB = 1024 * 1024
-MEM_TAGS = (100, 1000)          # one full page per side, then ten
+MEM_TAGS = (100, 1000, 10000)   # one full page per side (in memory), ten pages, a hundred (spilled)
+ROOT = Path(__file__).resolve().parents[1]
+MEM_QPS = 1000.0                # memory runs: no pacing to speak of (memory does not depend on it)
+ONE_REPOS = f"{NAMESPACE}/r000[0-3]"   # the one-worker runs: four repositories, one at a time
 
 
 def _digest(repo: str, tag: str) -> str:
@@ -75,13 +89,16 @@ def scenario(repos: int, tags: int) -> dict:
     return doc
 
 
-def config_doc(ledger: Path, qps: float, workers: int) -> dict:
-    return {"source": {"account_id": ACCOUNT_A, "region": SOURCE_REGION, "instance_id": SOURCE_INSTANCE},
+def config_doc(ledger: Path, qps: float, workers: int, repos: str | None = None) -> dict:
+    doc = {"source": {"account_id": ACCOUNT_A, "region": SOURCE_REGION, "instance_id": SOURCE_INSTANCE},
             "targets": [{"name": TARGET, "account_id": ACCOUNT_B, "region": TARGET_REGION,
                          "instance_id": TARGET_INSTANCE, "namespaces": [NAMESPACE], "tag_filter": r"v.*",
                          "reader_role_arn": READER_ROLE_ARN}],
             "ledger": {"backend": "sqlite", "path": str(ledger)},
             "compliance": {"qps": qps, "workers": workers}}
+    if repos:
+        doc["targets"][0]["repositories"] = [repos]
+    return doc
 
 
 def start(tmp: Path, repos: int, tags: int, latency_ms: int) -> ProcessCloud:
@@ -93,14 +110,14 @@ def start(tmp: Path, repos: int, tags: int, latency_ms: int) -> ProcessCloud:
     return cloud
 
 
-def make_app(cloud, tmp: Path, qps: float, workers: int):
+def make_app(cloud, tmp: Path, qps: float, workers: int, repos: str | None = None):
     from acrsync.app import App
     from acrsync.cloud import CloudSession
     from acrsync.config import parse_config
     from acrsync.ledger.factory import open_ledger
 
-    cfg = parse_config(config_doc(tmp / f"ledger-{time.monotonic_ns()}.db", qps, workers))
-    session = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
+    cfg = parse_config(config_doc(tmp / f"ledger-{time.monotonic_ns()}.db", qps, workers, repos))
+    session = CloudSession.from_keys(CLI_KEY_ID, CLI_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
                                      region=SOURCE_REGION)
     return App(cfg, session, open_ledger(cfg.ledger, session))
 
@@ -123,9 +140,10 @@ def bare_sequential(cloud, qps: float) -> tuple[float, int]:
     from acrsync.cloud import CloudSession
     from acrsync.drift import QpsLimiter
 
-    reader = CloudSession.from_keys(A_KEY_ID, A_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
+    reader = CloudSession.from_keys(CLI_KEY_ID, CLI_SECRET, env={"ACRSYNC_ENDPOINT": cloud.url},
                                     region=SOURCE_REGION).credentials(READER_ROLE_ARN)
-    sides = [(sdk_client(cloud, A_KEY_ID, A_SECRET, None, SOURCE_REGION), SOURCE_INSTANCE, QpsLimiter(qps)),
+    sides = [(sdk_client(cloud, CLI_KEY_ID, CLI_SECRET, None, SOURCE_REGION), SOURCE_INSTANCE,
+              QpsLimiter(qps)),
              (sdk_client(cloud, reader.access_key_id, reader.access_key_secret, reader.security_token,
                          TARGET_REGION), TARGET_INSTANCE, QpsLimiter(qps))]
     runtime = RuntimeOptions()
@@ -170,24 +188,76 @@ def floor_calls(repos: int, tags: int) -> int:
     return 2 * repos * pages + 2 * listing + 2          # + one ListNamespace page per side
 
 
-def traced_peak(tmp: Path, repos: int, tags: int, qps: float, workers: int) -> tuple[float, int]:
-    """Peak Python allocations (MiB) of one run over repos x tags, and its calls."""
+def traced_peak(cloud, tmp: Path, qps: float, workers: int, repos: str | None = None) -> tuple[float, int]:
+    """Peak Python allocations (MiB) of one run after a warm-up run, and its calls."""
     from acrsync.compliance import entry
     from acrsync.compliance.run import Options
 
-    cloud = start(tmp, repos, tags, latency_ms=0)
+    app = make_app(cloud, tmp, qps, workers, repos)
+    entry.check(app, Options())                         # warm: imports, clients, STS
+    tracemalloc.start()
     try:
-        app = make_app(cloud, tmp, qps, workers)
-        entry.check(app, Options())                         # warm: imports, clients, STS
-        tracemalloc.start()
-        try:
-            report, _ = entry.check(app, Options())
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        return peak / MIB, sum(report.calls.values())
+        report, _ = entry.check(app, Options())
+        _, peak = tracemalloc.get_traced_memory()
     finally:
-        cloud.stop()
+        tracemalloc.stop()
+    return peak / MIB, sum(report.calls.values())
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def rss_child(url: str, tmp: str, qps: float, workers: int, repos: str) -> dict:
+    """In a fresh interpreter: the process's peak RSS during one run over its RSS just before (KiB).
+
+    Linux keeps a process's peak RSS (VmHWM); writing 5 to /proc/self/clear_refs resets it to the current
+    RSS (proc(5)), so the peak read after the run is the run's own. ru_maxrss cannot serve: it keeps the
+    parent's peak across fork and exec."""
+    import gc
+
+    from acrsync.compliance import entry
+    from acrsync.compliance.run import Options
+
+    app = make_app(SimpleNamespace(url=url), Path(tmp), qps, workers, repos)
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
+    report, _ = entry.check(app, Options())
+    peak = _status_kib("VmHWM")
+    return {"before_kib": before, "peak_kib": peak, "growth_kib": peak - before,
+            "calls": sum(report.calls.values()), "complete": report.complete}
+
+
+def rss_peak(cloud, tmp: Path, qps: float, workers: int, repos: str) -> dict:
+    argv = [sys.executable, "-m", "bench.compliance_bench", "rss", cloud.url, str(tmp), str(qps),
+            str(workers), repos]
+    out = subprocess.run(argv, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=1800,
+                         check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def memory(tmp: Path, repos: int, qps: float, workers: int) -> dict[int, dict]:
+    """Per tag count, on one world of ``repos`` repositories: the tracemalloc peak (MiB) of a run on
+    ``workers`` threads, and of a run on one thread over the first ONE_REPOS repositories (what one
+    repository in flight holds), the latter also as the peak RSS growth of a fresh process."""
+    found = {}
+    for tags in MEM_TAGS:
+        cloud = start(tmp, repos, tags, latency_ms=0)
+        try:
+            traced, calls = traced_peak(cloud, tmp, qps, workers)
+            one, one_calls = traced_peak(cloud, tmp, qps, 1, ONE_REPOS)
+            rss = rss_peak(cloud, tmp, qps, 1, ONE_REPOS)
+        finally:
+            cloud.stop()
+        found[tags] = {"tracemalloc_peak_mib": round(traced, 3), "calls": calls,
+                       "one_worker": {"tracemalloc_peak_mib": round(one, 3), "calls": one_calls,
+                                      "rss_growth_mib": round(rss["growth_kib"] / 1024, 2),
+                                      "rss_peak_mib": round(rss["peak_kib"] / 1024, 1), "rss_run": rss}}
+    return found
 
 
 def run(repos: int = 1000, tags: int = 30, qps: float = 40.0, workers: int = 8, latency_ms: int = 50,
@@ -206,8 +276,7 @@ def run(repos: int = 1000, tags: int = 30, qps: float = 40.0, workers: int = 8, 
             bare_s, bare_calls = bare_sequential(cloud, qps)
         finally:
             cloud.stop()
-        mem_small = traced_peak(tmp, mem_repos, MEM_TAGS[0], qps, workers)
-        mem_large = traced_peak(tmp, mem_repos, MEM_TAGS[1], qps, workers)
+        mem = memory(tmp, mem_repos, MEM_QPS, workers)
     calls = sum(report.calls.values())
     floor = floor_calls(repos, tags)
     missing = report.targets[0].counts.get("MISSING", 0)
@@ -216,8 +285,7 @@ def run(repos: int = 1000, tags: int = 30, qps: float = 40.0, workers: int = 8, 
            "floor_calls": floor,
            "bare_sequential": {"seconds": round(bare_s, 2), "calls": bare_calls}, "missing_found": missing,
            "complete": report.complete,
-           "memory": {"repositories": mem_repos, f"{MEM_TAGS[0]}_tags_mib": round(mem_small[0], 2),
-                      f"{MEM_TAGS[1]}_tags_mib": round(mem_large[0], 2)}}
+           "memory": {"repositories": mem_repos, "by_tags": mem}}
     ok = report.complete and missing == len([i for i in range(repos) if i % 50 == 7])
     rows = [
         Row(AREA, f"OpenAPI calls per run ({repos} repos x {tags} tags each side)", calls, "calls",
@@ -227,9 +295,31 @@ def run(repos: int = 1000, tags: int = 30, qps: float = 40.0, workers: int = 8, 
         Row(AREA, f"run wall time / sequential bare-SDK paging (same cap {qps:g} QPS/account)", run_s, "s",
             floor=bare_s, target=Target("<=", 0.35),
             note=f"{workers} workers; localcloud in its own process, {latency_ms} ms per call"),
-        Row(AREA, f"peak Python memory, {mem_repos} repos x {MEM_TAGS[1]} tags / x {MEM_TAGS[0]} tags",
-            mem_large[0],
-            "MiB", floor=mem_small[0], note=f"tracemalloc; {mem_small[0]:.2f} MiB at {MEM_TAGS[0]} tags; no "
-                                            "target set"),
+    ]
+    traced = {t: m["tracemalloc_peak_mib"] for t, m in mem.items()}
+    one = {t: m["one_worker"]["tracemalloc_peak_mib"] for t, m in mem.items()}
+    grown = {t: m["one_worker"]["rss_growth_mib"] for t, m in mem.items()}
+    sizes = " / ".join(f"{t:,}" for t in MEM_TAGS)
+
+    def spread(by: dict[int, float], unit: str) -> str:
+        return "; ".join(f"{by[t]:.2f} {unit} at {t:,} tags" for t in MEM_TAGS)
+
+    rows += [
+        Row(AREA, f"peak Python memory (tracemalloc), 1 worker, 4 repos x {sizes} tags each side: largest "
+                  "/ smallest", max(one.values()), "MiB", floor=min(one.values()),
+            target=Target("<=", 1.10), note=spread(one, "MiB")),
+        Row(AREA, f"peak RSS growth of that run in a fresh process (VmHWM), x {sizes} tags: largest / "
+                  "smallest", max(grown.values()), "MiB", floor=min(grown.values()),
+            target=Target("<=", 1.10), note=spread(grown, "MiB")),
+        Row(AREA, f"peak Python memory (tracemalloc), {workers} workers, {mem_repos} repos x {sizes} tags: "
+                  "largest / smallest", max(traced.values()), "MiB", floor=min(traced.values()),
+            note=spread(traced, "MiB") + f"; bounded by {workers} repositories' pages in flight, the "
+                 "spread is how many workers hold a page at the same moment; no target set"),
     ]
     return rows, raw
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["rss"]:
+        url, tmp, qps, workers, repos = sys.argv[2:7]
+        print(json.dumps(rss_child(url, tmp, float(qps), int(workers), repos)))

@@ -4,9 +4,12 @@ remediation; plus the pipeline health of the deployed functions. Reads are paged
 Order of work: the grant check per target, the source's sync rules (one ListRepoSyncRule pass) and
 repositories (one ListRepository pass), each target's repositories (one ListRepository pass through its
 reader role), then the source repositories in path order on ``workers`` threads, at most ``2 x workers``
-in flight. Per repository: each in-scope target's tags into a ``drift.TargetIndex`` (ListRepoTag pages),
+in flight. Per repository: each in-scope target's tags into a ``drift.TargetSide`` (ListRepoTag pages; in
+memory when they fit one page, else spilled to a temporary directory, removed when the repository is done),
 the ledger's records for the repository (one read), then the source tags page by page, each page
 classified for every target at once, so the source side is read once whatever the number of targets.
+Which examples a finding lists does not depend on the order ACR lists tags in: each tally keeps the
+first tags by name.
 
 Faults stay local: a target whose repositories cannot be listed gets a TARGET_UNREADABLE finding and the
 others are still checked; a repository whose target side fails is counted under that target's finding.
@@ -16,6 +19,7 @@ did not check as the cursor (checkpoint ``compliance.cursor``), and the next run
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import logging
@@ -24,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
@@ -136,15 +141,25 @@ def _tag_line(d: drift.TagDrift) -> str:
 
 # ---- per repository and target: the tally ----------------------------------------------------------
 
+def keep_first(found: list[drift.TagDrift], d: drift.TagDrift, keep: int) -> None:
+    """Keep the ``keep`` first tags by name in ``found`` (sorted), whatever order they arrive in."""
+    if len(found) < keep or (found and d.tag < found[-1].tag):
+        bisect.insort(found, d, key=lambda x: x.tag)
+        del found[keep:]
+
+
 @dataclass
 class Tally:
-    """One (repository, target): counts per state and the first ``keep`` tags of each problem state."""
+    """One (repository, target): counts per state and the first ``keep`` tags (by name) of each problem
+    state. The rule named is the one covering the first tag by name, else the first covered MISSING or
+    DIGEST_DIFFERS tag's, so the outcome does not depend on the order the tags were listed in."""
 
     keep: int
     counts: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[drift.TagDrift]] = field(default_factory=dict)
     rule_missing: int = 0                              # MISSING/DIFFERS tags a sync rule covers
-    rule_id: str | None = None
+    first_rule: str | None = None                      # the rule covering ``first_tag``
+    missing_rule: tuple[str, str] | None = None        # (tag, rule id): the first covered MISSING/DIFFERS
     rule_examples: list[drift.TagDrift] = field(default_factory=list)
     unseen: list[drift.TagDrift] = field(default_factory=list)
     unseen_count: int = 0
@@ -152,12 +167,14 @@ class Tally:
     error: CloudError | None = None
     first_tag: str | None = None
 
+    @property
+    def rule_id(self) -> str | None:
+        return self.first_rule or (self.missing_rule[1] if self.missing_rule else None)
+
     def add(self, d: drift.TagDrift) -> None:
         self.counts[d.state.value] += 1
         if d.state is not drift.TagState.OK:
-            found = self.examples.setdefault(d.state.value, [])
-            if len(found) < self.keep:
-                found.append(d)
+            keep_first(self.examples.setdefault(d.state.value, []), d, self.keep)
 
 
 @dataclass
@@ -379,10 +396,16 @@ class Run:
     def _repo(self, repo: RepoInfo) -> RepoOutcome | None:
         if not self._time_left():
             return None
-        cfg = self.cfg
         row = RepoRow(namespace=repo.namespace, repo=repo.name)
         tallies: dict[str, Tally] = {}
-        live: list[tuple[Target, drift.TargetIndex, drift.RepoPair]] = []
+        with ExitStack() as spills:
+            return self._compare(repo, row, tallies, spills)
+
+    def _compare(self, repo: RepoInfo, row: RepoRow, tallies: dict[str, Tally],
+                 spills: ExitStack) -> RepoOutcome:
+        """Read and classify ``repo`` for every target; each target side's spill is closed by ``spills``."""
+        cfg = self.cfg
+        live: list[tuple[Target, drift.TargetSide]] = []
         for t in self.targets:
             mode, why = repo_scope(t, repo.namespace, repo.name)
             if mode is not None:
@@ -394,21 +417,21 @@ class Run:
                 )
                 continue
             pair = drift.pair_for(repo, t, self.target_repos[t.name])
-            index = drift.TargetIndex()
+            side = spills.enter_context(drift.TargetSide())
             try:
                 if pair.target_repo_id is not None:
                     acr = self.deps.target_acr(t)
                     fetch = functools.partial(acr.list_repo_tag_page, t.instance_id, pair.target_repo_id)
-                    for page in drift.pages(fetch, self.limiters.for_account(t.account_id)):
-                        for tag in page:
-                            index.add(tag.tag, tag.digest)
+                    for page, total in drift.paged(fetch, self.limiters.for_account(t.account_id)):
+                        side.add_page(page, total)
             except CloudError as e:
+                side.close()
                 row.cells[t.name] = Cell(mode=Mode.UNREADABLE, reason=f"{e.code}: {e.message}"[:300])
                 with self.lock:
                     self.unreadable.setdefault(t.name, []).append(f"{repo.path}: {e.code}")
                 continue
             tallies[t.name] = Tally(keep=cfg.compliance.examples_per_repo)
-            live.append((t, index, pair))
+            live.append((t, side))
         if not live:
             return RepoOutcome(row, tallies)
         records = self.deps.ledger.records_for(cfg.source.instance_id, repo.namespace, repo.name)
@@ -418,23 +441,29 @@ class Run:
             for page in drift.pages(lambda n: self.deps.source_acr.list_repo_tag_page(
                     cfg.source.instance_id, repo.repo_id, n), source_limiter):
                 row.tags += len(page)
-                for t, index, _pair in live:
+                for t, side in live:
                     fl = flights.get(t.name, {})
-                    for d in drift.classify_page(page, index, tag_regex=t.tag_regex, override=t.override,
-                                                 in_flight=functools.partial(_flight, fl)):
+                    for d in side.classify_page(page, tag_regex=t.tag_regex, override=t.override,
+                                                in_flight=functools.partial(_flight, fl)):
                         self._tag(repo, t, d, tallies[t.name], seen.get(t.name, set()))
         except CloudError as e:
             # The source side of this repository failed after retries: every target's cell says so.
-            for t, _index, _pair in live:
+            for t, _side in live:
                 row.cells[t.name] = Cell(mode=Mode.UNREADABLE, reason=f"source: {e.code}: {e.message}"[:300])
                 tallies.pop(t.name, None)
             with self.lock:
                 self.unreadable.setdefault("*", []).append(f"{repo.path}: {e.code}")
             return RepoOutcome(row, tallies)
-        for t, index, _pair in live:
+        for t, side in live:
             tally = tallies[t.name]
-            for d in drift.extras(index):
-                tally.add(d)
+            fl = flights.get(t.name, {})
+            for d in side.finish(tag_regex=t.tag_regex, override=t.override,
+                                 in_flight=functools.partial(_flight, fl)):
+                if d.state is drift.TagState.EXTRA:
+                    tally.add(d)
+                else:
+                    self._tag(repo, t, d, tally, seen.get(t.name, set()))
+            side.close()
             c = tally.counts
             mode = Mode.RULE if tally.rule_id else Mode.ACRSYNC
             row.cells[t.name] = Cell(mode=mode, rule_id=tally.rule_id, ok=c["OK"], missing=c["MISSING"],
@@ -446,24 +475,23 @@ class Run:
              seen: set[tuple[str, str]]) -> None:
         tally.add(d)
         src = d.source
-        if tally.first_tag is None:
+        if tally.first_tag is None or d.tag < tally.first_tag:
             tally.first_tag = d.tag
             rule = coverage.covering_rule(self.rules, t, repo.namespace, repo.name, d.tag)
-            tally.rule_id = rule.rule_id if rule else None
+            tally.first_rule = rule.rule_id if rule else None
         if d.state not in (drift.TagState.MISSING, drift.TagState.DIGEST_DIFFERS) or src is None:
             return
         rule = coverage.covering_rule(self.rules, t, repo.namespace, repo.name, d.tag,
                                       pushed_at_ms=src.pushed_ms or None)
         if rule is not None:
             tally.rule_missing += 1
-            tally.rule_id = tally.rule_id or rule.rule_id
-            if len(tally.rule_examples) < tally.keep:
-                tally.rule_examples.append(d)
+            if tally.missing_rule is None or d.tag < tally.missing_rule[0]:
+                tally.missing_rule = (d.tag, rule.rule_id)
+            keep_first(tally.rule_examples, d, tally.keep)
             return                              # the rule's to replicate; remediation would only note it
         if self._unseen(src, seen):
             tally.unseen_count += 1
-            if len(tally.unseen) < 5:
-                tally.unseen.append(d)
+            keep_first(tally.unseen, d, 5)
         if self.deps.remediator is not None and self.opts.remediate and t.name not in self.blocked:
             if d.state is drift.TagState.MISSING or (d.state is drift.TagState.DIGEST_DIFFERS and t.override):
                 try:
