@@ -34,10 +34,27 @@ class CodecError(AcrsyncError, ValueError):
     """Stored data that does not have the shape of its type (a corrupt or foreign row)."""
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}     # None: not a dataclass
+
+
+def _names(cls: type) -> tuple[str, ...] | None:
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        _FIELD_NAMES[cls] = names
+        return names
+
+
 def dump(value: Any) -> Any:
     """A dataclass (or anything made of dataclasses, enums, lists and dicts) as plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    cls = type(value)
+    if cls in _PLAIN:
+        return value
+    names = _names(cls)
+    if names is not None:
+        return {n: dump(getattr(value, n)) for n in names}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, _dt.datetime):
@@ -47,6 +64,26 @@ def dump(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): dump(v) for k, v in value.items()}
     return value
+
+
+def check_field(cls: type[Any], name: str, value: Any) -> Any:
+    """``value`` as field ``name`` of the dataclass ``cls`` holds it, or ``CodecError``: what a change to
+    one field is checked with, without encoding the whole object."""
+    hints = _hints(cls)
+    if name not in hints:
+        raise CodecError(f"{cls.__name__} has no field {name!r}")
+    return _decoder(hints[name])(dump(value), f"{cls.__name__}.{name}")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    try:
+        return _HINTS[cls]
+    except KeyError:
+        _HINTS[cls] = hints = typing.get_type_hints(cls)
+        return hints
 
 
 def dumps(value: Any, **kw: Any) -> str:
@@ -193,7 +230,7 @@ def _dataclass(cls: type[Any]) -> _Decoder:
 
     def build() -> None:
         nonlocal hints
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         for f in dataclasses.fields(cls):
             if f.init:
                 required = f.default is _MISSING and f.default_factory is _MISSING

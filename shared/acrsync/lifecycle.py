@@ -133,8 +133,8 @@ class RecordChanges:
     def apply(self, record: Record, *, now: float) -> Record:
         """The record with these changes and ``updated_at=now``, checked as a whole (same version: the
         ledger's compare-and-set decides whether it is written)."""
-        changed = dataclasses.replace(record, **self._values, updated_at=now)
-        return codec.load(Record, codec.dump(changed))
+        checked = {name: codec.check_field(Record, name, value) for name, value in self._values.items()}
+        return dataclasses.replace(record, **checked, updated_at=now)
 
 
 NO_CHANGES = RecordChanges()
