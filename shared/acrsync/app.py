@@ -166,9 +166,9 @@ class App:
     def _prime(self, deps: Deps) -> None:
         """A cold instance reads what other instances shared (the sync rules, each target's grant verdict)
         in one ledger request, so its first push spends no ListRepoSyncRule and no grant check."""
-        wanted = {name: None for name in [self.rules.wants()] if name}
-        targets = {self.grants.wants(t): t for t in self.config.targets if t.enabled}
-        names = [*wanted, *(n for n in targets if n)]
+        rules = self.rules.wants()
+        targets = {name: t for t in self.config.targets if t.enabled and (name := self.grants.wants(t))}
+        names = ([rules] if rules else []) + list(targets)
         if not names:
             return
         try:
@@ -176,12 +176,10 @@ class App:
         except AcrsyncError as e:        # an optimisation only: each cache reads for itself
             log.warning("shared values not readable (%s); reading them one by one", e)
             return
-        for name, doc in docs.items():
-            target = targets.get(name)
-            if target is not None:
-                self.grants.seed(target, doc)
-            elif name == self.rules.shared_name:
-                self.rules.seed(doc)
+        if rules and rules in docs:
+            self.rules.seed(docs[rules])
+        for name, target in targets.items():
+            self.grants.seed(target, docs.get(name))
 
     def handle_reconcile(self, event: Any = None, context: Any = None, *,
                          dry_run: bool = False) -> dict[str, Any]:

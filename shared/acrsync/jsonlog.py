@@ -38,6 +38,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from acrsync import codec
+
 MASK = "***"
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("acrsync_request_id", default=None)
@@ -108,7 +110,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):   # acrsync's domain types
-        return redact({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, _depth + 1)
+        return redact(codec.dump(value), _depth + 1)
     if hasattr(value, "model_dump"):                      # pydantic models
         return redact(value.model_dump(mode="json"), _depth + 1)
     if isinstance(value, enum.Enum):

@@ -79,8 +79,7 @@ class RecordChanges:
     is written.
     """
 
-    FIELDS = ("status", "task_id", "batch_id", "rule_id", "task_issue", "attempts", "history", "last_error",
-              "finding", "stuck", "gave_up", "next_retry_at")
+    FIELDS: tuple[str, ...]            # the keyword parameters of __init__ (set below the class)
     __slots__ = ("_values",)
 
     def __init__(self, *, status: Status | None | _Unset = UNSET, task_id: str | None | _Unset = UNSET,
@@ -90,10 +89,7 @@ class RecordChanges:
                  last_error: ErrorInfo | None | _Unset = UNSET,
                  finding: Finding | None | _Unset = UNSET, stuck: bool | None | _Unset = UNSET,
                  gave_up: bool | None | _Unset = UNSET, next_retry_at: float | None | _Unset = UNSET):
-        given = dict(status=status, task_id=task_id, batch_id=batch_id, rule_id=rule_id,
-                     task_issue=task_issue, attempts=attempts, history=history, last_error=last_error,
-                     finding=finding, stuck=stuck, gave_up=gave_up, next_retry_at=next_retry_at)
-        values = {k: v for k, v in given.items() if v is not UNSET}
+        values = {k: v for k, v in locals().items() if k != "self" and v is not UNSET}
         if isinstance(attempts, int) and attempts < 0:
             raise ValueError(f"attempts must be >= 0, not {attempts}")
         object.__setattr__(self, "_values", values)
@@ -137,6 +133,7 @@ class RecordChanges:
         return dataclasses.replace(record, **checked, updated_at=now)
 
 
+RecordChanges.FIELDS = tuple(RecordChanges.__init__.__kwdefaults__ or ())
 NO_CHANGES = RecordChanges()
 
 

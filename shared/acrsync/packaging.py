@@ -37,8 +37,12 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acrsync.errors import AcrsyncError
+
+if TYPE_CHECKING:
+    from acrsync.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV = "ACRSYNC_CONFIG"
@@ -203,6 +207,12 @@ def _string_array(text: str, i: int, source: Path) -> list[str]:
 def resolve_config(config: str | os.PathLike[str] | None, region: str | None = None) -> Path:
     """The config file to package: ``--config``, else ``$ACRSYNC_CONFIG``; validated for use on FC and, with
     ``region`` (s.yaml's vars.region), for that region."""
+    path = _config_path(config)
+    check_config(path, region)
+    return path
+
+
+def _config_path(config: str | os.PathLike[str] | None) -> Path:
     raw = config or os.environ.get(CONFIG_ENV)
     if not raw:
         raise PackagingError(f"no replication config: pass --config PATH or set {CONFIG_ENV}=PATH "
@@ -211,13 +221,12 @@ def resolve_config(config: str | os.PathLike[str] | None, region: str | None = N
     if not path.is_file():
         raise PackagingError(f"config file {path} does not exist; pass --config with the path of your "
                              "replication config")
-    check_config(path, region)
     return path
 
 
-def check_config(path: Path, region: str | None = None) -> None:
-    """Refuse a config that would fail or misbehave on FC: invalid, with a per-instance ledger, or for
-    another region than the one the functions are deployed to."""
+def check_config(path: Path, region: str | None = None) -> Config:
+    """The config, validated; refused when it would fail or misbehave on FC: invalid, with a per-instance
+    ledger, or for another region than the one the functions are deployed to."""
     try:
         from acrsync.config import ConfigError, load_config, region_mismatches
     except ImportError as e:
@@ -235,18 +244,7 @@ def check_config(path: Path, region: str | None = None) -> None:
     problems = region_mismatches(cfg, region)
     if problems:
         raise PackagingError(f"{path}: " + "; ".join(problems))
-
-
-def write_validated_config(path: Path) -> Path:
-    """Validate the packaged config once more and write its validated form beside it: the function reads
-    that form (no YAML parser, no pydantic at cold start; ``acrsync.config.load_config``)."""
-    from acrsync.config import ConfigError, load_config, validated_path, write_validated
-
-    validated_path(path).unlink(missing_ok=True)        # never trust a form this build did not write
-    try:
-        return write_validated(load_config(path), path)
-    except ConfigError as e:
-        raise PackagingError(str(e)) from None
+    return cfg
 
 
 def function_requirements(requirements: list[str]) -> list[str]:
@@ -412,9 +410,13 @@ def build_layer(deps: Path, out: Path, *, compile_bytecode: bool = True) -> Arti
     return Artifact(LAYER_DIR, dest, out / f"{LAYER_DIR}.zip", total, files)
 
 
-def build_function(name: str, out: Path, config: Path, *, root: Path = REPO_ROOT,
+def build_function(name: str, out: Path, config: Path, validated: Config, *, root: Path = REPO_ROOT,
                    compile_bytecode: bool = True) -> Artifact:
-    """Write ``out/<name>/`` from scratch (index.py, acrsync without its CLI, acrsync.yaml) and its zip."""
+    """Write ``out/<name>/`` from scratch (index.py, acrsync without its CLI, acrsync.yaml with its
+    ``validated`` form beside it, which the function reads: no YAML parser, no pydantic at cold start) and
+    its zip."""
+    from acrsync.config import write_validated
+
     entry = root / "functions" / name / "index.py"
     if not entry.is_file():
         raise PackagingError(f"{entry} does not exist; every function s.yaml deploys needs "
@@ -429,7 +431,7 @@ def build_function(name: str, out: Path, config: Path, *, root: Path = REPO_ROOT
     shutil.copy2(entry, dest / "index.py")
     shutil.copytree(package_src, dest / "acrsync", ignore=_SOURCE_IGNORE)
     shutil.copy2(config, dest / CONFIG_NAME)
-    write_validated_config(dest / CONFIG_NAME)
+    write_validated(validated, dest / CONFIG_NAME)
     assert_no_localcloud(dest)
     if compile_bytecode:
         compile_for_runtime(dest, CODE_ROOT)
@@ -445,7 +447,8 @@ def build(out: Path, *, config: str | os.PathLike[str] | None = None, root: Path
 
     ``region`` and ``expected_layer`` are s.yaml's vars.region and vars.layerName: a config for another
     region, or a layer name that no longer matches the pins, is refused with both values named."""
-    cfg = resolve_config(config, region)
+    cfg_path = _config_path(config)
+    validated = check_config(cfg_path, region)
     names = functions or discover_functions(root)
     if not names:
         raise PackagingError(f"no functions to package: {root / 'functions'} has no <name>/index.py")
@@ -464,7 +467,8 @@ def build(out: Path, *, config: str | os.PathLike[str] | None = None, root: Path
         install_dependencies(requirements, deps)
         assert_no_localcloud(deps)
         layer = build_layer(deps, out, compile_bytecode=compile_bytecode)
-    packages = [build_function(n, out, cfg, root=root, compile_bytecode=compile_bytecode) for n in names]
+    packages = [build_function(n, out, cfg_path, validated, root=root, compile_bytecode=compile_bytecode)
+                for n in names]
     return BuildResult(packages, layer, name)
 
 

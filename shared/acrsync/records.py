@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -136,7 +135,7 @@ class Record(Value):
     @classmethod
     def from_stored(cls, doc: str | bytes) -> Record:
         """A record as the ledger stores it (``stored``); raises ``codec.CodecError`` on a foreign shape."""
-        data = _json_object(doc)
+        data: dict[str, Any] = codec.loads(dict[str, Any], doc)
         value = data.get("finding")
         if isinstance(value, dict) and "severity" not in value:
             # records written before findings were typed hold {code, kind, message, fix: str}
@@ -215,12 +214,3 @@ class Checkpoint(Value):
     data: dict[str, Any] = field(default_factory=dict)   # counts and the like, for status displays
     version: int = 0
 
-
-def _json_object(doc: str | bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(doc)
-    except ValueError as e:
-        raise codec.CodecError(f"not JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise codec.CodecError(f"expected a JSON object, got {type(data).__name__}")
-    return data

@@ -14,6 +14,7 @@ from typing import Any
 
 
 def _fields(obj: Any) -> tuple[dataclasses.Field[Any], ...]:
+    # typed Any: these bases are not dataclasses themselves, their subclasses are
     return dataclasses.fields(obj)
 
 

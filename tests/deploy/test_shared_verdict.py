@@ -78,6 +78,18 @@ def test_a_changed_target_does_not_trust_an_old_verdict(target):
     assert calls == ["beijing"]
 
 
+def test_a_shared_read_made_together_is_not_made_again(target):
+    store, clock = Store(), ManualClock()
+    reads = []
+    store.shared = lambda name, *, now: reads.append(name)        # nothing published yet
+    cold, calls = _cache(store, clock)
+    assert cold.seed(target, None) is False                      # App._prime read it with the rules
+    assert cold.verdict(target, SESSION).clean and calls == ["beijing"] and reads == []
+    clock.advance(TTL + 1)
+    cold.verdict(target, SESSION)                                # a later check reads the store again
+    assert reads == [shared_name(target)]
+
+
 def test_a_failing_store_never_fails_the_push(target):
     cache, calls = _cache(Store(fail=True), ManualClock())
     assert cache.verdict(target, SESSION).clean and calls == ["beijing"]

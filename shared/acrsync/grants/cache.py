@@ -70,6 +70,7 @@ class GrantCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._verdicts: dict[str, Verdict] = {}
+        self._read_together: set[str] = set()   # targets whose shared read ``seed`` just made, to no avail
         self.checks = 0                      # how many times the checker ran (for logs and tests)
 
     def verdict(self, target: Target, session: Session) -> Verdict:
@@ -78,7 +79,9 @@ class GrantCache:
             cached = self._verdicts.get(target.name)
             if cached is not None and now < cached.expires_at:
                 return cached
-        v = self._read_shared(target, now)
+            already_read = target.name in self._read_together
+            self._read_together.discard(target.name)
+        v = None if already_read else self._read_shared(target, now)
         if v is None:
             findings = self._checker(target, session)
             clean = not blocking(findings)
@@ -98,17 +101,14 @@ class GrantCache:
             cached = self._verdicts.get(target.name)
         return None if cached is not None and self._clock.now() < cached.expires_at else shared_name(target)
 
-    def seed(self, target: Target, doc: str) -> bool:
-        """Take a verdict read from the shared store along with other values (``Ledger.shared_many``)."""
-        now = self._clock.now()
-        try:
-            v = codec.loads(Verdict, doc)
-        except (AcrsyncError, ValueError) as e:
-            log.warning("shared grant verdict for %s not readable (%s); checking again", target.name, e)
-            return False
-        if v.target != target.name or now >= v.expires_at:
-            return False
+    def seed(self, target: Target, doc: str | None) -> bool:
+        """Take what a shared read made along with other values (``Ledger.shared_many``) found for
+        ``target``: the published verdict, or None. Either way ``verdict`` does not read it again."""
+        v = self._usable(target, doc, self._clock.now()) if doc else None
         with self._lock:
+            if v is None:
+                self._read_together.add(target.name)
+                return False
             self._verdicts[target.name] = v
         return True
 
@@ -118,11 +118,19 @@ class GrantCache:
             return None
         try:
             doc = self._shared.shared(shared_name(target), now=now)
-            v = codec.loads(Verdict, doc) if doc else None
-        except (AcrsyncError, ValueError) as e:     # the store is an optimisation: never let it fail a push
+        except AcrsyncError as e:     # the store is an optimisation: never let it fail a push
             log.warning("shared grant verdict for %s not readable (%s); checking again", target.name, e)
             return None
-        return v if v is not None and v.target == target.name and now < v.expires_at else None
+        return self._usable(target, doc, now) if doc else None
+
+    @staticmethod
+    def _usable(target: Target, doc: str, now: float) -> Verdict | None:
+        try:
+            v = codec.loads(Verdict, doc)
+        except (AcrsyncError, ValueError) as e:
+            log.warning("shared grant verdict for %s not readable (%s); checking again", target.name, e)
+            return None
+        return v if v.target == target.name and now < v.expires_at else None
 
     def _publish(self, target: Target, v: Verdict, ttl: float, now: float) -> None:
         if self._shared is None or ttl <= 0:
