@@ -14,14 +14,13 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from acrsync import __version__, codec
 from acrsync.errors import AcrsyncError
 from acrsync.regions import KNOWN_REGIONS, PUBLIC_TO_RESTRICTED_RULE, replication_allowed
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 CONFIG_ENV = "ACRSYNC_CONFIG"
 OTS_ENDPOINT_ENV = "ACRSYNC_OTS_ENDPOINT"
@@ -170,7 +169,7 @@ def _doc(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | Non
     return dataclasses.field(default=default, metadata={"description": doc})
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Source(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     account_id: AccountId = _doc(doc="UID of account A, which owns the source instance")
@@ -178,7 +177,7 @@ class Source(Frozen):
     instance_id: InstanceId = _doc(doc="source ACR EE instance id (cri-...); must be Advanced edition")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Target(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     name: Annotated[str, Check(_check_target_name)] = _doc(
@@ -214,7 +213,7 @@ class Target(Frozen):
         return f"acs:cr:{self.region}:{self.account_id}:instance/{self.instance_id}"
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class LedgerConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     backend: Literal["sqlite", "tablestore"] = "sqlite"
@@ -233,14 +232,14 @@ class LedgerConfig(Frozen):
                     "from inside a VPC) and ledger.instance to the Tablestore instance name")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class GrantsConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     cache_ttl_seconds: Annotated[int, Range(ge=0)] = _doc(900, doc="how long a clean grant check is trusted")
     blocked_ttl_seconds: Annotated[int, Range(ge=0)] = _doc(60, doc="how soon a failing check is re-run")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class ReconcileConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     max_attempts: Annotated[int, Range(ge=1)] = _doc(5, doc="sync task attempts per image and target")
@@ -255,7 +254,7 @@ class ReconcileConfig(Frozen):
     page_size: Annotated[int, Range(ge=1, le=100)] = 100
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class BackfillConfig(Frozen):
     """How politely ``acrsync backfill`` replicates existing images (docs/backfill.md)."""
 
@@ -276,7 +275,7 @@ class BackfillConfig(Frozen):
         5.0, doc="how often a run at the in-flight cap looks for finished tasks")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class RulesConfig(Frozen):
     """The rule advisor (``acrsync rules``)."""
 
@@ -288,14 +287,14 @@ class RulesConfig(Frozen):
         "acrsync-", doc="prefix of the rules acrsync creates; it never touches others")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class WebhookConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     token_env: str = _doc("ACRSYNC_WEBHOOK_TOKEN",
                           doc="environment variable that holds the webhook secret token")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class PipelineNames(Frozen):
     """The deployed functions and triggers the compliance run inspects (s.yaml's names by default)."""
 
@@ -307,7 +306,7 @@ class PipelineNames(Frozen):
         "auto", doc="auto: checked when the FC API answers, else noted as not checked")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class ComplianceConfig(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     remediate: bool = _doc(False, doc="create sync tasks for MISSING tags (and DIGEST_DIFFERS when the "
@@ -327,7 +326,7 @@ class ComplianceConfig(Frozen):
     functions: PipelineNames = _doc(factory=PipelineNames)
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Config(Frozen):
     __pydantic_config__ = _FORBID_EXTRA
     source: Source

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Protocol
 
 from acrsync.clock import SYSTEM, Clock
@@ -22,7 +22,7 @@ from acrsync.config import Config, Target
 from acrsync.ledger import Ledger
 from acrsync.model import RepoInfo, SyncRule, SyncTask, TagInfo
 from acrsync.source import ImageResolver, RuleCache
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from acrsync.cloud.acr import Acr
@@ -78,7 +78,7 @@ class GrantVerdicts(Protocol):
     def verdict(self, target: Target, session: Session) -> Verdict: ...
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Deps(Frozen):
     """Everything one invocation of push, reconcile, compliance or backfill talks to."""
 

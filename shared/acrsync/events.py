@@ -50,7 +50,7 @@ from typing import Any, Literal
 from acrsync import jsonlog
 from acrsync.model import ImageSide
 from acrsync.records import RejectedEvent
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 log = logging.getLogger("acrsync.events")
 
@@ -75,7 +75,7 @@ MAX_REJECTED_PAYLOAD = 64 * 1024
 
 # ---- typed events ----------------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class PushCompleted(Frozen):
     """An image tag was pushed to the source instance."""
 
@@ -113,7 +113,7 @@ class PushCompleted(Frozen):
         return None if self.time is None else int(self.time.timestamp() * 1000)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class SyncCompleted(Frozen):
     """ACR reports a sync task finished. A hint only: confirm with GetRepoSyncTask."""
 
@@ -131,7 +131,7 @@ class SyncCompleted(Frozen):
     raw: dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class TimerTick(Frozen):
     """A timer trigger fired; ``payload`` is the trigger's configured text, parsed when it is a JSON
     object."""
@@ -148,7 +148,7 @@ class TimerTick(Frozen):
         return mode if isinstance(mode, str) else None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Rejected(Frozen):
     """An item acrsync cannot use. Keep it (``to_rejected_event``), acknowledge it, never retry it.
 

@@ -8,10 +8,9 @@ retried with back-off, a bounded number of times.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 
 class Kind(str, Enum):
@@ -21,7 +20,7 @@ class Kind(str, Enum):
     CONFLICT = "conflict"        # the target already has this tag at another digest: BLOCKED
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Classified(Frozen):
     kind: Kind
     code: str

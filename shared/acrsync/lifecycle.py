@@ -10,7 +10,7 @@ they make is validated when they are applied.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any
 
@@ -20,7 +20,7 @@ from acrsync.failures import backoff_seconds, classify
 from acrsync.grants.findings import Finding
 from acrsync.model import SyncTask
 from acrsync.records import Attempt, ErrorInfo, Record, Status, blocking_finding
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 
 class TaskPhase(str, Enum):
@@ -137,7 +137,7 @@ RecordChanges.FIELDS = tuple(RecordChanges.__init__.__kwdefaults__ or ())
 NO_CHANGES = RecordChanges()
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Context(Frozen):
     now: float
     policy: ReconcileConfig
@@ -151,7 +151,7 @@ class Context(Frozen):
         return self.policy.claim_after_seconds
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Decision(Frozen):
     changes: RecordChanges = NO_CHANGES
     action: Action = Action.NONE

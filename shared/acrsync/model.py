@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 # ---- ACR -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class InstanceInfo(Frozen):
     instance_id: str
     name: str = ""
@@ -20,7 +20,7 @@ class InstanceInfo(Frozen):
     region: str | None = None         # only ListInstance returns it
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class NamespaceInfo(Frozen):
     instance_id: str
     name: str
@@ -30,7 +30,7 @@ class NamespaceInfo(Frozen):
     status: str = "NORMAL"
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class RepoInfo(Frozen):
     instance_id: str
     repo_id: str
@@ -45,7 +45,7 @@ class RepoInfo(Frozen):
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class TagInfo(Frozen):
     tag: str
     digest: str                       # as ACR returns it (bare hex)
@@ -55,7 +55,7 @@ class TagInfo(Frozen):
     status: str = "NORMAL"
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class SyncRule(Frozen):
     """A sync rule as ListRepoSyncRule returns it. Note: it carries no TargetUserId (only CrossUser)."""
 
@@ -79,7 +79,7 @@ class SyncRule(Frozen):
     create_time_ms: int = 0
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class ImageSide(Frozen):
     instance_id: str = ""
     region: str = ""
@@ -88,7 +88,7 @@ class ImageSide(Frozen):
     tag: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class SyncTask(Frozen):
     """A sync task from GetRepoSyncTask or ListRepoSyncTask (whichever fields that call returns)."""
 

@@ -17,11 +17,11 @@ import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from typing import Any, Literal
 
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 SYNC_ROLE_NAME = "aliyuncontainerregistrycrossaccoutsyncrole"
 """The role ACR assumes in account B. The name really is spelt "accout": ACR looks up exactly this."""
@@ -39,7 +39,7 @@ class PolicyError(ValueError):
 
 # ---- parsed documents ----------------------------------------------------------------------------
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Statement(Frozen):
     index: int                               # position in the document's Statement list, 0-based
     effect: str                              # "Allow" | "Deny"
@@ -69,7 +69,7 @@ class Statement(Frozen):
         return json.dumps(self.raw, ensure_ascii=False, sort_keys=True)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Policy(Frozen):
     name: str
     statements: tuple[Statement, ...]
@@ -160,7 +160,7 @@ def _resource_match(pattern: str, resource: str) -> bool:
 
 # ---- verdicts ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Evidence(Frozen):
     """Which statement of which document a verdict rests on."""
 
@@ -171,7 +171,7 @@ class Evidence(Frozen):
     condition: str | None = None       # the Condition block, quoted, if any
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Verdict(Frozen):
     """The answer to "may ``action`` be done on ``resource``?" with the statements that decided it."""
 
@@ -255,14 +255,14 @@ def allows_action_elsewhere(policies: Sequence[Policy], action: str) -> list[Evi
 
 # ---- trust policies ------------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class TrustWarning(Frozen):
     principal: str                     # the principal that is wider than needed, as written
     reason: str
     evidence: Evidence
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class TrustVerdict(Frozen):
     """Does the trust policy let ACR acting for account A assume the role, and what else does it let in."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any, TypedDict
 
@@ -31,7 +31,7 @@ from acrsync.jsonlog import log_decision
 from acrsync.ledger import VersionConflict
 from acrsync.lifecycle import RecordChanges, TaskPhase, record_status
 from acrsync.records import Attempt, ErrorInfo, ImageRef, Origin, Record, Status, blocking_finding
-from acrsync.value import Value
+from acrsync.value import Value, dataclass
 
 log = logging.getLogger("acrsync.push")
 
@@ -48,7 +48,7 @@ class Outcome(str, Enum):
     FAILED = "failed"                # nothing to replicate (gone from the source) or the event failed
 
 
-@dataclass(repr=False, eq=False)
+@dataclass
 class Summary(Value):
     """What one invocation did: per target, how many images went each way; plus rejected events."""
 

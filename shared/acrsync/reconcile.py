@@ -20,10 +20,11 @@ that won the claim on its record.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,7 +38,7 @@ from acrsync.lifecycle import Action, Flag, RecordChanges
 from acrsync.model import ImageSide, SyncTask
 from acrsync.push import Outcome, create_task
 from acrsync.records import ImageRef, Origin, Record, Report, Status, blocking_finding
-from acrsync.value import Frozen, Value
+from acrsync.value import Frozen, Value, dataclass
 
 log = logging.getLogger("acrsync.reconcile")
 
@@ -51,7 +52,7 @@ TASK_CACHE = 2 * OPEN_BATCH            # tasks read that a run keeps (compact, ~
 FLAGGED_MAX = 100                     # flagged records listed in one summary (all are counted and logged)
 
 
-@dataclass(repr=False, eq=False)
+@dataclass
 class RunSummary(Value):
     records_seen: int = 0
     updated: int = 0
@@ -85,7 +86,7 @@ class RunSummary(Value):
 
 # ---- steps: what a plan holds ---------------------------------------------------------------------
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class RecordStep(Frozen):
     """What to do with one open record: a compare-and-set write, then maybe an action on its task."""
 
@@ -108,7 +109,7 @@ class RecordStep(Frozen):
                 "changes": self.changes.names}
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class RuleTaskStep(Frozen):
     """A rule-made task toward a configured target: attach it to a COVERED record, or record it anew."""
 
@@ -123,7 +124,7 @@ class RuleTaskStep(Frozen):
 
 # ---- planning: reads and decisions, no writes -----------------------------------------------------
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False, eq=False)
 class SeenTask(Frozen):
     """What reconcile needs of a task it has read, in about 0.6 KiB (a ``SyncTask`` is ~5 KiB)."""
 

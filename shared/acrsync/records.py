@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any
 
 from acrsync import codec
 from acrsync.grants.findings import Finding, Fix
-from acrsync.value import Frozen, Value
+from acrsync.value import Frozen, Value, dataclass
 
 
 class Status(str, Enum):
@@ -51,14 +51,14 @@ class Origin(str, Enum):
     COMPLIANCE = "compliance"
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class ErrorInfo(Frozen):
     code: str
     message: str = ""
     request_id: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Attempt(Frozen):
     """One sync task made for this record (a retry makes a new one)."""
 
@@ -68,7 +68,7 @@ class Attempt(Frozen):
     issue: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class ImageRef(Frozen):
     """One image in the source: a tag at a digest. A tag moved to a new digest is a new image."""
 
@@ -106,7 +106,7 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-@dataclass(kw_only=True, repr=False, eq=False)
+@dataclass(kw_only=True)
 class Record(Value):
     """A replication record: what should be on one target and what ACR said about it. Mutable for the
     ledger's own bookkeeping only: flows change a record through ``lifecycle.RecordChanges``."""
@@ -176,7 +176,7 @@ def blocking_finding(target: str, code: str, message: str, fix: str) -> Finding:
     return Finding(code=code, severity="error", target=target, message=message, fix=Fix(summary=fix))
 
 
-@dataclass(kw_only=True, repr=False, eq=False)
+@dataclass(kw_only=True)
 class RejectedEvent(Value):
     """An event acrsync could not use: kept with the reason, acknowledged, never retried."""
 
@@ -188,7 +188,7 @@ class RejectedEvent(Value):
     request_id: str | None = None
 
 
-@dataclass(kw_only=True, repr=False, eq=False)
+@dataclass(kw_only=True)
 class Report(Value):
     """A stored report (compliance, reconcile summary): a summary plus a JSON body."""
 
@@ -199,7 +199,7 @@ class Report(Value):
     body: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True, repr=False, eq=False)
+@dataclass(kw_only=True)
 class Checkpoint(Value):
     """Where a long walk stopped (a backfill of one repository toward one target, say): resumable.
 

@@ -4,12 +4,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class RoleInfo(Frozen):
     name: str
     arn: str = ""
@@ -18,14 +16,14 @@ class RoleInfo(Frozen):
     description: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class PolicyRef(Frozen):
     name: str
     type: str                         # System | Custom
     default_version: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class PolicyInfo(Frozen):
     name: str
     type: str
@@ -33,7 +31,7 @@ class PolicyInfo(Frozen):
     document: str                     # DefaultPolicyVersion.PolicyDocument, JSON text
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class CallerIdentity(Frozen):
     account_id: str
     arn: str = ""

@@ -19,18 +19,18 @@ CreateRepoSyncRule reference, https://www.alibabacloud.com/help/en/acr/developer
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from acrsync import scope
 from acrsync.config import Config, Target
 from acrsync.model import NamespaceInfo, RepoInfo, SyncRule
-from acrsync.value import Frozen, Value
+from acrsync.value import Frozen, Value, dataclass
 
 NAME_MAX = 64
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Proposal(Frozen):
     """One CreateRepoSyncRule call."""
 
@@ -55,7 +55,7 @@ class Proposal(Frozen):
                 "target_user_id": self.target_user_id, "repositories": list(self.repositories)}
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Unmet(Frozen):
     """A repository (or namespace) no rule can be proposed for, and what to do about it."""
 
@@ -64,7 +64,7 @@ class Unmet(Frozen):
     fix: str
 
 
-@dataclass(repr=False, eq=False)
+@dataclass
 class RulePlan(Value):
     target: str
     proposals: list[Proposal] = field(default_factory=list)

@@ -15,14 +15,13 @@ and case-sensitive, as ACR names are.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from acrsync.config import Target
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class ScopeDecision(Frozen):
     in_scope: bool
     reason: str

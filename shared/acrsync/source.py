@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from acrsync import codec
 from acrsync.clock import SYSTEM, Clock
 from acrsync.errors import AcrsyncError
 from acrsync.model import RepoInfo, SyncRule, TagInfo
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from acrsync.deps import SourceAcr
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("acrsync.source")
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class SharedRules(Frozen):
     """The rules as one instance read them, published for the others (``RuleCache``)."""
 
@@ -108,7 +107,7 @@ class RuleCache:
             self._rules = None
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class ResolvedImage(Frozen):
     repo: RepoInfo
     digest: str | None

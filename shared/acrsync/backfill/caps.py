@@ -16,12 +16,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from acrsync.config import BackfillConfig
 from acrsync.ledger import Ledger, Record, Status
-from acrsync.value import Value
+from acrsync.value import Value, dataclass
 
 CLAIM_SECONDS = 120.0      # a record still without a task this long after its last write holds no slot
 FINISHED_OK = frozenset({Status.SUCCESS, Status.COVERED})
@@ -73,7 +73,7 @@ def update(store: CapStore, name: str,
             return new, True
 
 
-@dataclass(repr=False, eq=False)
+@dataclass
 class Finished(Value):
     done: int = 0
     failed: int = 0
@@ -83,7 +83,7 @@ class Finished(Value):
         return self.done + self.failed
 
 
-@dataclass(repr=False, eq=False)
+@dataclass
 class Caps(Value):
     """The caps of one target. ``refresh`` asks ACR about in-flight records the ledger still shows open
     (the run's own status read, when reconcile has not reported them yet)."""

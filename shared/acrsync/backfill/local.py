@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from acrsync.backfill.caps import Caps, cap_store_for
@@ -15,7 +14,7 @@ from acrsync.backfill.run import Backfill, GuardTripped, Job, Resumable, save_ru
 from acrsync.cloud.errors import CloudError
 from acrsync.config import Target
 from acrsync.model import RepoInfo
-from acrsync.value import Value
+from acrsync.value import Value, dataclass
 
 if TYPE_CHECKING:
     from acrsync.app import App
@@ -38,7 +37,7 @@ def for_app(app: App, target: Target, *, budget: Budget | None = None,
     return bf
 
 
-@dataclass(repr=False, eq=False)
+@dataclass
 class Progress(Value):
     created: int
     done: int
@@ -77,7 +76,7 @@ def progress_of(bf: Backfill, planned: int) -> Progress:
     )
 
 
-@dataclass(repr=False, eq=False)
+@dataclass
 class Outcome(Value):
     status: str                  # done | stopped | guard
     reason: str = ""

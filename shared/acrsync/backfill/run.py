@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -37,7 +37,7 @@ from acrsync.jsonlog import log_decision
 from acrsync.ledger import ImageRef, Ledger, Origin, Record, Status, VersionConflict, record_key
 from acrsync.model import RepoInfo, TagInfo
 from acrsync.push import create_task, replicate
-from acrsync.value import Value
+from acrsync.value import Value, dataclass
 
 if TYPE_CHECKING:
     from acrsync.cloud.acr import Acr
@@ -86,7 +86,7 @@ def repo_name(target: str, namespace: str, repo: str) -> str:
     return f"backfill/{target}/repo/{namespace}/{repo}"
 
 
-@dataclass(repr=False, eq=False)
+@dataclass
 class Tally(Value):
     """What a run did, for progress lines and the final summary."""
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlparse
 
@@ -31,7 +31,7 @@ from acrsync.cloud.credentials import (
     StaticCredentials,
 )
 from acrsync.cloud.retry import Budget, RetryPolicy, call_with_retry
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from acrsync.cloud.acr import Acr
@@ -49,7 +49,7 @@ SERVICES = ("cr", "ram", "sts", "fc", "ots")
 DEFAULT_STS_DURATION = 3600
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Timeouts(Frozen):
     """Per-attempt timeouts in seconds (each also shortened to what is left of the budget)."""
 
@@ -57,7 +57,7 @@ class Timeouts(Frozen):
     read: float = 10.0
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Endpoints(Frozen):
     """``ACRSYNC_ENDPOINT`` (every service) and ``ACRSYNC_ENDPOINT_<SVC>`` (one service) overrides."""
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from acrsync.clock import SYSTEM, Clock
 from acrsync.cloud.errors import NoCredentials
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from alibabacloud_credentials.models import CredentialModel
@@ -35,7 +35,7 @@ ENV_SECURITY_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"
 REFRESH_BEFORE_EXPIRY = 15 * 60
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Creds(Frozen):
     """One set of keys. The secret and token never appear in repr (and so never in a log line)."""
 

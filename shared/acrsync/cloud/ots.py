@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from acrsync.cloud import errors
@@ -59,7 +58,7 @@ from tablestore import (  # noqa: E402
 from tablestore.credentials import Credentials, CredentialsProvider  # noqa: E402
 from tablestore.retry import NoRetryPolicy  # noqa: E402
 
-from acrsync.value import Frozen  # noqa: E402
+from acrsync.value import Frozen, dataclass  # noqa: E402
 
 if TYPE_CHECKING:
     from acrsync.cloud.clients import CloudSession
@@ -89,7 +88,7 @@ class ConditionFailed(errors.CloudError):
     """The row condition did not hold (exists / does not exist / column value): the ledger's lost race."""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class RowResult(Frozen):
     ok: bool
     code: str | None = None

@@ -17,14 +17,13 @@ Principals:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from acrsync.cloud.errors import UndeclaredOperation
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from acrsync.config import Config, Target
@@ -54,7 +53,7 @@ class Scope(str, Enum):
     NONE = "none"                  # no permission needed (sts:GetCallerIdentity)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Declaration(Frozen):
     service: str                   # "cr" | "ram" | "sts" | "fc" | "ots"
     api_action: str                # "CreateRepoSyncTask"
@@ -226,7 +225,7 @@ def _document(principal: Principal, config: Config, target: Target | None = None
 
 # ---- deployment: what s.yaml creates, named as it names them ---------------------------------------
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class DeploySettings(Frozen):
     """The names s.yaml gives what it deploys, read from the same environment variables (and defaults)."""
 
@@ -245,7 +244,7 @@ class DeploySettings(Frozen):
                    dead_letter_queue=env.get("ACRSYNC_DEAD_LETTER_QUEUE") or cls.dead_letter_queue)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class StaticStatement(Frozen):
     """One Allow statement of a deployment policy; ``{region}``, ``{account}`` and the settings' fields are
     filled in. ``verified`` is False when the action names follow the pattern but no source confirmed them."""
@@ -345,7 +344,7 @@ def unverified_static_actions() -> set[str]:
             for a in st.actions}
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class PolicyDocument(Frozen):
     principal: Principal
     account_id: str

@@ -8,12 +8,11 @@ and names the one problem, so the caller can stop there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from acrsync.cloud.errors import CredentialsInvalid, Unreachable
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from acrsync.cloud.clients import CloudSession
@@ -24,7 +23,7 @@ class Problem(str, Enum):
     CREDENTIALS_INVALID = "CREDENTIALS_INVALID"
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class ProbeResult(Frozen):
     problem: Problem | None
     message: str = ""

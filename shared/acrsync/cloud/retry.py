@@ -14,17 +14,17 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeVar
 
 from acrsync.clock import SYSTEM, Clock
 from acrsync.cloud.errors import BudgetExhausted, CloudError, NetworkError, Throttled, Unreachable
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Budget(Frozen):
     """An absolute deadline in ``clock`` seconds (epoch by default); None means no deadline."""
 
@@ -65,7 +65,7 @@ class Budget(Frozen):
         return self.deadline is not None
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class RetryPolicy(Frozen):
     max_attempts: int = 5
     base: float = 0.25          # first window, seconds

@@ -14,14 +14,13 @@ https://www.alibabacloud.com/help/en/functioncompute/fc/developer-reference/api-
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from acrsync.cloud.errors import CloudError, NotFound
 from acrsync.compliance.findings import Finding, finding
 from acrsync.config import Config
 from acrsync.grants.findings import Evidence, Fix, Severity
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 PUSH_SOURCE = "acs.cr"
 PUSH_TYPE = "cr:Artifact:PushCompleted"
@@ -32,7 +31,7 @@ class FcReader(Protocol):
     def list_triggers(self, function_name: str) -> list[dict[str, Any]]: ...
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class FunctionState(Frozen):
     """What FC said about one function: None when it does not exist."""
 

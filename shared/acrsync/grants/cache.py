@@ -13,7 +13,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Protocol
 
 from acrsync import codec
@@ -21,13 +21,13 @@ from acrsync.clock import SYSTEM, Clock
 from acrsync.config import GrantsConfig, Target
 from acrsync.errors import AcrsyncError
 from acrsync.grants.findings import Finding, blocking
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from acrsync.deps import Session
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Verdict(Frozen):
     target: str
     clean: bool                       # no blocking findings (advisory warnings and info allowed)

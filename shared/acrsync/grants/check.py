@@ -11,7 +11,6 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -24,7 +23,7 @@ from acrsync.grants.findings import Evidence, Finding, Fix, PolicyName, finding
 from acrsync.model import InstanceInfo, NamespaceInfo, RepoInfo
 from acrsync.regions import PUBLIC_TO_RESTRICTED_RULE, replication_allowed
 from acrsync.roles import PolicyInfo, PolicyRef, RoleInfo
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from acrsync.deps import Session
@@ -228,7 +227,7 @@ class _Attached:
         return any(p.name == policy_name for p in self.names.values())
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class _Gap(Frozen):
     """Why one sync action is not granted on the target, as data; worded once per group of actions."""
 

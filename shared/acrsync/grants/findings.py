@@ -9,10 +9,10 @@ evaluate (``UNPROVEN_CODES``). Warnings that are advice only (e.g. trust wider t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 Severity = Literal["error", "warning", "info"]
 
@@ -52,7 +52,7 @@ def code_blocks(code: str, severity: Severity | None = None) -> bool:
     return (severity or CODES[code]) == "error" or code in UNPROVEN_CODES
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class PolicyName(Frozen):
     """A RAM policy by name and type, as ListPoliciesForRole returns it (never parsed back out of prose)."""
 
@@ -64,7 +64,7 @@ class PolicyName(Frozen):
         return f"policy {self.name} ({self.type})"
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Evidence(Frozen):
     """Where the finding comes from: a policy statement, a role, an API reply."""
 
@@ -74,7 +74,7 @@ class Evidence(Frozen):
     detail: str = ""                  # the statement JSON, the condition, or the value read
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Fix(Frozen):
     """How to make the finding go away: the documents to put in place and the commands that do it."""
 
@@ -87,7 +87,7 @@ class Fix(Frozen):
     automatic: bool = False           # `acrsync grants apply` makes this change
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Finding(Frozen):
     code: str
     severity: Severity

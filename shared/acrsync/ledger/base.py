@@ -20,13 +20,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from acrsync import codec
 from acrsync.errors import AcrsyncError
 from acrsync.records import Checkpoint, Record, RejectedEvent, Report, repo_prefix
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 if TYPE_CHECKING:
     from acrsync.cloud.retry import Budget
@@ -54,13 +54,13 @@ class LedgerError(AcrsyncError):
     """The backend failed (I/O, service error) in a way the caller cannot fix by re-reading."""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Page(Frozen):
     records: list[Record]
     cursor: str | None                     # pass back to continue; None when done
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Indexed(Frozen):
     """What a record's index entries derive from: its task ids, and its ``created_at`` while open."""
 
@@ -72,7 +72,7 @@ class Indexed(Frozen):
         return cls(record.task_ids, record.created_at if record.is_open else None)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class StoredRecord(Frozen):
     """A record as a backend stores it: the key, the version, the columns it is queried on, the JSON."""
 
@@ -88,7 +88,7 @@ class StoredRecord(Frozen):
 Raw = tuple[str, int]                      # (doc, version) as a backend reads a record back
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Item(Frozen):
     """A versioned document under (kind, key). ``version`` 0 means "not stored yet"."""
 

@@ -9,12 +9,12 @@ item and writes it back with compare-and-set, so concurrent FC instances never e
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from acrsync.value import Frozen
+from acrsync.value import Frozen, dataclass
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True)
 class Slots(Frozen):
     """Leases on one named counter: holder -> the time its lease ends."""
 
@@ -34,7 +34,7 @@ class Slots(Frozen):
         return Slots(leases={h: t for h, t in self.live(now).items() if h != holder})
 
 
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, kw_only=True)
 class Bucket(Frozen):
     """A token bucket: ``tokens`` left at time ``at``."""
 
