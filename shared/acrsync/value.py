@@ -71,13 +71,17 @@ else:
                 base = "Frozen" if frozen else "Value"
                 raise TypeError(f"{c.__qualname__}: a {'frozen' if frozen else 'mutable'} acrsync dataclass "
                                 f"subclasses acrsync.value.{base}")
-            own_init = "__init__" in c.__dict__
+            if "__init__" not in c.__dict__:
+                c.__init__ = _first_init     # replaced by the compiled one on the first construction
+            undocumented = c.__doc__ is None
+            if undocumented:                 # else dataclasses documents it through inspect.signature
+                c.__doc__ = ""
             c = dataclasses.dataclass(c, init=False, repr=False, eq=False, kw_only=kw_only)
             extra = set(c.__dataclass_fields__) - {f.name for f in dataclasses.fields(c)}
             if any("InitVar" in str(c.__dataclass_fields__[n].type) for n in extra):
                 raise TypeError(f"{c.__qualname__}: InitVar is not supported here; use dataclasses.dataclass")
-            if not own_init:
-                c.__init__ = _first_init     # replaced by the compiled one on the first construction
+            if undocumented:
+                c.__doc__ = f"{c.__name__}({', '.join(f.name for f in dataclasses.fields(c))})"
             return c
 
         return wrap if cls is None else wrap(cls)

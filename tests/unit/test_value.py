@@ -1,4 +1,5 @@
-"""acrsync.value: the repr, equality and hashing acrsync's dataclasses share instead of generating them."""
+"""acrsync.value: the repr, equality, hashing and immutability acrsync's dataclasses share instead of
+generating them, and the __init__ compiled on first use."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from pathlib import Path
 import pytest
 
 import acrsync
+from acrsync import value as value_mod
 from acrsync.cloud.credentials import Creds
 from acrsync.cloud.retry import Budget
 from acrsync.model import SyncRule
 from acrsync.records import Attempt, ImageRef, Record
-from acrsync import value as value_mod
 from acrsync.value import Frozen, Value
 
 
@@ -64,8 +65,9 @@ for name, module in list(sys.modules.items()):
         for obj in vars(module).values():
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == name:
                 own = vars(obj)
-                compiled = [m for m in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
-                            if m in own and getattr(getattr(own[m], "__code__", None), "co_filename", "") == "<string>"]
+                methods = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
+                compiled = [m for m in methods if m in own
+                            and getattr(getattr(own[m], "__code__", None), "co_filename", "") == "<string>"]
                 lazy = own.get("__init__") is acrsync.value._first_init
                 found[name + "." + obj.__qualname__] = {"compiled": compiled, "lazy": lazy}
 print(json.dumps(found))
