@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -76,14 +77,39 @@ def check_field(cls: type[Any], name: str, value: Any) -> Any:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+_EVALUATED: dict[tuple[str, str], Any] = {}
 
 
 def _hints(cls: type[Any]) -> dict[str, Any]:
+    """The fields' types. Each annotation text is evaluated once per module, in the module of the class
+    that declares it: ``typing.get_type_hints`` compiles every annotation of every class again, which was
+    most of the time a cold function spent reading its config. Anything that cannot be evaluated that way
+    (a name only the type checker sees) falls back to ``get_type_hints``."""
     try:
         return _HINTS[cls]
     except KeyError:
-        _HINTS[cls] = hints = typing.get_type_hints(cls)
-        return hints
+        pass
+    declared_in = {name: base.__module__ for base in reversed(cls.__mro__)
+                   for name in base.__dict__.get("__annotations__", {})}
+    try:
+        hints = {f.name: _evaluate(f.type, declared_in[f.name]) for f in dataclasses.fields(cls)}
+    except Exception:
+        hints = typing.get_type_hints(cls)
+    _HINTS[cls] = hints
+    return hints
+
+
+def _evaluate(annotation: Any, module: str) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return _EVALUATED[module, annotation]
+    except KeyError:
+        pass
+    # the class's own annotation text, in its own module's namespace, as get_type_hints evaluates it
+    value = eval(annotation, vars(sys.modules[module]))
+    _EVALUATED[module, annotation] = value
+    return value
 
 
 def dumps(value: Any, **kw: Any) -> str:

@@ -124,7 +124,7 @@ def compile_init(cls: type) -> Callable[..., None]:
         body.append(f"{me}.__post_init__()")
     params = ", ".join([me, *positional, *(["*", *keyword] if keyword else [])])
     source = f"def __init__({params}):\n" + "".join(f"    {line}\n" for line in body or ["pass"])
-    exec(source, env)
+    exec(source, env)                  # the code dataclasses would compile, from the fields
     init: Callable[..., None] = env["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__

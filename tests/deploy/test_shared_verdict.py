@@ -161,3 +161,55 @@ def test_rules_of_another_instance_or_unreadable_are_not_taken():
     other = store.shared("rules/cri-other", now=clock.now())
     cold = RuleCache("cri-s", 300, clock, shared=store)
     assert not cold.seed(other) and not cold.seed("{broken") and cold.wants() == "rules/cri-s"
+
+
+def _function_app(cloud, tmp_path, monkeypatch):
+    """An App as a function instance builds it (App.for_function), on the test ledger and localcloud."""
+    import json
+    from types import SimpleNamespace
+
+    from acrsync.app import App
+    from tests.integration.e2e import CLI_KEY_ID, CLI_SECRET
+
+    cfg = tmp_path / "acrsync.yaml"
+    cfg.write_text(json.dumps(config_doc(tmp_path / "ledger.db")), encoding="utf-8")
+    monkeypatch.setenv("ACRSYNC_CONFIG", str(cfg))
+    monkeypatch.setenv("ACRSYNC_ENDPOINT", cloud.url)
+    context = fc_context()
+    context.credentials = SimpleNamespace(access_key_id=CLI_KEY_ID, access_key_secret=CLI_SECRET,
+                                          security_token=None)
+    return App.for_function(context)
+
+
+def test_a_cold_instance_reads_the_shared_values_while_it_builds(cloud, tmp_path, monkeypatch):
+    # The read is made in its own thread while the ACR SDK is imported (App.for_function), so the first
+    # event reads nothing.
+    import threading
+
+    from acrsync.ledger.sqlite import SqliteLedger
+
+    reads = []
+    real = SqliteLedger.shared_many
+
+    def spy(self, names, *, now):
+        reads.append((threading.current_thread().name, sorted(names)))
+        return real(self, names, now=now)
+    monkeypatch.setattr(SqliteLedger, "shared_many", spy)
+    app = _function_app(cloud, tmp_path, monkeypatch)
+    wanted = sorted(["rules/cri-demosource01", shared_name(app.config.targets[0])])
+    assert reads == [("acrsync-prime", wanted)]
+    app.handle_on_push(push_event(cloud, "team-a", "web", "v1.0.0"), fc_context())
+    assert len(reads) == 1                    # the first event does not read them again
+    app.handle_on_push(push_event(cloud, "team-a", "web", "v1.0.1"), fc_context())
+    assert len(reads) == 1                    # nor a later one, while its own caches are fresh
+
+
+def test_a_failing_shared_read_does_not_fail_the_build(cloud, tmp_path, monkeypatch, caplog):
+    from acrsync.ledger.sqlite import SqliteLedger
+
+    def broken(self, names, *, now):
+        raise KeyError("a bug")
+    monkeypatch.setattr(SqliteLedger, "shared_many", broken)
+    app = _function_app(cloud, tmp_path, monkeypatch)
+    assert app.rules.wants() is not None           # not seeded: the caches will read for themselves
+    assert "reading the shared values failed" in caplog.text

@@ -136,3 +136,37 @@ def test_config_types_are_frozen_and_replace_keeps_the_cross_checks():
     with pytest.raises(ValueError, match="the target is the source instance"):
         dataclasses.replace(cfg, targets=[dataclasses.replace(cfg.targets[0],
                                                               instance_id=cfg.source.instance_id)])
+
+
+def test_field_types_are_read_as_get_type_hints_reads_them():
+    # acrsync.codec evaluates each annotation text once per module instead of calling get_type_hints per
+    # class (a cold start's config read); both must give the same types for every acrsync dataclass.
+    import dataclasses
+    import importlib
+    import pkgutil
+    import re
+    import typing
+
+    import acrsync
+    from acrsync import codec
+
+    def shown(tp):
+        return re.sub(r" at 0x[0-9a-f]+", "", repr(tp))
+
+    compared = 0
+    for info in pkgutil.walk_packages(acrsync.__path__, "acrsync."):
+        if ".cli" in info.name or info.name.endswith(("demo", "__main__")):
+            continue
+        module = importlib.import_module(info.name)
+        for obj in list(vars(module).values()):
+            if not (isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == info.name):
+                continue
+            try:
+                want = typing.get_type_hints(obj, include_extras=True)
+            except NameError:            # a name only the type checker sees: codec falls back to it too
+                continue
+            codec._HINTS.pop(obj, None)
+            got = codec._hints(obj)
+            assert {k: shown(v) for k, v in got.items()} == {k: shown(want[k]) for k in got}, obj
+            compared += 1
+    assert compared > 60

@@ -23,17 +23,19 @@ _ACCESS_DENIED_CODES = frozenset({
 })
 # Codes about the caller's own keys: a NotFound in them is not "the resource does not exist".
 _CREDENTIAL_CODE_PREFIXES = ("INVALIDACCESSKEYID", "INVALIDSECURITYTOKEN", "SIGNATURE", "INVALIDAPIKEY")
-_NOT_FOUND = re.compile(r"NOT_?EXISTS?|NOT_?FOUND|NOSUCH", re.IGNORECASE)
-_READ_TIMEOUT = re.compile(r"read ?timed? ?out|readtimeout|timed out", re.IGNORECASE)
+# Patterns as text: ``re`` compiles and caches each on its first use, so a cold start that meets no error
+# compiles none of them.
+_NOT_FOUND = r"(?i)NOT_?EXISTS?|NOT_?FOUND|NOSUCH"
+_READ_TIMEOUT = r"(?i)read ?timed? ?out|readtimeout|timed out"
 # No connection was ever made (refused, no such host, no route, connect timeout): the request cannot have
 # reached the service, and repeating it soon rarely helps.
-_UNREACHABLE = re.compile(
-    r"connection refused|errno 111|errno 61|name or service not known|nodename nor servname|"
+_UNREACHABLE = (
+    r"(?i)connection refused|errno 111|errno 61|name or service not known|nodename nor servname|"
     r"temporary failure in name resolution|getaddrinfo failed|no address associated|name resolution|"
     r"no route to host|network is unreachable|connecttimeout|connect timeout|"
-    r"failed to establish a new connection", re.IGNORECASE)
-_READ_ONLY_TIMEOUT = re.compile(r"read ?timed ?out|readtimeout", re.IGNORECASE)
-_HOST_PORT = re.compile(r"host='([^']+)', port=(\d+)")
+    r"failed to establish a new connection")
+_READ_ONLY_TIMEOUT = r"(?i)read ?timed ?out|readtimeout"
+_HOST_PORT = r"host='([^']+)', port=(\d+)"
 
 
 class CloudError(AcrsyncError):
@@ -175,7 +177,7 @@ def _is_access_denied_code(code: str) -> bool:
 
 
 def _is_not_found_code(code: str) -> bool:
-    return bool(code) and not _is_credential_code(code) and bool(_NOT_FOUND.search(code))
+    return bool(code) and not _is_credential_code(code) and bool(re.search(_NOT_FOUND, code))
 
 
 class _ReplyFields(TypedDict):
@@ -233,11 +235,11 @@ def _request_id(exc: Any) -> str | None:
 
 def _network(inner: BaseException, *, service: str, action: str) -> NetworkError:
     text = f"{type(inner).__name__}: {getattr(inner, 'message', None) or inner}"
-    if _UNREACHABLE.search(text) and not _READ_ONLY_TIMEOUT.search(text):
-        hp = _HOST_PORT.search(text)
+    if re.search(_UNREACHABLE, text) and not re.search(_READ_ONLY_TIMEOUT, text):
+        hp = re.search(_HOST_PORT, text)
         return Unreachable(text, endpoint=f"{hp.group(1)}:{hp.group(2)}" if hp else None, service=service,
                            action=action, code="Unreachable")
-    return NetworkError(text, maybe_applied=bool(_READ_TIMEOUT.search(text)), service=service,
+    return NetworkError(text, maybe_applied=bool(re.search(_READ_TIMEOUT, text)), service=service,
                         action=action, code="NetworkError")
 
 

@@ -79,7 +79,7 @@ _THROTTLED = frozenset({"OTSServerBusy", "OTSNotEnoughCapacityUnit", "OTSOperati
 _PASSING = frozenset({"OTSTimeout", "OTSInternalServerError", "OTSServerUnavailable",
                       "OTSPartitionUnavailable", "OTSRowOperationConflict", "OTSTableNotReady"})
 _DENIED = frozenset({"OTSNoPermissionAccess", "OTSAccessDenied"})
-_READ_TIMEOUT = re.compile(r"read ?timed? ?out|timed out", re.IGNORECASE)
+_READ_TIMEOUT = r"(?i)read ?timed? ?out|timed out"   # compiled (and cached) by re on first use
 PK = tuple[Any, ...]  # primary key values, in schema order
 PrimaryKey = list[tuple[str, Any]]  # the SDK's primary key: (column name, value) in schema order
 
@@ -121,7 +121,7 @@ def translate(exc: BaseException, action: str) -> errors.CloudError | None:
                         action=action, request_id=exc.get_request_id())
     if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
         text = f"{type(exc).__name__}: {exc}"
-        applied = isinstance(exc, urllib3.exceptions.ReadTimeoutError) or bool(_READ_TIMEOUT.search(text))
+        applied = isinstance(exc, urllib3.exceptions.ReadTimeoutError) or bool(re.search(_READ_TIMEOUT, text))
         return errors.NetworkError(text, maybe_applied=applied, service="ots", action=action,
                                    code="NetworkError")
     if isinstance(exc, OTSClientError):
