@@ -128,3 +128,19 @@ def _root():
     from tests.cli.cli_world import ROOT
 
     return ROOT
+
+
+def test_ctrl_c_in_a_command_exits_130_without_a_trace(monkeypatch, capsys):
+    # 128 + SIGINT, as shells and scripts expect; backfill has its own resumable stop (tests/backfill).
+    from pathlib import Path
+
+    import acrsync.cli as cli
+    import acrsync.cli.permissions as permissions_cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(permissions_cli, "_text", interrupted)
+    config = Path(__file__).resolve().parents[2] / "examples" / "localcloud.acrsync.yaml"
+    monkeypatch.setenv("ACRSYNC_CONFIG", str(config))
+    assert cli.run(["permissions", "--principal", "function"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
