@@ -96,9 +96,9 @@ def _first_init(self: Any, *args: Any, **kwargs: Any) -> None:
 
 def compile_init(cls: type) -> Callable[..., None]:
     """The ``__init__`` that ``dataclasses`` writes for ``cls``, from its public ``fields``: positional fields
-    in order, then keyword-only ones; defaults bound once, factories called per instance (an ``init=False``
-    field: only a factory is); a frozen class
-    assigns through ``object.__setattr__``; ``__post_init__`` last."""
+    in order, then keyword-only ones; defaults bound once, factories called per instance (of the
+    ``init=False`` fields, only those with a factory are set); a frozen class assigns through
+    ``object.__setattr__``; ``__post_init__`` last."""
     me = "__dataclass_self__"          # as dataclasses names it, so a field may be called "self"
     no_arg = "__dataclass_no_arg__"
     env: dict[str, Any] = {"__dataclass_setattr__": object.__setattr__, no_arg: _NO_ARG}

@@ -108,7 +108,7 @@ def _pair(frozen: bool, body: dict, *, kw_only: bool = False, post_init: bool = 
 
 
 def _state(obj):
-    return {k: v for k, v in vars(obj).items()}
+    return dict(vars(obj))
 
 
 SHAPES = {
